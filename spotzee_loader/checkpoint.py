@@ -1,0 +1,339 @@
+"""The checkpoint store: which chunks of a job Spotzee acknowledged, and the job's rejected rows.
+
+A chunk is recorded only after its 2xx, together with its rejects, in one transaction: a kill at any
+instant leaves either the whole chunk or nothing. Chunks acknowledged out of order (concurrent
+requests) are kept individually; the *prefix* (every chunk up to ``prefix_seq``) is summarised by
+where the next run starts reading: ``prefix_row`` and, for database sources, ``prefix_key``.
+
+Two backends share this logic and ``checkpoint_store.sql``: the embedded SQLite file (WAL: a killed
+writer never corrupts it; a job is locked with ``flock``, released by the OS even after ``kill -9``)
+and PostgreSQL for workers on several machines (``checkpoint_pg.py``, advisory locks).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .errors import CheckpointMismatchError, ConfigError, JobLockedError
+
+DDL = resources.files(__package__).joinpath("checkpoint_store.sql").read_text(encoding="utf-8")
+_JOB_COLUMNS = (
+    "source_fp, mapping_fp, target, generation, state, prefix_seq, prefix_row, prefix_key, rows_done, "
+    "events_sent, rejected"
+)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def lock_id(job: str) -> int:
+    """A signed 64-bit number per job name (PostgreSQL advisory lock id, lock file name)."""
+    return int.from_bytes(hashlib.sha256(job.encode()).digest()[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    """What a job is bound to; a change to any fingerprint stops a resume."""
+
+    name: str
+    source: str
+    source_fp: str
+    mapping: str
+    mapping_fp: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Acked:
+    """A chunk acknowledged beyond the prefix."""
+
+    end_row: int
+    end_key: str | None
+
+
+@dataclass
+class JobState:
+    """Where a job stands when a run opens it."""
+
+    generation: int
+    prefix_seq: int
+    prefix_row: int
+    prefix_key: str | None = None
+    acked: dict[int, Acked] = field(default_factory=dict)
+    rows_done: int = 0
+    events_sent: int = 0
+    rejected: int = 0
+    state: str = "new"
+
+    def idempotency_prefix(self, identity: JobIdentity) -> str:
+        """Stable per job and generation: a resumed chunk reuses its key, a --restart does not."""
+        seed = f"{identity.name}\0{identity.source_fp}\0{identity.mapping_fp}\0{identity.target}"
+        return f"spz-{hashlib.sha256(seed.encode()).hexdigest()[:20]}-g{self.generation}"
+
+
+class CheckpointStore(abc.ABC):
+    """The store's logic over a DB-API connection; backends supply connection, locking, placeholders."""
+
+    location: str
+
+    @abc.abstractmethod
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Execute one statement (``?`` placeholders) and return its rows (empty for writes)."""
+
+    @abc.abstractmethod
+    def _run_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractContextManager[None]: ...
+
+    @abc.abstractmethod
+    def _lock(self, job: str) -> None:
+        """Hold the job for this process, or raise JobLockedError."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- job lifecycle -------------------------------------------------------------------
+
+    def open_job(self, identity: JobIdentity, restart: bool, keep_out_of_order: bool = True) -> JobState:
+        """Lock the job and return where it stands; ``restart`` forgets its progress.
+
+        ``keep_out_of_order=False`` forgets chunks acknowledged beyond the prefix: a source whose rows
+        may change between runs (a live table) cannot promise that they would be cut the same again.
+        """
+        self._lock(identity.name)
+        rows = self._run(f"SELECT {_JOB_COLUMNS} FROM spotzee_jobs WHERE job = ?", (identity.name,))
+        if rows and not restart:
+            row = rows[0]
+            self._check_same(identity, row)
+            if not keep_out_of_order:
+                self._forget_out_of_order(identity.name)
+                row = self._run(f"SELECT {_JOB_COLUMNS} FROM spotzee_jobs WHERE job = ?", (identity.name,))[0]
+            acked = {
+                seq: Acked(end_row, end_key)
+                for seq, end_row, end_key in self._run(
+                    "SELECT seq, end_row, end_key FROM spotzee_chunks WHERE job = ? AND seq > ?",
+                    (identity.name, row[5]),
+                )
+            }
+            return JobState(
+                generation=row[3],
+                state=row[4],
+                prefix_seq=row[5],
+                prefix_row=row[6],
+                prefix_key=row[7],
+                acked=acked,
+                rows_done=row[8],
+                events_sent=row[9],
+                rejected=row[10],
+            )
+        generation = rows[0][3] + 1 if rows else 1
+        now = _now()
+        with self._transaction():
+            for table in ("spotzee_chunks", "spotzee_rejects", "spotzee_jobs"):
+                self._run(f"DELETE FROM {table} WHERE job = ?", (identity.name,))
+            self._run(
+                "INSERT INTO spotzee_jobs (job, source, source_fp, mapping, mapping_fp, target, generation, state,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                (
+                    identity.name,
+                    identity.source,
+                    identity.source_fp,
+                    identity.mapping,
+                    identity.mapping_fp,
+                    identity.target,
+                    generation,
+                    now,
+                    now,
+                ),
+            )
+        return JobState(generation=generation, prefix_seq=-1, prefix_row=0)
+
+    def _forget_out_of_order(self, job: str) -> None:
+        """Drop the chunks beyond the prefix, their rejects and their share of the totals: they will be
+        cut and sent again."""
+        with self._transaction():
+            dropped = self._run(
+                "SELECT coalesce(sum(end_row - start_row), 0), coalesce(sum(events), 0), coalesce(sum(rejected), 0)"
+                " FROM spotzee_chunks WHERE job = ?",
+                (job,),
+            )[0]
+            self._run(
+                "DELETE FROM spotzee_rejects WHERE job = ? AND seq IN (SELECT seq FROM spotzee_chunks WHERE job = ?)",
+                (job, job),
+            )
+            self._run("DELETE FROM spotzee_chunks WHERE job = ?", (job,))
+            self._run(
+                "UPDATE spotzee_jobs SET rows_done = rows_done - ?, events_sent = events_sent - ?,"
+                " rejected = rejected - ? WHERE job = ?",
+                (*dropped, job),
+            )
+
+    @staticmethod
+    def _check_same(identity: JobIdentity, row: tuple[Any, ...]) -> None:
+        changed = [
+            what
+            for what, old, new in (
+                ("source", row[0], identity.source_fp),
+                ("mapping", row[1], identity.mapping_fp),
+                ("target URL", row[2], identity.target),
+            )
+            if old != new
+        ]
+        if changed:
+            raise CheckpointMismatchError(
+                f"the {' and '.join(changed)} of job {identity.name!r} changed since it was checkpointed; "
+                "re-run with --restart (restart=true in Airflow) to send everything again under new idempotency "
+                "keys, or choose another job name (--job, or job in Airflow) to keep both."
+            )
+
+    def commit_chunk(
+        self,
+        job: str,
+        state: JobState,
+        seq: int,
+        start_row: int,
+        end_row: int,
+        end_key: str | None,
+        events: int,
+        rejects: list[dict[str, Any]],
+    ) -> None:
+        """Record an acknowledged chunk and its rejects, and advance the prefix, atomically."""
+        acked = dict(state.acked)
+        acked[seq] = Acked(end_row, end_key)
+        prefix_seq, prefix_row, prefix_key = state.prefix_seq, state.prefix_row, state.prefix_key
+        while prefix_seq + 1 in acked:
+            prefix_seq += 1
+            done = acked.pop(prefix_seq)
+            prefix_row, prefix_key = done.end_row, done.end_key
+        with self._transaction():
+            if rejects:
+                self._run_many(
+                    "INSERT INTO spotzee_rejects (job, seq, row_no, record) VALUES (?, ?, ?, ?)",
+                    [(job, seq, r["row"], orjson.dumps(r).decode()) for r in rejects],
+                )
+            if prefix_seq >= seq:
+                self._run("DELETE FROM spotzee_chunks WHERE job = ? AND seq <= ?", (job, prefix_seq))
+            else:
+                self._run(
+                    "INSERT INTO spotzee_chunks (job, seq, start_row, end_row, end_key, events, rejected)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (job, seq, start_row, end_row, end_key, events, len(rejects)),
+                )
+            self._run(
+                "UPDATE spotzee_jobs SET prefix_seq = ?, prefix_row = ?, prefix_key = ?, rows_done = rows_done + ?,"
+                " events_sent = events_sent + ?, rejected = rejected + ?, updated_at = ? WHERE job = ?",
+                (prefix_seq, prefix_row, prefix_key, end_row - start_row, events, len(rejects), _now(), job),
+            )
+        state.acked = acked
+        state.prefix_seq, state.prefix_row, state.prefix_key = prefix_seq, prefix_row, prefix_key
+        state.rows_done += end_row - start_row
+        state.events_sent += events
+        state.rejected += len(rejects)
+
+    def set_state(self, job: str, state: str, report: dict[str, Any] | None, error: str | None) -> None:
+        """Mark the job finished, failed or interrupted, with the run's report and last error."""
+        with self._transaction():
+            self._run(
+                "UPDATE spotzee_jobs SET state = ?, report = ?, last_error = ?, updated_at = ? WHERE job = ?",
+                (state, orjson.dumps(report).decode() if report else None, error, _now(), job),
+            )
+
+    def totals(self, job: str) -> dict[str, int]:
+        """The job's cumulative counts across all its runs."""
+        rows = self._run("SELECT rows_done, events_sent, rejected FROM spotzee_jobs WHERE job = ?", (job,))
+        return {"rows_done": rows[0][0], "events_sent": rows[0][1], "rejected": rows[0][2]} if rows else {}
+
+    @abc.abstractmethod
+    def rejects(self, job: str) -> Iterator[bytes]:
+        """Every rejected row of the job, in row order, as JSON bytes (streamed)."""
+
+
+class SQLiteCheckpointStore(CheckpointStore):
+    """The embedded store: one SQLite file (``:memory:`` for dry runs)."""
+
+    def __init__(self, path: str) -> None:
+        self.location = path
+        self._lock_file: int | None = None
+        if path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the checkpoint folder for {path} ({exc.strerror}).") from None
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any process kill; only power loss may drop the last
+            # acks, which then resend under the same idempotency keys.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(DDL)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the checkpoint store {path} ({exc}).") from None
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, tuple(params)).fetchall()
+
+    def _run_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._db.executemany(sql, rows)
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        return _SQLiteTransaction(self._db)
+
+    def _lock(self, job: str) -> None:
+        if self.location == ":memory:":
+            return
+        fd = os.open(f"{self.location}.{lock_id(job) & 0xFFFFFFFFFFFF:012x}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JobLockedError(
+                f"job {job!r} is being run by another process right now; wait for it to finish "
+                "(or stop it) before running it again."
+            ) from None
+        self._lock_file = fd
+
+    def rejects(self, job: str) -> Iterator[bytes]:
+        cursor = self._db.execute("SELECT record FROM spotzee_rejects WHERE job = ? ORDER BY row_no, seq", (job,))
+        for (record,) in cursor:
+            yield record.encode()
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
+
+
+class _SQLiteTransaction(AbstractContextManager[None]):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def open_checkpoint_store(location: str) -> CheckpointStore:
+    """A SQLite file path (or ``:memory:``), or a ``postgresql://`` URL for a shared store."""
+    if location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from .checkpoint_pg import PostgresCheckpointStore
+
+        return PostgresCheckpointStore(location)
+    return SQLiteCheckpointStore(location)

@@ -1,0 +1,96 @@
+"""The shared checkpoint store in PostgreSQL, for Airflow workers on different machines.
+
+Same tables and semantics as the embedded store (``checkpoint_store.sql``). A job is held with a
+session-level advisory lock on a dedicated connection: a second runner of the same job is refused,
+and a killed runner's lock disappears with its connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .checkpoint import DDL, CheckpointStore, lock_id
+from .errors import ConfigError, JobLockedError
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError(
+            "a PostgreSQL checkpoint store needs psycopg: pip install 'spotzee-loader[postgres]'."
+        ) from None
+    return psycopg
+
+
+def plain_url(url: str) -> str:
+    """A libpq URL from a SQLAlchemy-style one (``postgresql+psycopg://`` -> ``postgresql://``)."""
+    scheme, _, rest = url.partition("://")
+    return "postgresql://" + rest if scheme.startswith("postgres") else url
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and the checkpoint's own records."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
+class PostgresCheckpointStore(CheckpointStore):
+    """Checkpoints in PostgreSQL tables; one connection for data, one for the job's advisory lock."""
+
+    def __init__(self, url: str) -> None:
+        psycopg = _psycopg()
+        self.location = redacted(url)
+        self._url = plain_url(url)
+        try:
+            self._db = psycopg.connect(self._url, autocommit=True)
+            self._lock_conn: Any = None
+            with self._db.transaction():
+                # Serialise concurrent first runs creating the tables.
+                self._db.execute("SELECT pg_advisory_xact_lock(7331)")
+                self._db.execute(DDL)
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"cannot open the PostgreSQL checkpoint store {self.location} ({str(exc).strip()})."
+            ) from None
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._db.execute(sql.replace("?", "%s"), tuple(params))
+        return cursor.fetchall() if cursor.description else []
+
+    def _run_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        return self._db.transaction()  # type: ignore[no-any-return]
+
+    def _lock(self, job: str) -> None:
+        psycopg = _psycopg()
+        self._lock_conn = psycopg.connect(self._url, autocommit=True, application_name="spotzee-loader-lock")
+        held = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]
+        if not held:
+            self._lock_conn.close()
+            self._lock_conn = None
+            raise JobLockedError(
+                f"job {job!r} is being run by another worker right now (PostgreSQL advisory lock held); "
+                "wait for it to finish before running it again."
+            )
+
+    def rejects(self, job: str) -> Iterator[bytes]:
+        # A named (server-side) cursor: a job with millions of rejects streams instead of loading.
+        with self._db.transaction(), self._db.cursor(name="spotzee_rejects_export") as cursor:
+            cursor.execute("SELECT record FROM spotzee_rejects WHERE job = %s ORDER BY row_no, seq", (job,))
+            for (record,) in cursor:
+                yield record.encode()
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+            self._lock_conn = None

@@ -1,0 +1,348 @@
+"""The command line: parse, run, show progress and a summary, map outcomes to exit codes.
+
+The only module that prints. Exit codes: 0 all delivered (rejects within --max-rejected), 3 more
+rejects than allowed, 1 fatal stop (checkpoint intact, re-run resumes), 2 usage or configuration
+error, 130 interrupted (checkpoint saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from . import __version__
+from .config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    MAX_EVENTS_PER_REQUEST,
+    ApiSettings,
+    LoadSettings,
+    RetrySettings,
+    Secret,
+    SourceOptions,
+    default_checkpoint_path,
+    plaintext_key_warning,
+)
+from .errors import ConfigError, InterruptedRunError, SpotzeeLoaderError
+from .pipeline import Loader, MappingChoice
+from .presets import PRESET_NAMES
+from .progress import BarProgress, LogProgress
+from .report import RunReport
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+JOURNEY_WARNING = (
+    "Warning: Spotzee journeys triggered by these event names will see the events as they arrive; "
+    "a live journey may message customers about old activity. Pause or exclude such journeys first."
+)
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{message} (see --help).")
+
+
+def _load_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="spotzee-loader",
+        description="Replay historical orders and actions into Spotzee as events with their original time.",
+        epilog="Other commands: 'spotzee-loader mock-server --help'.",
+    )
+    p.add_argument("source", help="Parquet file, directory of Parquet files, glob, or database URL")
+    db = p.add_argument_group("database sources (SOURCE is postgresql://..., duckdb:///file.duckdb, ...)")
+    q = db.add_mutually_exclusive_group()
+    q.add_argument("--table", help="table to read, optionally schema-qualified (quoted for you)")
+    q.add_argument("--sql", help="query to read; may use :since and :until")
+    q.add_argument("--sql-file", type=Path, help="file holding the query")
+    db.add_argument(
+        "--since",
+        type=_instant,
+        help="load rows with created_at >= SINCE (date or ISO time; UTC unless it has an offset)",
+    )
+    db.add_argument("--until", type=_instant, help="load rows with created_at < UNTIL")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--mapping", type=Path, help="TOML mapping file")
+    m.add_argument("--preset", choices=PRESET_NAMES, help="built-in mapping (detected from the columns if omitted)")
+    p.add_argument("--api-key", help="Spotzee secret key (default: $SPOTZEE_API_KEY)")
+    p.add_argument("--base-url", help=f"API base URL (default: $SPOTZEE_BASE_URL or {DEFAULT_BASE_URL})")
+    p.add_argument("--checkpoint", help=f"checkpoint store (default: {default_checkpoint_path()})")
+    p.add_argument("--job", help="checkpoint job name (default: derived from source, mapping and target)")
+    p.add_argument("--restart", action="store_true", help="forget the job's checkpoint and send everything again")
+    p.add_argument("--dead-letter", type=Path, help="JSON Lines file of rejected rows")
+    p.add_argument("--report", type=Path, help="write the run report (JSON) here")
+    p.add_argument("--dry-run", action="store_true", help="map and validate, send nothing, keep no checkpoint")
+    p.add_argument("--output", type=Path, help="with --dry-run: write the events as JSON Lines")
+    p.add_argument(
+        "--mock-server",
+        action="store_true",
+        help="rehearse: send to a local mock Spotzee started for this run (no account needed)",
+    )
+    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=DEFAULT_RATE_LIMIT,
+        help="requests per second, 0 = unthrottled (default: %(default)s)",
+    )
+    p.add_argument("--max-rejected", type=int, default=0, help="rejected rows tolerated before exit 3")
+    p.add_argument(
+        "--retry-budget",
+        type=float,
+        default=RetrySettings.budget_s,
+        help="seconds one batch may keep failing before the run stops (default: %(default)s)",
+    )
+    p.add_argument("--timeout", type=float, default=RetrySettings.timeout_s, help="read timeout per request")
+    p.add_argument("--chunk-size", type=int, default=MAX_EVENTS_PER_REQUEST, help=argparse.SUPPRESS)
+    p.add_argument("--page-rows", type=int, default=SourceOptions.page_rows, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="less logging, no progress bar")
+    p.add_argument("--version", action="version", version=f"spotzee-loader {__version__}")
+    return p
+
+
+def _instant(text: str) -> dt.datetime:
+    """``2024-01-01`` or ``2024-01-01T06:00:00+02:00`` -> an aware UTC datetime (naive means UTC)."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or ISO 8601 time") from None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _source_options(args: argparse.Namespace) -> SourceOptions:
+    sql = args.sql
+    if args.sql_file is not None:
+        try:
+            sql = args.sql_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _UsageError(f"cannot read --sql-file {args.sql_file} ({exc.strerror}).") from None
+    if args.since and args.until and args.since >= args.until:
+        raise _UsageError("--since must be before --until (the window is [since, until)).")
+    return SourceOptions(
+        table=args.table,
+        sql=sql.strip().rstrip(";") if sql else None,
+        since=args.since,
+        until=args.until,
+        page_rows=args.page_rows,
+    )
+
+
+def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
+    if args.output is not None and not args.dry_run:
+        raise _UsageError("--output only goes with --dry-run.")
+    if args.concurrency < 1 or args.rate_limit < 0 or args.max_rejected < 0:
+        raise _UsageError("--concurrency must be at least 1; --rate-limit and --max-rejected at least 0.")
+    if not 1 <= args.chunk_size <= MAX_EVENTS_PER_REQUEST:
+        raise _UsageError(f"--chunk-size must be between 1 and {MAX_EVENTS_PER_REQUEST}.")
+    key = args.api_key or env.get("SPOTZEE_API_KEY", "")
+    if not key and not (args.dry_run or args.mock_server):
+        raise _UsageError(
+            "no API key: pass --api-key or set SPOTZEE_API_KEY (or rehearse with --dry-run or --mock-server)."
+        )
+    retry = RetrySettings(budget_s=args.retry_budget, timeout_s=args.timeout)
+    api = ApiSettings(
+        api_key=Secret(key),
+        base_url=args.base_url or env.get("SPOTZEE_BASE_URL") or DEFAULT_BASE_URL,
+        concurrency=args.concurrency,
+        rate_limit=args.rate_limit,
+        retry=retry,
+    )
+    return LoadSettings(
+        source=args.source,
+        api=api,
+        checkpoint=args.checkpoint or str(default_checkpoint_path()),
+        job=args.job,
+        restart=args.restart,
+        dead_letter=args.dead_letter,
+        report=args.report,
+        dry_run=args.dry_run,
+        output=args.output,
+        source_options=_source_options(args),
+        max_rejected=args.max_rejected,
+        chunk_size=args.chunk_size,
+    )
+
+
+def _setup_logging(verbose: int, quiet: int) -> None:
+    level = logging.INFO - 10 * verbose + 10 * quiet
+    logging.basicConfig(
+        level=max(logging.DEBUG, level), format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    # -vv shows every HTTP exchange (urllib3 logs method, path and status; never headers or bodies).
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
+
+def _print_summary(report: RunReport) -> None:
+    r = report
+    if r.dry_run:
+        print(f"Dry run of job {r.job}: nothing sent, no checkpoint written.")
+        print(f"  rows read {r.rows_read:,}; events {r.events_sent:,}; rejected {r.rejected:,}")
+        names = ", ".join(f"{n} {c:,}" for n, c in r.events_by_name.most_common())
+        print(f"  events by name: {names or '-'}")
+        print(f"  created_at from {r.first_created_at or '-'} to {r.last_created_at or '-'}")
+        if r.rejects_by_reason:
+            print("  rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.rejects_by_reason.items())))
+        if r.dead_letter:
+            print(f"  rejected rows written to {r.dead_letter}")
+        print(JOURNEY_WARNING)
+        return
+    if r.status == "nothing_to_do":
+        print(
+            f"Job {r.job} already finished: nothing to send ({r.job_totals.get('events_sent', 0):,} events "
+            "sent earlier). Use --restart to send everything again."
+        )
+        return
+    print(
+        f"Job {r.job}: {r.status}. rows read {r.rows_read:,} (already sent {r.rows_skipped:,}), events sent "
+        f"{r.events_sent:,}, rejected {r.rejected:,}, requests {r.requests:,}, retries {r.retries:,}, "
+        f"{r.duration_s:.1f}s ({r.as_dict()['events_per_s'] or 0:,.0f} events/s)."
+    )
+    if r.rejects_by_reason:
+        print("  rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.rejects_by_reason.items())))
+    if r.dead_letter:
+        print(f"  rejected rows: {r.dead_letter}")
+    print(f"  checkpoint: {r.checkpoint} (job totals: {r.job_totals})")
+
+
+def _install_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            print("Stopping now; acknowledged chunks are checkpointed, re-run to resume.", file=sys.stderr)
+            os._exit(EXIT_INTERRUPTED)
+        stop.set()
+        print(
+            "Stopping: finishing the requests in flight and saving the checkpoint (signal again to abandon them).",
+            file=sys.stderr,
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
+    args = _load_parser().parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    settings = _settings(args, env)
+    mock = None
+    if args.mock_server:
+        from .mock_server import MockConfig, MockSpotzee
+
+        mock = MockSpotzee(MockConfig(api_key="sk_mock_rehearsal")).start()
+        api = ApiSettings(
+            api_key=Secret("sk_mock_rehearsal"),
+            base_url=mock.base_url,
+            concurrency=settings.api.concurrency,
+            rate_limit=settings.api.rate_limit,
+            retry=settings.api.retry,
+        )
+        settings = dataclasses.replace(settings, api=api, target="mock-server")
+        print(f"Rehearsal: sending to a local mock Spotzee at {mock.base_url}; nothing leaves this machine.")
+    warning = plaintext_key_warning(settings.api.base_url)
+    if warning and not settings.dry_run:
+        logging.getLogger("spotzee_loader").warning(warning)
+    if not settings.dry_run:
+        print(f"Checkpoint store: {settings.checkpoint}")
+    stop = threading.Event()
+    _install_signals(stop)
+    progress = BarProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
+    report: RunReport | None = None
+    try:
+        report = Loader(settings, MappingChoice(args.mapping, args.preset), progress=progress, stop=stop).run()
+    except ConfigError:
+        raise  # nothing was sent: the error sentence says it all
+    except SpotzeeLoaderError as exc:
+        report = getattr(exc, "report", None)
+        raise
+    finally:
+        if report is not None:
+            _print_summary(report)
+        if mock is not None:
+            print(f"The mock Spotzee recorded {mock.event_count:,} events.")
+            mock.stop()
+    return EXIT_REJECTS if report.job_totals.get("rejected", report.rejected) > settings.max_rejected else EXIT_OK
+
+
+def run_mock_server(argv: Sequence[str]) -> int:
+    from .mock_server import FAULT_KINDS, MockConfig, MockSpotzee
+
+    p = _Parser(prog="spotzee-loader mock-server", description="Serve a local Spotzee events API stand-in.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--api-key", default="sk_test")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of POSTs answered with a fault")
+    p.add_argument("--faults", default=",".join(FAULT_KINDS), help="fault kinds to draw from: %(default)s")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stall", type=float, default=2.0, help="seconds a 'stall' fault waits")
+    p.add_argument("--rate-limit", type=int, default=0, help="requests per --rate-window, 429 beyond (0: off)")
+    p.add_argument("--rate-window", type=float, default=10.0)
+    p.add_argument("--ignore-idempotency", action="store_true")
+    p.add_argument("--reject-name", action="append", default=[], help="event name to refuse with 422")
+    p.add_argument("--no-store", action="store_true", help="count events instead of keeping them")
+    args = p.parse_args(argv)
+    kinds = tuple(k for k in args.faults.split(",") if k)
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown:
+        raise _UsageError(f"unknown fault kind(s) {', '.join(unknown)}; choose from {', '.join(FAULT_KINDS)}.")
+    config = MockConfig(
+        api_key=args.api_key,
+        fail_rate=args.fail_rate,
+        faults=kinds,
+        seed=args.seed,
+        stall_s=args.stall,
+        rate_limit=args.rate_limit,
+        rate_window_s=args.rate_window,
+        ignore_idempotency=args.ignore_idempotency,
+        reject_names=args.reject_name,
+        store_events=not args.no_store,
+    )
+    mock = MockSpotzee(config, host=args.host, port=args.port)
+    print(f"Mock Spotzee listening on {mock.base_url} (API key {args.api_key}); Ctrl-C to stop.", flush=True)
+    try:
+        mock.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mock.httpd.server_close()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``spotzee-loader`` and ``python -m spotzee_loader``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ)
+    try:
+        if argv and argv[0] == "mock-server":
+            return run_mock_server(argv[1:])
+        return run_load(argv, env)
+    except _UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SpotzeeLoaderError as exc:
+        if isinstance(exc, InterruptedRunError):
+            print(f"interrupted: {exc}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FATAL
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, not a traceback
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__}: {exc}. The checkpoint is intact; re-run with -v for "
+            "details and report this.",
+            file=sys.stderr,
+        )
+        return EXIT_FATAL

@@ -1,0 +1,147 @@
+"""Typed, frozen settings for one load, resolved once at the edge (CLI or DAG) and passed down.
+
+Library modules never read ``os.environ``: the CLI and the DAGs build these objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://apix.spotzee.com/api/client"
+API_VERSION = "2026-04-28"
+MAX_EVENTS_PER_REQUEST = 100
+# Spotzee allows ~100 requests/s per source IP; 95 keeps a margin for clock skew and other clients.
+DEFAULT_RATE_LIMIT = 95.0
+DEFAULT_CONCURRENCY = 4
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for the Authorization header only."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def default_checkpoint_path() -> Path:
+    """Where the embedded checkpoint store lives unless ``--checkpoint`` says otherwise.
+
+    ``$XDG_STATE_HOME/spotzee-loader/checkpoints.sqlite`` (``~/.local/state/...`` by default):
+    per user, outside the working directory, so a re-run from another directory still resumes.
+    """
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "spotzee-loader" / "checkpoints.sqlite"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard the client tries before a failure becomes fatal."""
+
+    budget_s: float = 600.0
+    """Longest time one chunk may keep failing (outage, throttling) before the run stops with exit 1."""
+    backoff_base_s: float = 0.5
+    """First wait after a 5xx or network error; doubles on each further failure."""
+    backoff_cap_s: float = 60.0
+    """Longest single wait, whatever the backoff or Retry-After says."""
+    jitter_s: float = 0.5
+    """Random 0..jitter seconds added to every wait, so parallel workers do not retry in step."""
+    timeout_s: float = 30.0
+    """Read timeout of one request; connecting has its own shorter timeout."""
+    connect_timeout_s: float = 10.0
+    """Connect timeout of one request."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where events go and with which key."""
+
+    api_key: Secret
+    """The project's secret key (``sk_...``); never logged."""
+    base_url: str = DEFAULT_BASE_URL
+    """Base of the client API, without the trailing ``/events``."""
+    concurrency: int = DEFAULT_CONCURRENCY
+    """Requests in flight at once."""
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    """Requests per second across all workers of this run; 0 means unthrottled."""
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    """Retry and timeout policy."""
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What selects the rows of a database source (ignored by files, refused when set for them)."""
+
+    table: str | None = None
+    """Table name, optionally schema-qualified (``analytics.orders``)."""
+    sql: str | None = None
+    """A query; may use ``:since`` and ``:until``."""
+    since: dt.datetime | None = None
+    """Start of the half-open ``created_at`` window (inclusive)."""
+    until: dt.datetime | None = None
+    """End of the window (exclusive)."""
+    batch_size: int = 10_000
+    """Rows per record batch."""
+    page_rows: int = 100_000
+    """Rows per keyset page of a database source (one query each)."""
+    files: tuple[str, ...] = ()
+    """Parquet: exactly these files instead of listing the source (a slice of a migration)."""
+    row_groups: tuple[int, int] | None = None
+    """Parquet: read only row groups ``[first, end)`` of a single file (a slice of a migration)."""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """Everything one load needs, apart from the mapping (see ``mapping.Mapping``)."""
+
+    source: str
+    """Parquet file, directory or glob, or a database URL."""
+    api: ApiSettings
+    """The Spotzee endpoint, key and pacing."""
+    checkpoint: str
+    """Checkpoint store location: a SQLite file path."""
+    job: str | None = None
+    """Checkpoint job name; derived from source, mapping and target when ``None``."""
+    restart: bool = False
+    """Forget the job's checkpoint and send everything again under fresh idempotency keys."""
+    dead_letter: Path | None = None
+    """JSON Lines file of rejected rows; next to the checkpoint when ``None``."""
+    report: Path | None = None
+    """JSON run report, written at the end of every run (also after a fatal stop)."""
+    dry_run: bool = False
+    """Map and validate everything, send nothing, keep no checkpoint."""
+    output: Path | None = None
+    """With ``dry_run``: write the events that would be sent as JSON Lines."""
+    max_rejected: int = 0
+    """Rejected rows tolerated before the exit status says so."""
+    chunk_size: int = MAX_EVENTS_PER_REQUEST
+    """Events per request (the API maximum is 100)."""
+    source_options: SourceOptions = field(default_factory=lambda: SourceOptions())
+    """Table or query, and time window, for database sources."""
+    target: str | None = None
+    """What the checkpoint binds the job to; ``api.base_url`` when ``None``."""
+
+
+def plaintext_key_warning(base_url: str) -> str | None:
+    """A warning when the key would cross a network unencrypted (plain http to anything but loopback)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme.lower() != "http" or host in ("localhost", "::1") or host.startswith("127."):
+        return None
+    return f"the base URL {base_url} is plain http: the API key would cross the network unencrypted; use https."

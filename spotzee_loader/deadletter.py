@@ -1,0 +1,65 @@
+"""Dead-letter records: one JSON object per rejected row, and the atomic export to JSON Lines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .client import ItemRejection
+from .events import Reject
+
+
+def local_record(job: str, reject: Reject, where: tuple[str, int], key: list[str]) -> dict[str, Any]:
+    """A row the loader itself refused (bad id, time, JSON, size...)."""
+    source = reject.source or {}
+    return {
+        "job": job,
+        "row": reject.row,
+        "file": where[0],
+        "file_row": where[1],
+        "key": {k: source.get(k) for k in key} or None,
+        "reason": reject.message,
+        "reason_code": reject.code,
+        "field": reject.field,
+        "status": None,
+        "code": None,
+        "request_id": None,
+        "source": source,
+    }
+
+
+def server_record(job: str, row: int, where: tuple[str, int], event: bytes, rejection: ItemRejection) -> dict[str, Any]:
+    """An event Spotzee refused (422 and friends), with what Spotzee said."""
+    return {
+        "job": job,
+        "row": row,
+        "file": where[0],
+        "file_row": where[1],
+        "key": None,
+        "reason": rejection.message or f"Spotzee refused the event ({rejection.code})",
+        "reason_code": f"server_{rejection.code or rejection.status}",
+        "field": rejection.param,
+        "status": rejection.status,
+        "code": rejection.code,
+        "request_id": rejection.request_id,
+        "event": orjson.loads(event),
+    }
+
+
+def export(records: Iterable[bytes], path: Path) -> int:
+    """Write the records to ``path`` atomically (temp file, then rename); returns how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with tmp.open("wb") as f:
+        for record in records:
+            f.write(record + b"\n")
+            count += 1
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return count

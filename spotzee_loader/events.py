@@ -1,0 +1,285 @@
+"""Record batches -> serialized Spotzee events or rejects with a reason. Pure: no I/O.
+
+Checks that can be vectorised (ids, names, times) run on whole columns; only the assembly of
+each event dict and its JSON encoding is per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import convert
+from .errors import MappingError
+from .mapping import Mapping
+
+MAX_NAME_CHARS = 200
+MAX_ID_CHARS = 255
+MAX_EVENT_BYTES = 32 * 1024
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that did not become an event, and why."""
+
+    row: int
+    """Position of the row in the source (global across files)."""
+    code: str
+    """Short machine-readable reason, e.g. ``created_at_unparseable``."""
+    field: str | None
+    """The event field (or source column) at fault."""
+    message: str
+    """A sentence for humans, naming the value when that helps."""
+    source: dict[str, Any] | None = None
+    """The row's values (JSON-safe)."""
+
+
+@dataclass
+class BuiltBatch:
+    """What one record batch became, in row order."""
+
+    first_row: int
+    events: list[tuple[int, bytes]]
+    """``(row position, JSON bytes)`` of every valid row."""
+    rejects: list[Reject]
+    names: Counter[str] = field(default_factory=Counter)
+    first_created_at: str | None = None
+    last_created_at: str | None = None
+
+
+def _mask_rows(mask: pa.Array) -> list[int]:
+    return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()  # type: ignore[no-any-return]
+
+
+class EventBuilder:
+    """Turns batches of one schema into events, following one mapping."""
+
+    def __init__(self, mapping: Mapping, schema: pa.Schema, now: dt.datetime) -> None:
+        self.mapping = mapping
+        columns = list(schema.names)
+        mapping.check_columns(columns)
+        self._data_props = mapping.data_properties(columns)
+        self._latest = now + FUTURE_TOLERANCE
+        self._check_types(schema)
+
+    def _check_types(self, schema: pa.Schema) -> None:
+        m = self.mapping
+        created_type = convert.plain(pa.array([], schema.field(m.created_at).type)).type
+        if not convert.is_time_type(created_type):
+            raise MappingError(
+                f"{m.origin}: created_at column {m.created_at!r} has type {created_type}; it must be a "
+                "timestamp, a date or an ISO 8601 string."
+            )
+        for column in (m.external_id, m.anonymous_id):
+            if column is None:
+                continue
+            try:
+                convert.id_strings(pa.array([], schema.field(column).type))
+            except TypeError as exc:
+                raise MappingError(f"{m.origin}: id column {column!r}: {exc}.") from None
+
+    # -- per batch -------------------------------------------------------------------------
+
+    def build(self, batch: pa.RecordBatch, first_row: int) -> BuiltBatch:
+        """Map one batch whose first row sits at ``first_row`` in the source."""
+        m = self.mapping
+        n = batch.num_rows
+        problems: dict[int, tuple[str, str | None, str]] = {}
+
+        def flag(rows: list[int], code: str, field_: str | None, message: str) -> None:
+            for row in rows:
+                problems.setdefault(row, (code, field_, message))
+
+        # Identity and name first: they decide whether a row can be an event at all.
+        if m.name_column is not None:
+            names = convert.as_strings(convert.plain(batch.column(m.name_column)).cast(pa.string()))
+            flag(_mask_rows(pc.is_null(names)), "name_missing", "name", f"column {m.name_column!r} is empty")
+            flag(
+                _mask_rows(pc.greater(pc.utf8_length(names), MAX_NAME_CHARS)),
+                "name_too_long",
+                "name",
+                f"event name is longer than {MAX_NAME_CHARS} characters",
+            )
+            name_values: list[str | None] = names.to_pylist()
+        else:
+            name_values = []
+
+        ids: dict[str, list[str | None]] = {}
+        id_valid = pa.array([False] * n)
+        for field_, column in (("external_id", m.external_id), ("anonymous_id", m.anonymous_id)):
+            if column is None:
+                continue
+            strings = convert.id_strings(batch.column(column))
+            too_long = pc.greater(pc.utf8_length(strings), MAX_ID_CHARS)
+            flag(
+                _mask_rows(too_long),
+                "id_too_long",
+                field_,
+                f"{field_} from column {column!r} is longer than {MAX_ID_CHARS} characters",
+            )
+            id_valid = pc.or_(id_valid, pc.is_valid(strings))
+            ids[field_] = strings.to_pylist()
+        flag(
+            _mask_rows(pc.invert(id_valid)),
+            "id_missing",
+            "external_id",
+            "neither external_id nor anonymous_id has a value",
+        )
+
+        created = self._created_at(batch, flag)
+        created_values: list[str | None] = created.to_pylist()
+
+        data_json = self._data_json(batch, flag)
+        data_cols = [(prop, convert.json_values(batch.column(col), m.timezone)) for prop, col in self._data_props]
+        user_cols = [
+            (f, convert.as_strings(convert.plain(batch.column(c)).cast(pa.string())).to_pylist()) for f, c in m.user
+        ]
+        user_data_cols = [(t, convert.json_values(batch.column(c), m.timezone)) for t, c in m.user_data]
+        external = ids.get("external_id")
+        anonymous = ids.get("anonymous_id")
+
+        events: list[tuple[int, bytes]] = []
+        names_seen: Counter[str] = Counter()
+        dumps = orjson.dumps
+        fixed_name = m.name
+        for i in range(n):
+            if i in problems:
+                continue
+            name = fixed_name if fixed_name is not None else name_values[i]
+            event: dict[str, Any] = {"name": name}
+            if external is not None and external[i] is not None:
+                event["external_id"] = external[i]
+            if anonymous is not None and anonymous[i] is not None:
+                event["anonymous_id"] = anonymous[i]
+            event["created_at"] = created_values[i]
+            data = dict(data_json[i]) if data_json is not None and data_json[i] else {}
+            for prop, values in data_cols:
+                value = values[i]
+                if value is not None:
+                    data[prop] = value
+            if data:
+                event["data"] = data
+            if user_cols or user_data_cols:
+                user: dict[str, Any] = {f: v[i] for f, v in user_cols if v[i] is not None}
+                traits = {t: v[i] for t, v in user_data_cols if v[i] is not None}
+                if traits:
+                    user["data"] = traits
+                if user:
+                    event["user"] = user
+            body = dumps(event)
+            if len(body) > MAX_EVENT_BYTES:
+                problems[i] = (
+                    "event_too_large",
+                    None,
+                    f"the event is {len(body)} bytes, over Spotzee's {MAX_EVENT_BYTES}-byte limit",
+                )
+                continue
+            events.append((first_row + i, body))
+            names_seen[name] += 1  # type: ignore[index]
+
+        valid_created = [c for row, _ in events if (c := created_values[row - first_row]) is not None]
+        return BuiltBatch(
+            first_row=first_row,
+            events=events,
+            rejects=self._rejects(batch, first_row, problems),
+            names=names_seen,
+            first_created_at=min(valid_created) if valid_created else None,
+            last_created_at=max(valid_created) if valid_created else None,
+        )
+
+    def _created_at(self, batch: pa.RecordBatch, flag: Any) -> pa.Array:
+        m = self.mapping
+        raw = convert.plain(batch.column(m.created_at))
+        utc, unparseable = convert.utc_timestamps(raw, m.timezone)
+        flag(
+            unparseable,
+            "created_at_unparseable",
+            "created_at",
+            f"column {m.created_at!r} is not an ISO 8601 timestamp or date",
+        )
+        if not convert.is_texty(raw.type):
+            flag(
+                _mask_rows(pc.and_(pc.is_valid(raw), pc.is_null(utc))),
+                "created_at_out_of_range",
+                "created_at",
+                f"column {m.created_at!r} is outside years 1..9999",
+            )
+        # Whatever else left no time (null, empty string): an event without created_at would be stamped "now".
+        flag(_mask_rows(pc.is_null(utc)), "created_at_missing", "created_at", f"column {m.created_at!r} is empty")
+        flag(
+            _mask_rows(pc.less(utc, pa.scalar(EARLIEST, convert.UTC_MS))),
+            "created_at_too_old",
+            "created_at",
+            f"column {m.created_at!r} is before {EARLIEST:%Y-%m-%d}",
+        )
+        flag(
+            _mask_rows(pc.greater(utc, pa.scalar(self._latest, convert.UTC_MS))),
+            "created_at_future",
+            "created_at",
+            f"column {m.created_at!r} is in the future",
+        )
+        return convert.iso_strings(utc)
+
+    def _data_json(self, batch: pa.RecordBatch, flag: Any) -> list[Any] | None:
+        m = self.mapping
+        if m.data_json is None:
+            return None
+        raw = convert.plain(batch.column(m.data_json))
+        if pa.types.is_struct(raw.type) or pa.types.is_map(raw.type):
+            return [convert.json_safe(v) for v in raw.to_pylist()]
+        out: list[Any] = []
+        for i, text in enumerate(raw.to_pylist()):
+            if text is None or text == "":
+                out.append(None)
+                continue
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                flag([i], "data_json_invalid", m.data_json, f"column {m.data_json!r} is not valid JSON ({exc})")
+                out.append(None)
+                continue
+            if not isinstance(value, dict):
+                flag(
+                    [i],
+                    "data_json_not_object",
+                    m.data_json,
+                    f"column {m.data_json!r} holds a JSON {type(value).__name__}, not an object",
+                )
+                value = None
+            out.append(value)
+        return out
+
+    def _rejects(
+        self, batch: pa.RecordBatch, first_row: int, problems: dict[int, tuple[str, str | None, str]]
+    ) -> list[Reject]:
+        if not problems:
+            return []
+        rows = sorted(problems)
+        sources = convert.readable_rows(batch.take(pa.array(rows, pa.int64())))
+        return [
+            Reject(
+                row=first_row + i,
+                code=problems[i][0],
+                field=problems[i][1],
+                message=_with_value(problems[i][2], problems[i][1], source, self.mapping),
+                source=source,
+            )
+            for i, source in zip(rows, sources, strict=True)
+        ]
+
+
+def _with_value(message: str, field_: str | None, source: dict[str, Any], mapping: Mapping) -> str:
+    """Add the offending value to the message where one column is at fault."""
+    column = {"created_at": mapping.created_at, "name": mapping.name_column}.get(field_ or "", field_)
+    if column in source and source[column] is not None:
+        shown = orjson.dumps(source[column]).decode()
+        return f"{message}: {shown[:80]}{'…' if len(shown) > 80 else ''}"
+    return message

@@ -1,0 +1,239 @@
+"""The mapping: which columns become which parts of a Spotzee event. Pure, no I/O but TOML parsing.
+
+A mapping comes from a TOML file (``load_mapping_file``) or a preset (``presets.py``). It is checked
+against the source's columns before anything is read (``Mapping.check_columns``), and fingerprinted
+so a job cannot silently continue with a different mapping (``Mapping.fingerprint``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .errors import MappingError
+
+USER_FIELDS = ("email", "phone", "timezone", "locale")
+_TOP_KEYS = {
+    "name",
+    "name_column",
+    "external_id",
+    "anonymous_id",
+    "created_at",
+    "timezone",
+    "key",
+    "data_json",
+    "data_columns",
+    "exclude_columns",
+    "data",
+    "user",
+}
+# Bumped whenever the same mapping would produce different request bodies, so old checkpoints
+# (and their idempotency keys) are never reused with new bodies.
+EVENT_FORMAT_VERSION = 1
+
+
+def snake_case(name: str) -> str:
+    """``"Total Amount"`` / ``"totalAmount"`` -> ``"total_amount"`` (Spotzee's property convention)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
+    return re.sub(r"[^0-9a-zA-Z]+", "_", spaced).strip("_").lower() or name
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one source row becomes one event. Column names refer to the source."""
+
+    created_at: str
+    """Column holding when the event happened (timestamp, date or ISO 8601 string)."""
+    name: str | None = None
+    """A fixed event name for every row (exclusive with ``name_column``)."""
+    name_column: str | None = None
+    """Column holding the event name (exclusive with ``name``)."""
+    external_id: str | None = None
+    """Column with the system-of-record user id."""
+    anonymous_id: str | None = None
+    """Column with the pre-identification id."""
+    timezone: str = "UTC"
+    """IANA zone in which naive timestamps and dates are read."""
+    key: tuple[str, ...] = ()
+    """Columns identifying a row (reported with rejects; orders database sources)."""
+    data_json: str | None = None
+    """Column holding a JSON object (string, struct or map) merged into ``data``."""
+    data_columns: str | tuple[str, ...] = ()
+    """``"*"`` for every column not used elsewhere, or a list of columns, sent under snake_case names."""
+    exclude_columns: tuple[str, ...] = ()
+    """Columns ``data_columns = "*"`` must leave out."""
+    data: tuple[tuple[str, str], ...] = ()
+    """Explicit ``(property, column)`` pairs; they win over ``data_json`` keys of the same name."""
+    user: tuple[tuple[str, str], ...] = ()
+    """``(field, column)`` for the inline profile: email, phone, timezone, locale."""
+    user_data: tuple[tuple[str, str], ...] = ()
+    """``(trait, column)`` pairs for ``user.data``."""
+    origin: str = "mapping"
+    """Where it came from, for messages: a file path or ``preset:NAME``."""
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], origin: str) -> Mapping:
+        """Validate a parsed TOML document and build the mapping; every problem is a MappingError."""
+        unknown = sorted(set(raw) - _TOP_KEYS)
+        if unknown:
+            raise MappingError(
+                f"{origin}: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(sorted(_TOP_KEYS))}."
+            )
+
+        def text(key: str) -> str | None:
+            value = raw.get(key)
+            if value is None:
+                return None
+            if not isinstance(value, str) or not value:
+                raise MappingError(f"{origin}: '{key}' must be a non-empty string, got {value!r}.")
+            return value
+
+        def columns(key: str) -> tuple[str, ...]:
+            value = raw.get(key, [])
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise MappingError(f"{origin}: '{key}' must be a list of column names, got {value!r}.")
+            return tuple(value)
+
+        def pairs(table: Any, where: str) -> tuple[tuple[str, str], ...]:
+            if not isinstance(table, dict):
+                raise MappingError(f'{origin}: [{where}] must be a table of property = "column".')
+            out = []
+            for prop, column in table.items():
+                if not isinstance(column, str) or not column:
+                    raise MappingError(f"{origin}: {where}.{prop} must name a column as a string, got {column!r}.")
+                out.append((prop, column))
+            return tuple(out)
+
+        data_columns: str | tuple[str, ...] = "*" if raw.get("data_columns") == "*" else columns("data_columns")
+
+        user_raw = dict(raw.get("user", {}))
+        if not isinstance(user_raw, dict):
+            raise MappingError(f"{origin}: [user] must be a table.")
+        user_data_raw = user_raw.pop("data", {})
+        bad_user = sorted(set(user_raw) - set(USER_FIELDS))
+        if bad_user:
+            raise MappingError(
+                f"{origin}: [user] allows only {', '.join(USER_FIELDS)} and [user.data]; "
+                f"move {', '.join(bad_user)} under [user.data]."
+            )
+
+        mapping = cls(
+            created_at=text("created_at") or "",
+            name=text("name"),
+            name_column=text("name_column"),
+            external_id=text("external_id"),
+            anonymous_id=text("anonymous_id"),
+            timezone=text("timezone") or "UTC",
+            key=columns("key"),
+            data_json=text("data_json"),
+            data_columns=data_columns,
+            exclude_columns=columns("exclude_columns"),
+            data=pairs(raw.get("data", {}), "data"),
+            user=pairs(user_raw, "user"),
+            user_data=pairs(user_data_raw, "user.data"),
+            origin=origin,
+        )
+        mapping._check_shape()
+        return mapping
+
+    def _check_shape(self) -> None:
+        where = self.origin
+        if not self.created_at:
+            raise MappingError(f"{where}: 'created_at' (the column with the event time) is required.")
+        if (self.name is None) == (self.name_column is None):
+            raise MappingError(f"{where}: set exactly one of 'name' (fixed) or 'name_column'.")
+        if self.name is not None and len(self.name) > 200:
+            raise MappingError(f"{where}: 'name' is longer than Spotzee's 200-character limit.")
+        if self.external_id is None and self.anonymous_id is None:
+            raise MappingError(f"{where}: set 'external_id' or 'anonymous_id' (or both).")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise MappingError(
+                f"{where}: timezone {self.timezone!r} is not an IANA zone such as 'UTC' or 'Europe/Paris'."
+            ) from None
+
+    # -- columns -------------------------------------------------------------------------------
+
+    def identity_columns(self) -> list[str]:
+        """Columns consumed by the event's name, ids, time, JSON data and user profile."""
+        used = [self.created_at]
+        for column in (self.name_column, self.external_id, self.anonymous_id, self.data_json):
+            if column is not None:
+                used.append(column)
+        used += [column for _, column in self.user] + [column for _, column in self.user_data]
+        return used
+
+    def required_columns(self) -> list[str]:
+        """Every column the mapping names explicitly (``data_columns = "*"`` names none)."""
+        named = self.identity_columns() + list(self.key) + [column for _, column in self.data]
+        if isinstance(self.data_columns, tuple):
+            named += list(self.data_columns)
+        return list(dict.fromkeys(named))
+
+    def data_properties(self, source_columns: list[str]) -> list[tuple[str, str]]:
+        """``(property, column)`` pairs that go into ``data``, explicit ones last so they win."""
+        pairs: list[tuple[str, str]] = []
+        if self.data_columns == "*":
+            skip = set(self.identity_columns()) | set(self.exclude_columns)
+            skip |= {column for _, column in self.data}
+            pairs = [(snake_case(c), c) for c in source_columns if c not in skip]
+        else:
+            pairs = [(snake_case(c), c) for c in self.data_columns]
+        return pairs + list(self.data)
+
+    def check_columns(self, source_columns: list[str]) -> None:
+        """Stop before reading anything if the source lacks a column the mapping names."""
+        present = set(source_columns)
+        missing = [c for c in self.required_columns() if c not in present]
+        if missing:
+            raise MappingError(
+                f"{self.origin}: the source has no column(s) {', '.join(missing)}; "
+                f"it has {', '.join(source_columns)}. Fix the mapping or choose another --preset."
+            )
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def as_dict(self) -> dict[str, Any]:
+        """The mapping in TOML shape (what ``--dry-run`` shows and the fingerprint hashes)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "name_column": self.name_column,
+            "external_id": self.external_id,
+            "anonymous_id": self.anonymous_id,
+            "created_at": self.created_at,
+            "timezone": self.timezone,
+            "key": list(self.key),
+            "data_json": self.data_json,
+            "data_columns": self.data_columns if self.data_columns == "*" else list(self.data_columns),
+            "exclude_columns": list(self.exclude_columns),
+            "data": dict(self.data),
+            "user": {**dict(self.user), "data": dict(self.user_data)},
+        }
+        return {k: v for k, v in out.items() if v not in (None, [], {})}
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that shapes the request bodies."""
+        canonical = orjson.dumps({"v": EVENT_FORMAT_VERSION, "mapping": self.as_dict()}, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def load_mapping_file(path: Path) -> Mapping:
+    """Read and validate a TOML mapping file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MappingError(f"mapping file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"mapping file {path} is not valid TOML: {exc}.") from None
+    return Mapping.from_dict(raw, origin=str(path))

@@ -1,0 +1,369 @@
+"""A local stand-in for Spotzee's events API, for tests, demos and rehearsals of a migration.
+
+Follows ``spotzee-api.md``: bearer auth, ``Spotzee-Version``, 1-100 events per body, per-event
+validation answered with 422 ``errors[]``, idempotency replay / mismatch / in-progress, optional
+per-window rate limiting, and fault injection (error statuses, dropped connections, stalls, and a
+batch recorded before the connection drops). ``/_mock/*`` lets tests read and steer it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import itertools
+import random
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+from .config import API_VERSION
+
+FAULT_KINDS = ("500", "503", "429", "drop", "stall", "ack_drop")
+_USER_KEYS = {"email", "phone", "timezone", "locale", "data"}
+_EVENT_KEYS = {"name", "external_id", "anonymous_id", "data", "user", "created_at"}
+
+
+@dataclass
+class MockConfig:
+    """How the mock behaves; every field can be changed at run time via ``POST /_mock/config``."""
+
+    api_key: str = "sk_test"
+    fail_rate: float = 0.0
+    """Fraction of event POSTs answered with a fault drawn from ``faults``."""
+    faults: tuple[str, ...] = FAULT_KINDS
+    script: list[str] = field(default_factory=list)
+    """Exact outcomes for the next POSTs (``"ok"`` or a fault kind), consumed in order."""
+    seed: int = 0
+    stall_s: float = 2.0
+    retry_after_s: float = 1.0
+    rate_limit: int = 0
+    """Requests allowed per ``rate_window_s`` (0: unlimited), answered 429 beyond."""
+    rate_window_s: float = 10.0
+    ignore_idempotency: bool = False
+    """Behave like an API that ignores Idempotency-Key (duplicates become possible)."""
+    reject_names: list[str] = field(default_factory=list)
+    """Event names refused with 422, to rehearse server-side rejects."""
+    unindexed_422: bool = False
+    """Answer 422 without saying which events are at fault."""
+    store_events: bool = True
+    """Keep every event (tests); off for long benchmarks, which only need counts."""
+
+
+def _problem(status: int, code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "code": code,
+        "title": HTTPStatus(status).phrase,
+        "message": message,
+        "type": f"https://docs.spotzee.com/errors/{code}",
+        "request_id": request_id,
+        **extra,
+    }
+
+
+def validate_event(index: int, event: Any) -> list[dict[str, str]]:
+    """The API's per-event rules, as ``errors[]`` entries."""
+
+    def err(param: str, code: str, message: str) -> dict[str, str]:
+        return {"param": f"[{index}].{param}" if param else f"[{index}]", "code": code, "message": message}
+
+    if not isinstance(event, dict):
+        return [err("", "parameter_invalid_format", "each event must be an object")]
+    errors = [err(k, "parameter_unknown", f"unknown field {k}") for k in event if k not in _EVENT_KEYS]
+    name = event.get("name")
+    if not isinstance(name, str) or not name:
+        errors.append(err("name", "parameter_missing", "name must be a non-empty string"))
+    ids = [event.get(k) for k in ("external_id", "anonymous_id")]
+    if any(v is not None and not isinstance(v, str) for v in ids):
+        errors.append(err("external_id", "parameter_invalid_format", "ids must be strings"))
+    if not any(isinstance(v, str) and v for v in ids):
+        errors.append(err("external_id", "parameter_missing", "external_id or anonymous_id is required"))
+    if event.get("data") is not None and not isinstance(event["data"], dict):
+        errors.append(err("data", "parameter_invalid_format", "data must be an object"))
+    user = event.get("user")
+    if user is not None and (not isinstance(user, dict) or set(user) - _USER_KEYS):
+        errors.append(err("user", "parameter_invalid_format", "user allows email, phone, timezone, locale, data"))
+    created = event.get("created_at")
+    if created is not None:
+        try:
+            parsed = dt.datetime.fromisoformat(created) if isinstance(created, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            errors.append(err("created_at", "parameter_invalid_format", "created_at must be ISO 8601 with an offset"))
+    return errors
+
+
+class MockSpotzee:
+    """The mock's state and HTTP server. ``start()`` serves on a thread; ``base_url`` is the client base."""
+
+    def __init__(self, config: MockConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or MockConfig()
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.config.seed)
+        self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
+        self.event_count = 0
+        self.requests: list[dict[str, Any]] = []
+        self.statuses: Counter[int] = Counter()
+        self._idem: dict[tuple[str, str], dict[str, Any]] = {}
+        self._window: deque[float] = deque()
+        self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/api/client"
+
+    def start(self) -> MockSpotzee:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="mock-spotzee", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.events.clear()
+            self.requests.clear()
+            self.statuses.clear()
+            self._idem.clear()
+            self._window.clear()
+            self.event_count = 0
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        with self._lock:
+            known = {f.name for f in dataclasses.fields(MockConfig)}
+            for key, value in changes.items():
+                if key not in known:
+                    raise KeyError(key)
+                setattr(self.config, key, tuple(value) if key == "faults" else value)
+            if "seed" in changes:
+                self._rng = random.Random(self.config.seed)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "events": self.event_count,
+                "requests": len(self.requests),
+                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "replays": sum(1 for r in self.requests if r.get("replayed")),
+            }
+
+    # -- the events endpoint -----------------------------------------------------------------
+
+    def next_request_id(self) -> str:
+        return f"req_mock{next(self._ids):08d}"
+
+    def draw_fault(self) -> str | None:
+        with self._lock:
+            if self.config.script:
+                outcome = self.config.script.pop(0)
+                return None if outcome == "ok" else outcome
+            if self.config.fail_rate and self._rng.random() < self.config.fail_rate:
+                return self._rng.choice(self.config.faults)
+        return None
+
+    def throttled(self) -> float | None:
+        """Seconds until the window frees a slot, if this request is over the limit."""
+        c = self.config
+        if not c.rate_limit:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            while self._window and self._window[0] <= now - c.rate_window_s:
+                self._window.popleft()
+            if len(self._window) >= c.rate_limit:
+                return self._window[0] + c.rate_window_s - now
+            self._window.append(now)
+        return None
+
+    def log(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(entry)
+            self.statuses[entry["status"]] += 1
+
+    def begin_idempotent(self, api_key: str, key: str | None, digest: str) -> dict[str, Any] | None:
+        """The cached entry for a known key, or ``None`` after claiming a new one."""
+        if key is None or self.config.ignore_idempotency:
+            return None
+        with self._lock:
+            entry = self._idem.get((api_key, key))
+            if entry is None:
+                self._idem[(api_key, key)] = {"digest": digest, "done": False}
+                return None
+            return entry
+
+    def finish_idempotent(self, api_key: str, key: str | None, status: int, body: bytes | None) -> None:
+        if key is None or self.config.ignore_idempotency:
+            return
+        with self._lock:
+            if status >= 500 or status == 429:
+                self._idem.pop((api_key, key), None)  # not cached: the client may retry
+            else:
+                self._idem[(api_key, key)].update(done=True, status=status, body=body)
+
+    def record(self, events: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.event_count += len(events)
+            if self.config.store_events:
+                self.events.extend(events)
+
+
+def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
+            body = b"" if payload is None else (payload if isinstance(payload, bytes) else orjson.dumps(payload))
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if body:
+                ctype = "application/problem+json" if status >= 400 else "application/json"
+                self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def do_GET(self) -> None:
+            if self.path == "/_mock/events":
+                with mock._lock:
+                    self._send(200, list(mock.events))
+            elif self.path == "/_mock/stats":
+                self._send(200, mock.stats())
+            elif self.path == "/_mock/requests":
+                with mock._lock:
+                    self._send(200, list(mock.requests))
+            else:
+                self._send(404, _problem(404, "not_found", "no such endpoint", mock.next_request_id()))
+
+        def do_POST(self) -> None:
+            raw = self._body()
+            if self.path == "/_mock/reset":
+                mock.reset()
+                return self._send(204)
+            if self.path == "/_mock/config":
+                try:
+                    mock.configure(orjson.loads(raw))
+                except (KeyError, orjson.JSONDecodeError) as exc:
+                    return self._send(400, {"error": f"bad config: {exc}"})
+                return self._send(204)
+            if not self.path.rstrip("/").endswith("/events"):
+                return self._send(404, _problem(404, "not_found", "no such endpoint", mock.next_request_id()))
+            self._events(raw)
+
+        def _events(self, raw: bytes) -> None:
+            rid = mock.next_request_id()
+            key = self.headers.get("Idempotency-Key")
+            entry: dict[str, Any] = {
+                "request_id": rid,
+                "key": key,
+                "events": 0,
+                "version": self.headers.get("Spotzee-Version"),
+                "body_sha256": hashlib.sha256(raw).hexdigest(),
+            }
+
+            def answer(status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
+                entry["status"] = status
+                mock.log(entry)
+                self._send(status, payload, {"X-Request-Id": rid, **(headers or {})})
+
+            auth = self.headers.get("Authorization", "")
+            if auth != f"Bearer {mock.config.api_key}":
+                return answer(401, _problem(401, "authentication_required", "invalid API key", rid))
+            version = self.headers.get("Spotzee-Version")
+            if version is not None and version != API_VERSION:
+                return answer(400, _problem(400, "version_unsupported", f"unknown version {version}", rid))
+            wait = mock.throttled()
+            if wait is not None:
+                return answer(
+                    429,
+                    _problem(429, "rate_limited", "too many requests", rid),
+                    {"Retry-After": str(max(1, round(wait)))},
+                )
+            fault = mock.draw_fault()
+            if fault in ("500", "503"):
+                code = "internal_error" if fault == "500" else "service_unavailable"
+                return answer(int(fault), _problem(int(fault), code, "injected fault", rid))
+            if fault == "429":
+                return answer(
+                    429,
+                    _problem(429, "rate_limited", "too many requests", rid),
+                    {"Retry-After": str(mock.config.retry_after_s)},
+                )
+            if fault == "drop":
+                entry["status"] = 0
+                mock.log(entry)
+                self.close_connection = True
+                return None
+            digest = hashlib.sha256(raw).hexdigest()
+            cached = mock.begin_idempotent(auth, key, digest)
+            if cached is not None:
+                if cached["digest"] != digest:
+                    return answer(
+                        409, _problem(409, "idempotency_key_mismatch", "this key was used with another body", rid)
+                    )
+                if not cached["done"]:
+                    return answer(
+                        409,
+                        _problem(409, "idempotency_in_progress", "the first request is running", rid),
+                        {"Retry-After": "1"},
+                    )
+                entry["replayed"] = True
+                return answer(cached["status"], cached["body"], {"Idempotent-Replayed": "true"})
+            if fault == "stall":  # slow processing, with the key held: a retry now meets "in progress"
+                time.sleep(mock.config.stall_s)
+            status, payload, recorded = self._process(raw, rid)
+            mock.finish_idempotent(auth, key, status, None if payload is None else orjson.dumps(payload))
+            entry["events"] = recorded
+            if fault == "ack_drop":
+                entry["status"] = status
+                entry["dropped"] = True
+                mock.log(entry)
+                self.close_connection = True
+                return None
+            return answer(status, payload)
+
+        def _process(self, raw: bytes, rid: str) -> tuple[int, Any, int]:
+            """Validate and record a body: ``(status, problem or None, events recorded)``."""
+            try:
+                events = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return 400, _problem(400, "parameter_invalid_format", "the body is not JSON", rid), 0
+            if not isinstance(events, list) or not 1 <= len(events) <= 100:
+                return (
+                    400,
+                    _problem(400, "parameter_invalid_format", "the body must be an array of 1 to 100 events", rid),
+                    0,
+                )
+            errors = [e for i, ev in enumerate(events) for e in validate_event(i, ev)]
+            errors += [
+                {"param": f"[{i}].name", "code": "event_refused", "message": f"event name {ev['name']} is refused"}
+                for i, ev in enumerate(events)
+                if isinstance(ev, dict) and ev.get("name") in mock.config.reject_names
+            ]
+            if errors:
+                shown = [] if mock.config.unindexed_422 else errors
+                return 422, _problem(422, "validation_failed", f"{len(errors)} invalid event(s)", rid, errors=shown), 0
+            mock.record(events)
+            return 204, None, len(events)
+
+    return Handler

@@ -1,0 +1,208 @@
+"""Airflow connections, pools and errors -> the package's explicit settings. Imported by the DAGs only.
+
+Connections (README "Airflow"): ``spotzee_default`` (http: host = API base URL, password = the sk_ key),
+the warehouse (``spotzee_warehouse`` unless a param names another), and optionally ``spotzee_checkpoint``
+(PostgreSQL) for a store shared by workers; without it the embedded store lives under ``AIRFLOW_HOME``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+from ..config import DEFAULT_RATE_LIMIT, ApiSettings, RetrySettings, Secret
+from ..errors import (
+    ApiError,
+    ApiUnavailableError,
+    CheckpointMismatchError,
+    ConfigError,
+    SpotzeeLoaderError,
+    TooManyRejectsError,
+)
+from .nightly import NightlyConfig, nightly_slices
+from .plan import Slice
+from .tasks import TaskEnvironment, run_slice, share_of_rate, summarize
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """Deployment choices, read from ``SPOTZEE_*`` environment variables when a task starts."""
+
+    api_conn_id: str = "spotzee_default"
+    checkpoint_conn_id: str = "spotzee_checkpoint"
+    pool: str = "spotzee_api"
+    pool_slots: int = 4
+    """Used to share the rate when the pool's real size cannot be read (no metadata DB access)."""
+    total_rate: float = DEFAULT_RATE_LIMIT
+    """Requests per second for all load tasks together (Spotzee allows ~100 per source IP)."""
+    retry_budget_s: float = RetrySettings.budget_s
+    """How long one batch may keep failing before the task fails (and Airflow retries it, resuming)."""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> AirflowSettings:
+        env = dict(os.environ) if env is None else env
+        return cls(
+            api_conn_id=env.get("SPOTZEE_API_CONN_ID", cls.api_conn_id),
+            checkpoint_conn_id=env.get("SPOTZEE_CHECKPOINT_CONN_ID", cls.checkpoint_conn_id),
+            pool=env.get("SPOTZEE_POOL", cls.pool),
+            pool_slots=int(env.get("SPOTZEE_POOL_SLOTS", cls.pool_slots)),
+            total_rate=float(env.get("SPOTZEE_RATE_LIMIT", cls.total_rate)),
+            retry_budget_s=float(env.get("SPOTZEE_RETRY_BUDGET", cls.retry_budget_s)),
+        )
+
+
+def _connection(conn_id: str) -> Any:
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def api_settings(conn_id: str) -> ApiSettings:
+    """Base URL and key from the Spotzee connection (read once per task, not per request)."""
+    conn = _connection(conn_id)
+    if conn is None or not conn.password:
+        raise AirflowFailException(
+            f"Airflow connection {conn_id!r} is missing or has no password: create it with conn type http, "
+            "host = the API base URL (https://apix.spotzee.com/api/client) and password = the sk_ key."
+        )
+    host = str(conn.extra_dejson.get("base_url") or conn.host or "")
+    if "://" not in host:
+        scheme = conn.schema if conn.schema in ("http", "https") else "https"
+        host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "") + "/api/client"
+    return ApiSettings(api_key=Secret(conn.password), base_url=host.rstrip("/"))
+
+
+def warehouse_url(conn_id: str) -> str:
+    """A SQLAlchemy-style URL from a warehouse connection (``sqlalchemy_url`` in extra wins)."""
+    conn = _connection(conn_id)
+    if conn is None:
+        raise AirflowFailException(f"Airflow connection {conn_id!r} does not exist; create it for the warehouse.")
+    explicit = conn.extra_dejson.get("sqlalchemy_url")
+    if explicit:
+        return str(explicit)
+    if conn.conn_type == "duckdb":
+        return f"duckdb:///{conn.host}"
+    uri = str(conn.get_uri())
+    scheme, _, rest = uri.partition("://")
+    return ("postgresql" if scheme in ("postgres", "postgresql") else scheme) + "://" + rest.split("?")[0]
+
+
+def checkpoint_location(conn_id: str) -> str:
+    """The shared PostgreSQL store when its connection exists, else a SQLite file under AIRFLOW_HOME."""
+    conn = _connection(conn_id)
+    if conn is not None:
+        return warehouse_url(conn_id)
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    return str(home / "spotzee" / "checkpoints.sqlite")
+
+
+def pool_slots(settings: AirflowSettings) -> int:
+    """The pool's size, after checking it exists: a task in a missing pool would wait forever, silently.
+
+    Reading pools needs the metadata database; where a worker may not touch it, the check is skipped with a
+    warning and ``SPOTZEE_POOL_SLOTS`` is trusted.
+    """
+    try:
+        from airflow.models.pool import Pool
+
+        pool = Pool.get_pool(settings.pool)
+    except Exception as exc:  # noqa: BLE001 - no metadata DB access from this worker: cannot check
+        log.warning(
+            "could not read pool %r (%s); assuming it exists with %d slots",
+            settings.pool,
+            type(exc).__name__,
+            settings.pool_slots,
+        )
+        return settings.pool_slots
+    if pool is None:
+        raise AirflowFailException(
+            f"Airflow pool {settings.pool!r} does not exist, so the load tasks would wait forever: create it with "
+            f'`airflow pools set {settings.pool} {settings.pool_slots} "Spotzee API requests"`.'
+        )
+    return int(pool.slots)
+
+
+def task_environment(settings: AirflowSettings, parallel: int) -> TaskEnvironment:
+    """What one load task needs: the API with its share of the rate, and the checkpoint store."""
+    api = share_of_rate(api_settings(settings.api_conn_id), settings.total_rate, parallel)
+    api = dataclasses.replace(api, retry=dataclasses.replace(api.retry, budget_s=settings.retry_budget_s))
+    checkpoint = checkpoint_location(settings.checkpoint_conn_id)
+    dead = Path(checkpoint).parent / "dead-letter" if "://" not in checkpoint else None
+    return TaskEnvironment(api=api, checkpoint=checkpoint, dead_letter_dir=dead)
+
+
+# Errors a retry cannot fix: fail the task at once instead of burning its retries.
+_NO_RETRY = (ConfigError, CheckpointMismatchError, TooManyRejectsError)
+
+
+def fail_fast(action: Callable[[], T]) -> T:
+    """Run ``action``; turn the loader's final errors into AirflowFailException (no retries), keep the rest
+    (an outage past the retry budget, a kill) retryable: the checkpoint makes the retry resume."""
+    try:
+        return action()
+    except ApiUnavailableError:
+        raise
+    except ApiError as exc:  # bad key, quota, permission, mismatch: a retry would fail the same way
+        raise AirflowFailException(str(exc)) from None
+    except _NO_RETRY as exc:
+        raise AirflowFailException(str(exc)) from None
+    except SpotzeeLoaderError:
+        raise
+
+
+def with_warehouse(env: TaskEnvironment, conn_id: str) -> TaskEnvironment:
+    return dataclasses.replace(env, warehouse_url=warehouse_url(conn_id))
+
+
+def nightly_config(sql_dir: Path) -> NightlyConfig:
+    """From the Airflow Variable ``spotzee_nightly`` (JSON) when set, else the reference queries."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get("spotzee_nightly", default=None)
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise AirflowFailException(f"Airflow Variable spotzee_nightly is not valid JSON ({exc}).") from None
+    return fail_fast(lambda: NightlyConfig.from_dict(parsed, sql_dir))
+
+
+def plan_nightly(sql_dir: Path, start: dt.datetime | None, end: dt.datetime | None) -> list[dict[str, Any]]:
+    config = nightly_config(sql_dir)
+    return [s.as_dict() for s in fail_fast(lambda: nightly_slices(config, start, end))]
+
+
+def load_nightly_slice(sql_dir: Path, part: dict[str, Any], conn_id: str, restart: bool) -> dict[str, Any]:
+    settings = AirflowSettings.from_env()
+    config = nightly_config(sql_dir)
+    source = config.source(str(part["source"]))
+    env = with_warehouse(task_environment(settings, pool_slots(settings)), conn_id)
+    return fail_fast(
+        lambda: run_slice(
+            env,
+            Slice.from_dict(part),
+            source=None,
+            mapping=source.mapping_choice(),
+            table=source.table,
+            sql=source.sql(),
+            restart=restart,
+        )
+    )
+
+
+def summarize_nightly(sql_dir: Path, reports: list[dict[str, Any]]) -> dict[str, Any]:
+    config = nightly_config(sql_dir)
+    return fail_fast(lambda: summarize(reports, config.max_rejected))

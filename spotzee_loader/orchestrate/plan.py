@@ -1,0 +1,254 @@
+"""Validated parameters of a migration, and its slices: what each mapped load task handles.
+
+A slice is a small JSON-able dict (XCom carries metadata, never rows or secrets): Parquet files or a
+row-group range of one file, or a ``created_at`` window of a table or query. Its checkpoint job name
+derives from the parameters and the slice's bounds, never from the run id, so re-triggering the same
+migration resumes it and a finished slice sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError
+from ..pipeline import MappingChoice
+from ..presets import PRESET_NAMES
+from ..sources.parquet import list_parquet_files
+
+MAX_SLICES = 1000  # Airflow's max_map_length is 1024: stay well under it
+
+
+def _date(value: Any, name: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"param {name}={value!r} is not a date (YYYY-MM-DD) or ISO 8601 time.") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class MigrationParams:
+    """The trigger form of ``spotzee_migration``, validated."""
+
+    path: str | None = None
+    """Parquet file, directory or glob."""
+    conn_id: str = "spotzee_warehouse"
+    """Airflow connection of the warehouse (with ``table`` or ``sql``)."""
+    table: str | None = None
+    sql: str | None = None
+    mapping: str | None = None
+    """A TOML mapping path or a preset name; detected from the columns when empty."""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    slice_rows: int = 1_000_000
+    """Parquet: rows per slice (whole row groups)."""
+    slice_days: int = 31
+    """Tables: days of ``created_at`` per slice."""
+    dry_run: bool = False
+    restart: bool = False
+    max_rejected: int = 0
+    job: str | None = None
+    """Name of the migration (prefix of every slice's job); derived from the parameters when empty."""
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, Any]) -> MigrationParams:
+        """Build from a DAG run's params; every problem is a ConfigError naming the param."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(conf) - known)
+        if unknown:
+            raise ConfigError(f"unknown param(s) {', '.join(unknown)}; the migration takes {', '.join(sorted(known))}.")
+        values = {k: v for k, v in conf.items() if v is not None and v != ""}
+        for name in ("slice_rows", "slice_days", "max_rejected"):
+            if name in values and (
+                not isinstance(values[name], int)
+                or isinstance(values[name], bool)
+                or values[name] < (0 if name == "max_rejected" else 1)
+            ):
+                raise ConfigError(
+                    f"param {name} must be a whole number of at least "
+                    f"{0 if name == 'max_rejected' else 1}, got {values[name]!r}."
+                )
+        params = cls(
+            **{**values, "since": _date(values.get("since"), "since"), "until": _date(values.get("until"), "until")}
+        )
+        params._check()
+        return params
+
+    def _check(self) -> None:
+        sources = [name for name in ("path", "table", "sql") if getattr(self, name)]
+        if len(sources) != 1:
+            raise ConfigError(
+                "give exactly one source: path (Parquet), or table or sql (with conn_id); got "
+                f"{', '.join(sources) or 'none'}."
+            )
+        if self.since and self.until and self.since >= self.until:
+            raise ConfigError("since must be before until (the window is [since, until)).")
+        if self.path and (self.since or self.until):
+            raise ConfigError("since/until select rows of a table or query; a Parquet path is loaded whole.")
+        if self.sql and not (self.since and self.until):
+            raise ConfigError("a sql migration needs since and until (bound to :since and :until, sliced by days).")
+        if self.mapping and self.mapping not in PRESET_NAMES and not Path(self.mapping).is_file():
+            raise ConfigError(
+                f"mapping {self.mapping!r} is neither a preset ({', '.join(PRESET_NAMES)}) nor a "
+                "TOML file on this worker."
+            )
+
+    def mapping_choice(self) -> MappingChoice:
+        if self.mapping in PRESET_NAMES:
+            return MappingChoice(preset=self.mapping)
+        return MappingChoice(file=Path(self.mapping)) if self.mapping else MappingChoice()
+
+    def base_job(self) -> str:
+        """``migration-<hash of what selects and shapes the events>`` unless named explicitly."""
+        if self.job:
+            return self.job
+        identity = {
+            k: v
+            for k, v in asdict(self).items()
+            if k in ("path", "conn_id", "table", "sql", "mapping", "since", "until")
+        }
+        return "migration-" + hashlib.sha256(orjson.dumps(identity, default=str)).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One mapped load task's share of the work."""
+
+    label: str
+    job: str
+    files: list[str] = field(default_factory=list)
+    row_groups: list[int] | None = None
+    since: str | None = None
+    until: str | None = None
+    rows: int | None = None
+    source: str | None = None
+    """The nightly source this slice belongs to."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Slice:
+        return cls(**raw)
+
+
+def _job(base: str, bounds: Any) -> str:
+    return f"{base}-{hashlib.sha256(orjson.dumps(bounds)).hexdigest()[:10]}"
+
+
+def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> list[Slice]:
+    """Whole small files packed together, big files cut into row-group ranges of ``slice_rows``."""
+    assert params.path is not None
+    base = params.base_job()
+    slices: list[Slice] = []
+    pack: list[tuple[str, int]] = []
+
+    def flush() -> None:
+        if pack:
+            files = [p for p, _ in pack]
+            label = Path(files[0]).name + (f" +{len(files) - 1} files" if len(files) > 1 else "")
+            slices.append(Slice(label, _job(base, [Path(f).name for f in files]), files, rows=sum(n for _, n in pack)))
+            pack.clear()
+
+    for path in list_parquet_files(params.path):
+        meta = pq.ParquetFile(path).metadata
+        groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        if meta.num_rows <= params.slice_rows:
+            if pack and sum(n for _, n in pack) + meta.num_rows > params.slice_rows:
+                flush()
+            pack.append((str(path), meta.num_rows))
+            continue
+        flush()
+        first, rows = 0, 0
+        for i, n in enumerate(groups):
+            rows += n
+            if rows >= params.slice_rows or i == len(groups) - 1:
+                bounds = [path.name, first, i + 1]
+                slices.append(
+                    Slice(
+                        f"{path.name} row groups {first}-{i}",
+                        _job(base, bounds),
+                        [str(path)],
+                        [first, i + 1],
+                        rows=rows,
+                    )
+                )
+                first, rows = i + 1, 0
+    flush()
+    _check_count(slices, max_slices, "raise slice_rows")
+    return slices
+
+
+def window_slices(
+    params: MigrationParams, since: dt.datetime, until: dt.datetime, max_slices: int = MAX_SLICES
+) -> list[Slice]:
+    """``[since, until)`` cut into windows of ``slice_days``."""
+    base = params.base_job()
+    step = dt.timedelta(days=params.slice_days)
+    if (until - since) / step > max_slices:
+        raise ConfigError(
+            f"the window {since:%Y-%m-%d}..{until:%Y-%m-%d} makes more than {max_slices} slices of "
+            f"{params.slice_days} days; raise slice_days."
+        )
+    slices = []
+    start = since
+    while start < until:
+        end = min(start + step, until)
+        bounds = [start.isoformat(), end.isoformat()]
+        slices.append(
+            Slice(f"{start:%Y-%m-%d %H:%M}..{end:%Y-%m-%d %H:%M}", _job(base, bounds), since=bounds[0], until=bounds[1])
+        )
+        start = end
+    return slices
+
+
+def _check_count(slices: list[Slice], max_slices: int, advice: str) -> None:
+    if len(slices) > max_slices:
+        raise ConfigError(f"the plan has {len(slices)} slices, over the {max_slices} Airflow can map; {advice}.")
+    if not slices:
+        raise ConfigError("the plan has no slices: the source holds no rows.")
+
+
+def plan_migration(conf: dict[str, Any], params: dict[str, Any], warehouse_url: Any) -> list[dict[str, Any]]:
+    """The slices of a triggered migration, as XCom-ready dicts.
+
+    ``conf`` is what the user passed (unknown keys are refused: Airflow accepts them silently), ``params``
+    the resolved params, ``warehouse_url`` a callable from a connection id to a database URL.
+    """
+    unknown = sorted(set(conf) - set(params))
+    if unknown:
+        raise ConfigError(f"unknown param(s) {', '.join(unknown)}; the migration takes {', '.join(sorted(params))}.")
+    p = MigrationParams.from_conf(params)
+    if p.path:
+        return [s.as_dict() for s in parquet_slices(p)]
+    since, until = p.since, p.until
+    if since is None or until is None:
+        low, high = table_bounds(warehouse_url(p.conn_id), p)
+        if low is None or high is None:
+            raise ConfigError(f"table {p.table} has no rows with a created_at: nothing to migrate.")
+        since = since or low
+        until = until or high + dt.timedelta(microseconds=1)
+    return [s.as_dict() for s in window_slices(p, since, until)]
+
+
+def table_bounds(url: str, params: MigrationParams) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The first and last ``created_at`` of a table, in UTC (to slice a migration without a window)."""
+    from ..config import SourceOptions
+    from ..sources.warehouse import open_warehouse
+
+    source = open_warehouse(url, SourceOptions(table=params.table))
+    try:
+        mapping = params.mapping_choice().resolve(list(source.schema().names))
+        source.prepare(mapping)
+        return source.created_at_bounds()
+    finally:
+        source.close()

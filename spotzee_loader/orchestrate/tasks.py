@@ -1,0 +1,138 @@
+"""What the DAGs' tasks do, as plain functions over explicit settings (no Airflow in here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..config import ApiSettings, LoadSettings, SourceOptions
+from ..errors import SpotzeeLoaderError, TooManyRejectsError
+from ..pipeline import Loader, MappingChoice
+from ..progress import LogProgress
+from .plan import MigrationParams, Slice
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskEnvironment:
+    """What a load task gets from the orchestrator: the API (key, URL, its share of the rate), the
+    checkpoint store and the warehouse URL. Built from Airflow connections by ``airflow_glue``."""
+
+    api: ApiSettings
+    checkpoint: str
+    warehouse_url: str | None = None
+    dead_letter_dir: Path | None = None
+
+
+def _window(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def run_slice(
+    env: TaskEnvironment,
+    part: Slice,
+    *,
+    source: str | None,
+    mapping: MappingChoice,
+    table: str | None = None,
+    sql: str | None = None,
+    dry_run: bool = False,
+    restart: bool = False,
+) -> dict[str, Any]:
+    """Load one slice as its own checkpoint job; returns the run report (with the slice's label)."""
+    options = SourceOptions(
+        table=table,
+        sql=sql,
+        since=_window(part.since),
+        until=_window(part.until),
+        files=tuple(part.files),
+        row_groups=(part.row_groups[0], part.row_groups[1]) if part.row_groups else None,
+    )
+    spec = source or env.warehouse_url
+    if spec is None:
+        raise SpotzeeLoaderError("no source for this slice: give a Parquet path or a warehouse connection.")
+    settings = LoadSettings(
+        source=spec,
+        api=env.api,
+        checkpoint=env.checkpoint,
+        job=part.job,
+        restart=restart,
+        dry_run=dry_run,
+        source_options=options,
+        max_rejected=0,
+        dead_letter=env.dead_letter_dir / f"{part.job}.jsonl" if env.dead_letter_dir else None,
+    )
+    report = Loader(settings, mapping, progress=LogProgress()).run()
+    out = report.as_dict()
+    out["slice"] = part.label
+    return out
+
+
+def run_migration_slice(env: TaskEnvironment, params: MigrationParams, part: Slice) -> dict[str, Any]:
+    return run_slice(
+        env,
+        part,
+        source=params.path,
+        mapping=params.mapping_choice(),
+        table=params.table,
+        sql=params.sql,
+        dry_run=params.dry_run,
+        restart=params.restart,
+    )
+
+
+def share_of_rate(api: ApiSettings, total_rate: float, parallel: int) -> ApiSettings:
+    """Each of ``parallel`` concurrent tasks gets ``total_rate / parallel`` requests per second, so together
+    they stay under Spotzee's per-IP limit (0 stays unthrottled)."""
+    rate = total_rate / max(1, parallel) if total_rate > 0 else 0.0
+    return replace(api, rate_limit=rate, concurrency=min(api.concurrency, max(1, int(rate)) if rate else 4))
+
+
+_COUNTS = ("rows_read", "events_sent", "rejected", "rows_skipped", "requests", "retries")
+
+
+def summarize(reports: list[dict[str, Any]], max_rejected: int) -> dict[str, Any]:
+    """Per-slice and total figures; raises TooManyRejectsError when the job totals reject too many rows."""
+    totals = {name: sum(int(r.get(name) or 0) for r in reports) for name in _COUNTS}
+    rejected_in_jobs = sum(int((r.get("job_totals") or {}).get("rejected", r.get("rejected") or 0)) for r in reports)
+    duration = max((float(r.get("duration_s") or 0) for r in reports), default=0.0)
+    per_slice: list[dict[str, Any]] = [
+        {
+            "slice": r.get("slice"),
+            "job": r.get("job"),
+            **{n: r.get(n) for n in _COUNTS},
+            "duration_s": r.get("duration_s"),
+            "dead_letter": r.get("dead_letter"),
+        }
+        for r in reports
+    ]
+    summary = {
+        "slices": len(reports),
+        "totals": totals,
+        "rejected_in_jobs": rejected_in_jobs,
+        "statuses": sorted({str(r.get("status")) for r in reports}),
+        "per_slice": per_slice,
+        "longest_slice_s": duration,
+    }
+    lines = [f"{'slice':40} {'rows':>10} {'sent':>10} {'rejected':>9} {'retries':>8} {'seconds':>8}"]
+    for s in per_slice:
+        lines.append(
+            f"{str(s['slice'])[:40]:40} {s['rows_read'] or 0:>10,} {s['events_sent'] or 0:>10,} "
+            f"{s['rejected'] or 0:>9,} {s['retries'] or 0:>8,} {float(s['duration_s'] or 0):>8.1f}"
+        )
+    lines.append(
+        f"{'total':40} {totals['rows_read']:>10,} {totals['events_sent']:>10,} {totals['rejected']:>9,} "
+        f"{totals['retries']:>8,}"
+    )
+    log.info("Spotzee load summary\n%s", "\n".join(lines))
+    if rejected_in_jobs > max_rejected:
+        dead = [s["dead_letter"] for s in per_slice if s["dead_letter"]]
+        raise TooManyRejectsError(
+            f"{rejected_in_jobs} rows were rejected, more than the {max_rejected} allowed; every valid row was "
+            f"delivered. See the dead letters ({', '.join(dead) or 'none written'}), fix the rows and resend them."
+        )
+    return summary

@@ -1,0 +1,324 @@
+"""read -> map -> validate -> chunk -> send -> checkpoint after the 2xx. The only orchestrator.
+
+The main thread reads, maps and commits; a bounded pool of sender threads holds at most
+``2 × concurrency`` chunks, so memory does not depend on the input size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+import orjson
+import pyarrow as pa
+
+from . import deadletter
+from .checkpoint import CheckpointStore, JobIdentity, JobState, open_checkpoint_store
+from .chunking import Chunk, Chunker
+from .client import Delivery, SpotzeeClient
+from .config import LoadSettings
+from .errors import InterruptedRunError, SpotzeeLoaderError
+from .events import EventBuilder
+from .mapping import Mapping, load_mapping_file
+from .presets import detect_preset, preset_mapping
+from .report import RunReport
+from .sources import ResumePoint, Source, open_source
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """What the pipeline tells its caller while it runs (the CLI draws a bar or logs lines)."""
+
+    def start(self, total_rows: int | None, done_rows: int) -> None: ...
+    def advance(self, rows: int, events: int, rejected: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total_rows: int | None, done_rows: int) -> None: ...
+    def advance(self, rows: int, events: int, rejected: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class MappingChoice:
+    """How the user chose the mapping: a TOML file, a preset name, or neither (detect)."""
+
+    file: Path | None = None
+    preset: str | None = None
+
+    def resolve(self, columns: list[str]) -> Mapping:
+        if self.file is not None:
+            return load_mapping_file(self.file)
+        if self.preset is not None:
+            return preset_mapping(self.preset, columns)
+        name, mapping = detect_preset(columns)
+        log.info("no --mapping or --preset given: the columns fit preset %r, using it", name)
+        return mapping
+
+    def label(self) -> str:
+        if self.file is not None:
+            return str(self.file.resolve())
+        return f"preset:{self.preset or 'auto'}"
+
+
+def default_job_name(source: Source, settings: LoadSettings, choice: MappingChoice, target: str) -> str:
+    """Readable and stable: ``orders-preset_orders-1a2b3c4d`` (source stem, mapping, hash)."""
+    spec = settings.source
+    opts = settings.source_options
+    stem = opts.table or Path(spec.rstrip("/")).name.split(".")[0] or "source"
+    mapping = choice.file.stem if choice.file else (choice.preset or "auto")
+    where = source.description if "://" in spec else os.path.abspath(spec)
+    seed = f"{where}\0{opts.table}\0{opts.sql}\0{opts.since}\0{opts.until}\0{choice.label()}\0{target}"
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:8]
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{stem}-{mapping}")
+    return f"{safe}-{digest}"
+
+
+class Loader:
+    """One load of one source into Spotzee (or a dry run of it)."""
+
+    def __init__(
+        self,
+        settings: LoadSettings,
+        choice: MappingChoice,
+        *,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.choice = choice
+        self.progress = progress or _NoProgress()
+        self.stop = stop or threading.Event()
+
+    def run(self) -> RunReport:
+        """Load everything not yet acknowledged; returns the report or raises with ``.report`` set."""
+        s = self.settings
+        started = time.monotonic()
+        source = open_source(s.source, s.source_options)
+        try:
+            mapping = self.choice.resolve(list(source.schema().names))
+            source.prepare(mapping)
+            target = "dry-run" if s.dry_run else (s.target or s.api.base_url.rstrip("/"))
+            job = s.job or default_job_name(source, s, self.choice, target)
+            identity = JobIdentity(
+                job, source.description, source.fingerprint(), mapping.origin, mapping.fingerprint(), target
+            )
+            store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint)
+            report = RunReport(
+                job=job,
+                source=source.description,
+                mapping=mapping.origin,
+                dry_run=s.dry_run,
+                checkpoint="(none: dry run)" if s.dry_run else store.location,
+                rows_total=source.total_rows(),
+            )
+            try:
+                _Run(self, source, mapping, store, identity, report).execute()
+            finally:
+                report.duration_s = time.monotonic() - started
+                _finalize(s, store, job, report)
+            return report
+        finally:
+            source.close()
+
+
+class _Run:
+    """The state of one run: the stream position, the chunks in flight, the counts."""
+
+    def __init__(
+        self,
+        loader: Loader,
+        source: Source,
+        mapping: Mapping,
+        store: CheckpointStore,
+        identity: JobIdentity,
+        report: RunReport,
+    ) -> None:
+        self.s = loader.settings
+        self.progress = loader.progress
+        self.stop = loader.stop
+        self.source, self.mapping, self.store, self.identity, self.report = source, mapping, store, identity, report
+        self.abort = threading.Event()
+        self.inflight: dict[Future[Delivery], Chunk] = {}
+        self.fatal: BaseException | None = None
+        self.output: IO[bytes] | None = None
+        self.client: SpotzeeClient | None = None
+        self.state: JobState
+
+    def execute(self) -> None:
+        s, report = self.s, self.report
+        try:
+            self.state = self.store.open_job(self.identity, s.restart, keep_out_of_order=self.source.stable)
+            report.resumed_from_row = self.state.prefix_row
+            if not s.dry_run:
+                self.client = SpotzeeClient(s.api, sleep=self._interruptible_sleep)
+            if s.output is not None:
+                self.output = s.output.open("wb")
+            self.progress.start(report.rows_total, self.state.rows_done)
+            self._stream()
+            report.status = "dry_run" if s.dry_run else "finished"
+            if report.rows_read == 0 and self.state.rows_done > 0:
+                report.status = "nothing_to_do"
+        except BaseException as exc:
+            self.abort.set()
+            interrupted = isinstance(exc, (InterruptedRunError, KeyboardInterrupt))
+            report.status = "interrupted" if interrupted else "failed"
+            report.error = str(exc) if isinstance(exc, SpotzeeLoaderError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, SpotzeeLoaderError):
+                exc.report = report  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.progress.close()
+            if self.output is not None:
+                self.output.close()
+            if self.client is not None:
+                self.client.close()
+
+    def _stream(self) -> None:
+        state, report = self.state, self.report
+        now = dt.datetime.now(dt.UTC)
+        builder: EventBuilder | None = None
+        built_schema: pa.Schema | None = None
+        chunker = Chunker(self.s.chunk_size, state.prefix_seq + 1, state.prefix_row)
+        columns = None if self.mapping.data_columns == "*" else self.mapping.required_columns()
+        end_row = state.prefix_row
+        self.workers = max(1, self.s.api.concurrency)
+        self.key_prefix = state.idempotency_prefix(self.identity)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="spotzee-send") as self.pool:
+            try:
+                for part in self.source.batches(ResumePoint(state.prefix_row, state.prefix_key), columns):
+                    if self._stopping():
+                        break
+                    if builder is None or not part.batch.schema.equals(built_schema):
+                        builder, built_schema = EventBuilder(self.mapping, part.batch.schema, now), part.batch.schema
+                    built = builder.build(part.batch, part.first_row)
+                    report.rows_read += part.batch.num_rows
+                    report.events_by_name.update(built.names)
+                    report.note_times(built.first_created_at, built.last_created_at)
+                    end_row = part.first_row + part.batch.num_rows
+                    for chunk in chunker.feed(built, part.keys):
+                        if self._stopping():
+                            break  # a bad key or a stop request: not one more request
+                        self._dispatch(chunk)
+                    if self._stopping():
+                        break
+                else:
+                    for chunk in chunker.finish(end_row):
+                        self._dispatch(chunk)
+            finally:
+                if self._stopping():
+                    self.abort.set()
+                while self.inflight:
+                    self._collect()
+        report.rows_unfinished = report.rows_read - report.events_sent - report.rejected - report.rows_skipped
+        if self.fatal is not None:
+            raise self.fatal
+        if self.stop.is_set():
+            raise InterruptedRunError(
+                "stopped on request; every acknowledged chunk is checkpointed: re-run the same command to resume."
+            )
+
+    def _stopping(self) -> bool:
+        return self.fatal is not None or self.stop.is_set()
+
+    def _dispatch(self, chunk: Chunk) -> None:
+        if chunk.seq in self.state.acked:
+            self.report.rows_skipped += chunk.rows
+            return
+        if self.client is None or not chunk.events:
+            if self.output is not None:
+                for body in chunk.events:
+                    self.output.write(body + b"\n")
+            self._commit(chunk, Delivery(accepted=len(chunk.events)))
+            return
+        while len(self.inflight) >= 2 * self.workers:
+            self._collect()
+        if self._stopping():
+            return  # the answer just collected was fatal: this chunk is sent by the next run
+        # The body's digest in the key: a chunk whose rows changed (a live table) gets a new key
+        # instead of a 409 mismatch; an unchanged one is replayed by Spotzee, not recorded twice.
+        digest = hashlib.sha256(b"\n".join(chunk.events)).hexdigest()[:12]
+        future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}-{digest}")
+        self.inflight[future] = chunk
+
+    def _collect(self) -> None:
+        done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+        for future in sorted(done, key=lambda f: self.inflight[f].seq):
+            chunk = self.inflight.pop(future)
+            try:
+                delivery = future.result()
+            except BaseException as exc:  # noqa: BLE001 - kept and re-raised after the drain
+                if self.fatal is None and not isinstance(exc, InterruptedRunError):
+                    self.fatal = exc
+                self.abort.set()
+                continue
+            self._commit(chunk, delivery)
+
+    def _commit(self, chunk: Chunk, delivery: Delivery) -> None:
+        job, locate, key = self.identity.name, self.source.locate, list(self.mapping.key)
+        records = [deadletter.local_record(job, r, locate(r.row), key) for r in chunk.rejects]
+        for rejection in delivery.rejected:
+            row = chunk.event_rows[rejection.index]
+            records.append(deadletter.server_record(job, row, locate(row), chunk.events[rejection.index], rejection))
+        self.store.commit_chunk(
+            job, self.state, chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records
+        )
+        log.debug(
+            "chunk %d checkpointed: rows %d..%d, %d events, %d rejected, %d requests",
+            chunk.seq,
+            chunk.start_row,
+            chunk.end_row - 1,
+            delivery.accepted,
+            len(records),
+            delivery.requests,
+        )
+        r = self.report
+        r.events_sent += delivery.accepted
+        r.rejected += len(records)
+        r.rejects_by_reason.update(rec["reason_code"] for rec in records)
+        r.requests += delivery.requests
+        r.retries += sum(delivery.retries.values())
+        r.retries_by_cause.update(delivery.retries)
+        self.progress.advance(chunk.rows, delivery.accepted, len(records))
+
+    def _send(self, client: SpotzeeClient, events: list[bytes], key: str) -> Delivery:
+        # A chunk still queued when the run started stopping (bad key, Ctrl-C) is never sent.
+        if self.abort.is_set():
+            raise InterruptedRunError("the run is stopping; this chunk was not sent.")
+        return client.deliver(events, key)
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        if self.abort.wait(seconds):
+            raise InterruptedRunError("the run is stopping; this retry was abandoned.")
+
+
+def _finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunReport) -> None:
+    """Totals, dead-letter export, job state and report file; runs after every run, failed or not."""
+    try:
+        report.job_totals = store.totals(job)
+        dead_letter = s.dead_letter
+        if dead_letter is None and not s.dry_run:
+            base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
+            dead_letter = base / "dead-letter" / f"{job}.jsonl"
+        if dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
+            deadletter.export(store.rejects(job), dead_letter)
+            report.dead_letter = str(dead_letter)
+        state = "finished" if report.status == "nothing_to_do" else report.status
+        store.set_state(job, state, report.as_dict(), report.error)
+    finally:
+        store.close()
+    if s.report is not None:
+        s.report.parent.mkdir(parents=True, exist_ok=True)
+        tmp = s.report.with_name(s.report.name + ".tmp")
+        tmp.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+        os.replace(tmp, s.report)

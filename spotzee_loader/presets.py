@@ -1,0 +1,149 @@
+"""Built-in mappings for the common shapes of history, and detection of which one a source fits.
+
+| preset    | required columns                                           | event name          |
+|-----------|------------------------------------------------------------|---------------------|
+| orders    | order_id, customer_id, ordered_at (or created_at)           | ``order_placed``    |
+| actions   | action, occurred_at, user_id and/or anonymous_id            | the ``action`` value|
+| segment   | event, timestamp / original_timestamp, user_id / anonymous_id (or camelCase) | the ``event`` value |
+
+Every column a preset does not consume goes into ``data`` under its snake_case name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .errors import MappingError
+from .mapping import Mapping
+
+PRESET_NAMES = ("orders", "actions", "segment")
+
+# Segment warehouse bookkeeping columns: never event properties.
+_SEGMENT_SYSTEM = (
+    "id",
+    "message_id",
+    "messageId",
+    "received_at",
+    "receivedAt",
+    "sent_at",
+    "sentAt",
+    "uuid_ts",
+    "loaded_at",
+    "event_text",
+    "original_timestamp",
+    "originalTimestamp",
+    "timestamp",
+    "type",
+    "context",
+    "integrations",
+    "channel",
+    "version",
+)
+
+
+def _first(columns: set[str], *candidates: str) -> str | None:
+    return next((c for c in candidates if c in columns), None)
+
+
+def _orders(columns: set[str]) -> tuple[Mapping | None, list[str]]:
+    created = _first(columns, "ordered_at", "created_at")
+    missing = [c for c in ("order_id", "customer_id") if c not in columns]
+    if created is None:
+        missing.append("ordered_at (or created_at)")
+    if missing:
+        return None, missing
+    user = (("email", "email"),) if "email" in columns else ()
+    return Mapping(
+        name="order_placed",
+        external_id="customer_id",
+        anonymous_id=_first(columns, "anonymous_id"),
+        created_at=created or "",
+        key=("order_id",),
+        data_columns="*",
+        user=user,
+        origin="preset:orders",
+    ), []
+
+
+def _actions(columns: set[str]) -> tuple[Mapping | None, list[str]]:
+    missing = [c for c in ("action", "occurred_at") if c not in columns]
+    if not {"user_id", "anonymous_id"} & columns:
+        missing.append("user_id or anonymous_id")
+    if missing:
+        return None, missing
+    return Mapping(
+        name_column="action",
+        external_id=_first(columns, "user_id"),
+        anonymous_id=_first(columns, "anonymous_id"),
+        created_at="occurred_at",
+        key=("action_id",) if "action_id" in columns else (),
+        data_json=_first(columns, "properties"),
+        data_columns="*",
+        origin="preset:actions",
+    ), []
+
+
+def _segment(columns: set[str]) -> tuple[Mapping | None, list[str]]:
+    created = _first(columns, "timestamp", "original_timestamp", "originalTimestamp")
+    external = _first(columns, "user_id", "userId")
+    anonymous = _first(columns, "anonymous_id", "anonymousId")
+    missing = [] if "event" in columns else ["event"]
+    if created is None:
+        missing.append("timestamp (or original_timestamp)")
+    if external is None and anonymous is None:
+        missing.append("user_id/userId or anonymous_id/anonymousId")
+    if missing:
+        return None, missing
+    key_column = _first(columns, "id", "message_id", "messageId")
+    email = _first(columns, "context_traits_email")
+    properties = _first(columns, "properties")
+    exclude = tuple(c for c in columns if c in _SEGMENT_SYSTEM or c.startswith("context_"))
+    return Mapping(
+        name_column="event",
+        external_id=external,
+        anonymous_id=anonymous,
+        created_at=created or "",
+        key=(key_column,) if key_column else (),
+        data_json=properties,
+        data_columns=() if properties else "*",
+        exclude_columns=exclude,
+        user=(("email", email),) if email else (),
+        origin="preset:segment",
+    ), []
+
+
+_BUILDERS: dict[str, Callable[[set[str]], tuple[Mapping | None, list[str]]]] = {
+    "orders": _orders,
+    "actions": _actions,
+    "segment": _segment,
+}
+# Most specific first: a Segment export also has an id column an orders table could match on.
+_DETECTION_ORDER = ("segment", "actions", "orders")
+
+
+def preset_mapping(name: str, columns: Sequence[str]) -> Mapping:
+    """The named preset fitted to these columns, or a MappingError listing what is missing."""
+    if name not in _BUILDERS:
+        raise MappingError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
+    mapping, missing = _BUILDERS[name](set(columns))
+    if mapping is None:
+        raise MappingError(
+            f"preset {name!r} needs column(s) {'; '.join(missing)}, which the source lacks "
+            f"(it has {', '.join(columns)}). Rename them or write a --mapping file."
+        )
+    return mapping
+
+
+def detect_preset(columns: Sequence[str]) -> tuple[str, Mapping]:
+    """The first preset whose required columns are all present, or a MappingError naming the gaps."""
+    gaps = []
+    for name in _DETECTION_ORDER:
+        mapping, missing = _BUILDERS[name](set(columns))
+        if mapping is not None:
+            return name, mapping
+        gaps.append(f"{name} lacks {', '.join(missing)}")
+    raise MappingError(
+        "no --mapping or --preset given and the columns fit no preset ("
+        + "; ".join(gaps)
+        + f"; the source has {', '.join(columns)}). Write a --mapping file."
+    )

@@ -1,0 +1,56 @@
+"""The run report: one object for the summary line, ``--report``, the checkpoint and the DAG's XCom."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunReport:
+    """Counts of one run. ``rows_read = events_sent + rejected + rows_skipped + rows_unfinished``."""
+
+    job: str
+    source: str
+    mapping: str
+    checkpoint: str
+    status: str = "running"
+    """``finished``, ``nothing_to_do``, ``failed``, ``interrupted`` or ``dry_run``."""
+    dry_run: bool = False
+    rows_total: int | None = None
+    rows_read: int = 0
+    events_sent: int = 0
+    """Events Spotzee acknowledged in this run (in a dry run: events that would be sent)."""
+    rejected: int = 0
+    rows_skipped: int = 0
+    """Rows re-read but already acknowledged in an earlier run of the job."""
+    rows_unfinished: int = 0
+    """Rows read but not acknowledged when the run stopped early; the next run sends them."""
+    resumed_from_row: int = 0
+    requests: int = 0
+    retries: int = 0
+    retries_by_cause: Counter[str] = field(default_factory=Counter)
+    rejects_by_reason: Counter[str] = field(default_factory=Counter)
+    events_by_name: Counter[str] = field(default_factory=Counter)
+    first_created_at: str | None = None
+    last_created_at: str | None = None
+    duration_s: float = 0.0
+    dead_letter: str | None = None
+    job_totals: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def note_times(self, first: str | None, last: str | None) -> None:
+        if first is not None and (self.first_created_at is None or first < self.first_created_at):
+            self.first_created_at = first
+        if last is not None and (self.last_created_at is None or last > self.last_created_at):
+            self.last_created_at = last
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, counters as plain sorted dicts."""
+        out = dict(self.__dict__)
+        for name in ("retries_by_cause", "rejects_by_reason", "events_by_name"):
+            out[name] = dict(sorted(getattr(self, name).items()))
+        out["duration_s"] = round(self.duration_s, 3)
+        out["events_per_s"] = round(self.events_sent / self.duration_s, 1) if self.duration_s > 0 else None
+        return out

@@ -1,0 +1,59 @@
+"""DB-API rows -> an Arrow record batch, with the types warehouses really return.
+
+``json``/``jsonb`` values (Python dicts, or lists holding dicts) become the Arrow JSON extension type
+(text), so they reach Spotzee as the objects they were and work as ``data_json``; UUIDs become text;
+decimals stay exact; a column Arrow cannot type as a whole (NaN numerics, mixed values) falls back
+to JSON-safe values instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+import decimal
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from ..convert import json_safe
+
+JSON_TYPE = pa.json_(pa.string())
+
+
+def _holds_objects(values: Sequence[Any]) -> bool:
+    for value in values:
+        if isinstance(value, dict):
+            return True
+        if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+            return True
+    return False
+
+
+def _column(values: Sequence[Any]) -> pa.Array:
+    sample = next((v for v in values if v is not None), None)
+    if sample is None:
+        return pa.nulls(len(values))
+    if isinstance(sample, (dict, list)) and _holds_objects(values):
+        texts = [None if v is None else orjson.dumps(json_safe(v)).decode() for v in values]
+        return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+    if isinstance(sample, uuid.UUID):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        pass
+    if isinstance(sample, decimal.Decimal):
+        finite = [v if v is None or v.is_finite() else None for v in values]
+        try:
+            return pa.array(finite)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    texts = [None if v is None else orjson.dumps(json_safe(v)).decode() for v in values]
+    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+
+
+def rows_to_batch(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+    """A record batch of ``rows`` (tuples in ``names`` order)."""
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pa.RecordBatch.from_arrays([_column(values) for values in columns], names=names)

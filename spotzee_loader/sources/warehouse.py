@@ -1,0 +1,346 @@
+"""Database tables and queries as a source, read in key order by keyset pagination.
+
+Each page is ``SELECT * FROM (<table or query>) AS q WHERE key > :last ORDER BY key LIMIT :page``,
+streamed in record batches (a server-side cursor, or DuckDB's Arrow stream), so memory stays flat
+and a resumed run starts right after the last acknowledged key without re-reading the finished part.
+Rows inserted meanwhile inside the window are picked up when their key comes. Keys must be unique
+and never NULL: both are checked, since either would let rows slip past the pagination silently.
+
+DuckDB (``duckdb:///file.duckdb``) is read natively; everything else goes through SQLAlchemy
+(``postgresql://`` uses psycopg 3).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import hashlib
+import re
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ..checkpoint_pg import redacted
+from ..config import SourceOptions
+from ..errors import ConfigError, MappingError
+from ..mapping import Mapping
+from . import ResumePoint, SourceBatch
+from .arrow_rows import rows_to_batch
+from .keys import RowKey, decode_key
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_TABLE_NAME = re.compile(r'^[^."]+(\.[^."]+)?$')
+
+
+class WarehouseSource(abc.ABC):
+    """The engine-independent part: SQL shape, window, key order, uniqueness, resume."""
+
+    stable = False  # a live table may change between runs
+
+    def __init__(self, url: str, options: SourceOptions) -> None:
+        if (options.table is None) == (options.sql is None):
+            raise ConfigError("a database source needs exactly one of --table, --sql or --sql-file.")
+        if options.table is not None and not _TABLE_NAME.match(options.table):
+            raise ConfigError(f"--table {options.table!r} is not a table name (use NAME or SCHEMA.NAME).")
+        self.url = url
+        self.options = options
+        self.description = redacted(url) + (f" table {options.table}" if options.table else " query")
+        self._mapping: Mapping | None = None
+        self._key: tuple[str, ...] = ()
+        self._params: dict[str, Any] = {}
+        self._base = ""
+        self._schema: pa.Schema | None = None
+
+    # -- engine specifics ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def quote(self, identifier: str) -> str: ...
+
+    @abc.abstractmethod
+    def _query_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Stream the result of one statement as record batches; at least one (empty) batch, for its schema."""
+
+    @abc.abstractmethod
+    def _scalar(self, sql: str, params: dict[str, Any]) -> Any: ...
+
+    @abc.abstractmethod
+    def _set_timezone(self, timezone: str) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- the Source protocol -------------------------------------------------------------
+
+    def _from_clause(self) -> str:
+        if self.options.table is not None:
+            return ".".join(self.quote(part) for part in self.options.table.split("."))
+        return f"({self.options.sql})"
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            params = {name: None for name in self._sql_params()}
+            probe = f"SELECT * FROM {self._from_clause()} AS q LIMIT 0"
+            self._schema = next(iter(self._query_batches(probe, params, 1))).schema
+        return self._schema
+
+    def _sql_params(self) -> set[str]:
+        return set(_PARAM.findall(self.options.sql or ""))
+
+    def prepare(self, mapping: Mapping) -> None:
+        o = self.options
+        if not mapping.key:
+            raise MappingError(
+                f"{mapping.origin}: a database source needs a 'key' in the mapping (for example "
+                'key = ["order_id"] or key = ["created_at", "id"]): it orders the rows and lets a run resume.'
+            )
+        self._mapping, self._key = mapping, mapping.key
+        self._set_timezone(mapping.timezone)
+        where = []
+        if o.table is not None:
+            created = self.quote(mapping.created_at)
+            if o.since is not None:
+                where.append(f"{created} >= :since")
+            if o.until is not None:
+                where.append(f"{created} < :until")
+        else:
+            used = self._sql_params()
+            for name, value in (("since", o.since), ("until", o.until)):
+                if value is not None and name not in used:
+                    raise ConfigError(f"--{name} was given but the query has no :{name} parameter to bind it to.")
+                if value is None and name in used:
+                    raise ConfigError(f"the query uses :{name}; pass --{name}.")
+            unknown = used - {"since", "until"}
+            if unknown:
+                raise ConfigError(
+                    f"the query uses parameter(s) {', '.join(sorted(unknown))}; only :since and :until can be bound."
+                )
+        self._params = {k: v for k, v in (("since", o.since), ("until", o.until)) if v is not None}
+        self._base = f"SELECT * FROM {self._from_clause()} AS q" + (f" WHERE {' AND '.join(where)}" if where else "")
+        missing = [k for k in self._key if k not in self.schema().names]
+        if missing:
+            raise MappingError(f"{mapping.origin}: key column(s) {', '.join(missing)} are not in {self.description}.")
+        null_test = " OR ".join(f"{self.quote(k)} IS NULL" for k in self._key)
+        nulls = self._scalar(f"SELECT count(*) FROM ({self._base}) AS b WHERE {null_test}", self._params)
+        if nulls:
+            raise ConfigError(
+                f"{nulls} row(s) of {self.description} have a NULL in key column(s) {', '.join(self._key)}; the key "
+                "orders the rows and must never be NULL: choose another key or fix the rows."
+            )
+
+    def created_at_bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The first and last ``created_at`` of the rows, as UTC instants (naive values and dates are read in
+        the mapping's zone)."""
+        assert self._mapping is not None
+        column = self.quote(self._mapping.created_at)
+        zone = zoneinfo.ZoneInfo(self._mapping.timezone)
+        bounds = []
+        for agg in ("min", "max"):
+            value = self._scalar(f"SELECT {agg}({column}) FROM ({self._base}) AS b", self._params)
+            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                value = dt.datetime.combine(value, dt.time())
+            if isinstance(value, dt.datetime):
+                value = (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(dt.UTC)
+            bounds.append(value if isinstance(value, dt.datetime) else None)
+        return bounds[0], bounds[1]
+
+    def fingerprint(self) -> str:
+        o = self.options
+        seed = f"{self.description}\0{o.table}\0{o.sql}\0{o.since}\0{o.until}\0{self._key}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+    def total_rows(self) -> int | None:
+        return int(self._scalar(f"SELECT count(*) FROM ({self._base}) AS b", self._params))
+
+    def locate(self, row: int) -> tuple[str, int]:
+        return self.description, row
+
+    def _after(self, key: RowKey) -> tuple[str, dict[str, Any]]:
+        """``(a > :k0) OR (a = :k0 AND b > :k1)``: a row-value comparison every database understands."""
+        params = {f"k{i}": value for i, value in enumerate(key)}
+        ors = []
+        for i, column in enumerate(self._key):
+            equal = [f"{self.quote(c)} = :k{j}" for j, c in enumerate(self._key[:i])]
+            ors.append("(" + " AND ".join([*equal, f"{self.quote(column)} > :k{i}"]) + ")")
+        return " OR ".join(ors), params
+
+    def batches(self, start: ResumePoint, columns: list[str] | None) -> Iterator[SourceBatch]:
+        order = ", ".join(self.quote(k) for k in self._key)
+        last: RowKey | None = decode_key(start.key) if start.key else None
+        position = start.row
+        while True:
+            where, params = self._after(last) if last is not None else ("", {})
+            sql = (
+                f"SELECT * FROM ({self._base}) AS b {'WHERE ' + where if where else ''} "
+                f"ORDER BY {order} LIMIT {self.options.page_rows}"
+            )
+            page_rows = 0
+            for batch in self._query_batches(sql, {**self._params, **params}, self.options.batch_size):
+                if batch.num_rows == 0:
+                    continue
+                keys = list(zip(*(batch.column(k).to_pylist() for k in self._key), strict=True))
+                self._check_unique(last, keys)
+                yield SourceBatch(position, batch, keys)
+                position += batch.num_rows
+                page_rows += batch.num_rows
+                last = keys[-1]
+            if page_rows < self.options.page_rows or last is None:
+                return
+            # The next page starts after ``last``: a twin of it would be skipped, so look for one.
+            twin = " AND ".join(f"{self.quote(k)} = :k{i}" for i, k in enumerate(self._key))
+            count = self._scalar(
+                f"SELECT count(*) FROM ({self._base}) AS b WHERE {twin}",
+                {**self._params, **{f"k{i}": v for i, v in enumerate(last)}},
+            )
+            if count > 1:
+                self._not_unique(last)
+
+    def _check_unique(self, last: RowKey | None, keys: list[RowKey]) -> None:
+        previous = last
+        for key in keys:
+            if key == previous:
+                self._not_unique(key)
+            previous = key
+
+    def _not_unique(self, key: RowKey) -> None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in zip(self._key, key, strict=True))
+        raise ConfigError(
+            f"the key ({', '.join(self._key)}) is not unique in {self.description}: {shown} appears more than "
+            "once; add columns to 'key' in the mapping until it identifies one row."
+        )
+
+
+class DuckDBSource(WarehouseSource):
+    """A DuckDB database file, read through DuckDB's own Arrow stream (no per-row Python)."""
+
+    def __init__(self, url: str, options: SourceOptions) -> None:
+        super().__init__(url, options)
+        try:
+            import duckdb
+        except ImportError:
+            raise ConfigError("DuckDB sources need duckdb: pip install 'spotzee-loader[duckdb]'.") from None
+        path = url.split("://", 1)[1][1:] if url.startswith("duckdb:///") else url.split("://", 1)[1]
+        if path != ":memory:" and not Path(path).exists():
+            raise ConfigError(f"DuckDB file {path} does not exist (duckdb:///relative.db or duckdb:////abs/path.db).")
+        self._con = duckdb.connect(path, read_only=path != ":memory:")
+        # JSON and UUID columns keep their meaning (Arrow extension types) instead of turning into text.
+        self._con.execute("SET arrow_lossless_conversion = true")
+        self._error = duckdb.Error
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def _sql(self, sql: str) -> str:
+        return _PARAM.sub(r"$\1", sql)
+
+    def _query_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
+        try:
+            reader = self._con.sql(self._sql(sql), params=params).to_arrow_reader(batch_size)
+        except self._error as exc:
+            raise ConfigError(f"DuckDB refused the query for {self.description}: {exc}.") from None
+        emitted = False
+        for batch in reader:
+            emitted = True
+            yield batch
+        if not emitted:
+            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+
+    def _scalar(self, sql: str, params: dict[str, Any]) -> Any:
+        try:
+            rows = self._con.execute(self._sql(sql), params).fetchall()  # fetch to the end: frees the connection
+        except self._error as exc:
+            raise ConfigError(f"DuckDB refused the query for {self.description}: {exc}.") from None
+        return rows[0][0] if rows else None
+
+    def _set_timezone(self, timezone: str) -> None:
+        self._con.execute(f"SET TimeZone = '{timezone}'")  # an IANA name, validated by the mapping
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class SqlAlchemySource(WarehouseSource):
+    """Any database SQLAlchemy reaches; PostgreSQL through psycopg 3 with server-side cursors."""
+
+    def __init__(self, url: str, options: SourceOptions) -> None:
+        super().__init__(url, options)
+        try:
+            import sqlalchemy as sa
+        except ImportError:
+            raise ConfigError("database sources need SQLAlchemy: pip install 'spotzee-loader[postgres]'.") from None
+        self._sa = sa
+        scheme, _, rest = url.partition("://")
+        if scheme in ("postgresql", "postgres"):
+            url = f"postgresql+psycopg://{rest}"
+        try:
+            self._engine = sa.create_engine(url, pool_pre_ping=True)
+            self._conn = self._engine.connect()
+        except ImportError as exc:
+            raise ConfigError(
+                f"the driver for {scheme} is not installed ({exc.name}); install it, e.g. "
+                "pip install 'spotzee-loader[postgres]'."
+            ) from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConfigError(f"cannot connect to {redacted(url)}: {_first_line(exc)}.") from None
+        self._timezone: str | None = None
+
+    def quote(self, identifier: str) -> str:
+        return str(self._engine.dialect.identifier_preparer.quote_identifier(identifier))
+
+    def _query_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
+        sa = self._sa
+        conn = self._conn
+        try:
+            # One transaction per page: no snapshot is held between pages of a long load.
+            with conn.begin():
+                self._apply_session()
+                # Per statement: Connection.execution_options() would switch every later statement to a cursor.
+                result = conn.execute(
+                    sa.text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch_size}
+                )
+                names = list(result.keys())
+                emitted = False
+                for rows in result.partitions(batch_size):
+                    emitted = True
+                    yield rows_to_batch(names, rows)
+                if not emitted:
+                    yield pa.RecordBatch.from_pylist([], schema=pa.schema([(n, pa.null()) for n in names]))
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+
+    def _scalar(self, sql: str, params: dict[str, Any]) -> Any:
+        sa = self._sa
+        try:
+            with self._conn.begin():
+                self._apply_session()
+                return self._conn.execute(sa.text(sql), params).scalar()
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+
+    def _set_timezone(self, timezone: str) -> None:
+        self._timezone = timezone
+
+    def _apply_session(self) -> None:
+        if self._engine.dialect.name != "postgresql":
+            return
+        # The loader only reads: a user's --sql cannot write, whatever it says.
+        self._conn.execute(self._sa.text("SET TRANSACTION READ ONLY"))
+        # Naive timestamps and --since/--until are then compared in the mapping's zone, as the mapping reads them.
+        if self._timezone:
+            self._conn.execute(self._sa.text("SELECT set_config('TimeZone', :tz, true)"), {"tz": self._timezone})
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def open_warehouse(url: str, options: SourceOptions) -> WarehouseSource:
+    if url.startswith("duckdb:"):
+        return DuckDBSource(url, options)
+    return SqlAlchemySource(url, options)

@@ -1,0 +1,1 @@
+../spotzee_loader/checkpoint_store.sql

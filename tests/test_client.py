@@ -1,0 +1,165 @@
+"""The client against the mock server over real HTTP; waits are recorded, not slept."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from spotzee_loader.client import SpotzeeClient
+from spotzee_loader.config import ApiSettings, RetrySettings, Secret
+from spotzee_loader.errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
+from spotzee_loader.mock_server import MockSpotzee
+
+from .conftest import API_KEY
+
+
+def events(n: int, name: str = "order_placed") -> list[bytes]:
+    return [
+        orjson.dumps({"name": name, "external_id": str(i), "created_at": "2024-01-01T00:00:00.000Z"}) for i in range(n)
+    ]
+
+
+class Clock:
+    """A fake clock whose sleeps advance time instantly, recording each wait."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_client(
+    mock: MockSpotzee, key: str = API_KEY, budget: float = 600.0, timeout: float = 5.0
+) -> tuple[SpotzeeClient, Clock]:
+    clock = Clock()
+    settings = ApiSettings(
+        api_key=Secret(key),
+        base_url=mock.base_url,
+        rate_limit=0,
+        retry=RetrySettings(budget_s=budget, timeout_s=timeout, jitter_s=0.0),
+    )
+    return SpotzeeClient(settings, sleep=clock.sleep, clock=clock, rng=random.Random(1)), clock
+
+
+def test_delivers_a_chunk_with_headers(mock: MockSpotzee) -> None:
+    client, clock = make_client(mock)
+    delivery = client.deliver(events(100), "k-1")
+    assert (delivery.accepted, delivery.requests, delivery.rejected) == (100, 1, [])
+    assert mock.event_count == 100 and clock.waits == []
+    assert mock.requests[0]["key"] == "k-1"
+    assert mock.requests[0]["version"] == "2026-04-28"
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        ("500", "500"),
+        ("503", "503"),
+        ("429", "429"),
+        ("drop", "connection"),
+    ],
+    ids=["500", "503", "429", "drop"],
+)
+def test_transient_failures_are_retried_with_the_same_key(mock: MockSpotzee, fault: str, cause: str) -> None:
+    mock.configure({"script": [fault, fault, "ok"], "retry_after_s": 3})
+    client, clock = make_client(mock)
+    delivery = client.deliver(events(10), "k-2")
+    assert delivery.accepted == 10 and delivery.requests == 3
+    assert delivery.retries == {cause: 2}
+    assert mock.event_count == 10
+    assert {r["key"] for r in mock.requests} == {"k-2"}
+    if fault == "429":
+        assert clock.waits[0] == 3.0  # Retry-After first
+        assert clock.waits[1] >= 3.0
+    else:
+        assert clock.waits == [0.5, 1.0]  # exponential backoff
+
+
+def test_recorded_then_dropped_is_replayed_not_duplicated(mock: MockSpotzee) -> None:
+    mock.configure({"script": ["ack_drop"]})
+    client, _ = make_client(mock)
+    delivery = client.deliver(events(50), "k-3")
+    assert delivery.accepted == 50 and delivery.retries == {"connection": 1}
+    assert mock.event_count == 50
+    assert mock.requests[-1].get("replayed") is True
+
+
+def test_stall_past_timeout_then_in_progress_then_replay(mock: MockSpotzee) -> None:
+    mock.configure({"script": ["stall"], "stall_s": 1.5})
+    client, _ = make_client(mock, timeout=0.5)
+    delivery = client.deliver(events(5), "k-4")
+    assert delivery.accepted == 5
+    assert mock.event_count == 5
+    assert delivery.retries["timeout"] == 1
+    assert delivery.retries["409"] >= 1  # the retry arrived while the first attempt was still in progress
+    assert [r["status"] for r in mock.requests if r["status"] == 409]
+
+
+@pytest.mark.parametrize("status", [401])
+def test_bad_key_stops_at_once_without_leaking_it(mock: MockSpotzee, status: int) -> None:
+    client, clock = make_client(mock, key="sk_wrong_secret_value")
+    with pytest.raises(AuthError) as info:
+        client.deliver(events(3), "k-5")
+    assert info.value.status == 401 and info.value.code == "authentication_required"
+    assert info.value.request_id and info.value.request_id.startswith("req_")
+    assert "sk_wrong_secret_value" not in str(info.value)
+    assert len(mock.requests) == 1 and clock.waits == []
+
+
+def test_outage_past_the_budget_is_fatal_not_endless(mock: MockSpotzee) -> None:
+    mock.configure({"fail_rate": 1.0, "faults": ["503"]})
+    client, clock = make_client(mock, budget=30.0)
+    with pytest.raises(ApiUnavailableError, match="re-run the same command later to resume"):
+        client.deliver(events(3), "k-6")
+    assert sum(clock.waits) <= 30.0
+    assert len(mock.requests) == 6  # waits 0.5+1+2+4+8 = 15.5; the next (16) would pass 30 s
+
+
+def test_422_isolates_the_invalid_events_and_delivers_the_rest(mock: MockSpotzee) -> None:
+    mock.configure({"reject_names": ["bad_one"]})
+    batch = events(10)
+    batch[3] = events(1, name="bad_one")[0]
+    batch[7] = events(1, name="bad_one")[0]
+    client, _ = make_client(mock)
+    delivery = client.deliver(batch, "k-7")
+    assert delivery.accepted == 8
+    assert [(r.index, r.status, r.code) for r in delivery.rejected] == [
+        (3, 422, "event_refused"),
+        (7, 422, "event_refused"),
+    ]
+    assert all(r.request_id for r in delivery.rejected)
+    assert mock.event_count == 8
+    assert [r["key"] for r in mock.requests] == ["k-7", "k-7-r"]
+
+
+def test_422_without_indexes_is_bisected(mock: MockSpotzee) -> None:
+    mock.configure({"reject_names": ["bad_one"], "unindexed_422": True})
+    batch = events(8)
+    batch[5] = events(1, name="bad_one")[0]
+    client, _ = make_client(mock)
+    delivery = client.deliver(batch, "k-8")
+    assert delivery.accepted == 7
+    assert [r.index for r in delivery.rejected] == [5]
+    assert mock.event_count == 7
+
+
+def test_same_key_with_another_body_is_a_mismatch(mock: MockSpotzee) -> None:
+    client, _ = make_client(mock)
+    client.deliver(events(2), "k-9")
+    with pytest.raises(IdempotencyMismatchError, match="--restart"):
+        client.deliver(events(3), "k-9")
+
+
+def test_unsupported_version_is_fatal(mock: MockSpotzee) -> None:
+    client, _ = make_client(mock)
+    client._session().headers["Spotzee-Version"] = "1999-01-01"
+    with pytest.raises(ApiError, match="version_unsupported"):
+        client.deliver(events(1), "k-10")

@@ -1,0 +1,285 @@
+"""The DAGs in a real Airflow 3 (SQLite metadata DB), against the mock server and a real PostgreSQL.
+
+Each test gets its own AIRFLOW_HOME (a copy of one migrated at session start) and runs Airflow in a
+subprocess, as ``airflow dags test`` or ``dag.test()``. Every test checks what really arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from spotzee_loader.examples import example_orders
+from spotzee_loader.mock_server import MockSpotzee
+
+from .conftest import API_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPOTZEE_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "SPOTZEE_RETRY_DELAY_S": "1",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def airflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow-template")
+    env = _base_env(home)
+    for cmd in (["db", "migrate"], ["pools", "set", "spotzee_api", "4", "Spotzee API requests"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *cmd], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    return home
+
+
+class Airflow:
+    """One test's Airflow: its home, its environment, and ways to run the DAGs."""
+
+    def __init__(self, home: Path, mock: MockSpotzee) -> None:
+        self.home = home
+        self.env = _base_env(home)
+        self.connect_spotzee(mock.base_url, API_KEY)
+
+    def connect_spotzee(self, base_url: str, key: str) -> None:
+        self.env["AIRFLOW_CONN_SPOTZEE_DEFAULT"] = json.dumps({"conn_type": "http", "host": base_url, "password": key})
+
+    def dags_test(
+        self, dag_id: str, *args: str, conf: dict[str, Any] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "airflow", "dags", "test", dag_id, *args]
+        if conf is not None:
+            cmd += ["--conf", json.dumps(conf)]
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300, check=False)
+
+    def dag_test_without_interval(self, dag_id: str) -> subprocess.CompletedProcess[str]:
+        """``dag.test(logical_date=None)``: a run without a data interval, as a manual trigger makes."""
+        script = (
+            "from airflow.dag_processing.dagbag import DagBag\n"
+            f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r})\n"
+            f"run = bag.dags[{dag_id!r}].test(logical_date=None)\n"
+            "print('RUN STATE', run.state)\n"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", script], env=self.env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+
+@pytest.fixture
+def airflow(airflow_template: Path, tmp_path: Path, mock: MockSpotzee) -> Airflow:
+    home = tmp_path / "airflow"
+    shutil.copytree(airflow_template, home)
+    return Airflow(home, mock)
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def test_dag_integrity(airflow: Airflow) -> None:
+    script = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {},
+       "pipeline_imported": "spotzee_loader.pipeline" in sys.modules}
+for dag_id, dag in bag.dags.items():
+    load = dag.get_task("load")
+    out["dags"][dag_id] = {"tags": sorted(dag.tags), "timetable": type(dag.timetable).__name__,
+        "tz": str(getattr(dag.timetable, "timezone", "")), "cron": getattr(dag.timetable, "expression", None),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs, "retries": load.retries, "pool": load.pool,
+        "params": sorted(dag.params.keys()), "tasks": sorted(dag.task_ids)}
+print(json.dumps(out))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(ROOT / "dags")],
+        env=airflow.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, output(done)
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    assert info["errors"] == {}
+    assert not info["pipeline_imported"]  # no top-level work: the package loads inside tasks only
+    migration, nightly = info["dags"]["spotzee_migration"], info["dags"]["spotzee_nightly_backfill"]
+    assert migration["timetable"] == "NullTimetable"
+    assert nightly["timetable"] == "CronDataIntervalTimetable" and nightly["tz"] == "UTC"
+    assert nightly["cron"] == "0 2 * * *"
+    for dag in (migration, nightly):
+        assert "spotzee" in dag["tags"] and dag["retries"] >= 2 and dag["pool"] == "spotzee_api"
+        assert dag["tasks"] == ["load", "plan", "summarize"] and dag["max_active_runs"] == 1
+    assert {"path", "mapping", "since", "until", "slice_rows", "dry_run", "restart"} <= set(migration["params"])
+
+
+def test_migration_of_parquet_over_mapped_slices_then_retrigger(
+    airflow: Airflow, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.parquet"
+    pq.write_table(example_orders(25_000, seed=3), path, row_group_size=5_000)
+    conf = {"path": str(path), "mapping": "orders", "slice_rows": 10_000}
+    first = airflow.dags_test("spotzee_migration", conf=conf)
+    assert first.returncode == 0, output(first)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert len(ids) == 25_000 and set(ids.values()) == {1}
+    assert "Spotzee load summary" in output(first) and "row groups 4-4" in output(first)
+    requests_before = len(mock.requests)
+    again = airflow.dags_test("spotzee_migration", conf=conf)
+    assert again.returncode == 0, output(again)[-3000:]
+    assert len(mock.requests) == requests_before  # same params, same jobs: nothing new to send
+    restarted = airflow.dags_test("spotzee_migration", conf={**conf, "restart": True})
+    assert restarted.returncode == 0
+    assert set(Counter(e["data"]["order_id"] for e in mock.events).values()) == {2}
+
+
+def test_migration_of_a_pg_table_by_time_slices(airflow: Airflow, mock: MockSpotzee, pg) -> None:
+    url, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+    conn.execute(
+        f"INSERT INTO {schema}.orders SELECT i, i % 40, timestamptz '2024-01-01 00:00+00' + "
+        "(i - 1) * interval '1 minute' FROM generate_series(1, 4000) i"
+    )
+    airflow.env["AIRFLOW_CONN_SPOTZEE_WAREHOUSE"] = url
+    conf = {
+        "table": f"{schema}.orders",
+        "mapping": "orders",
+        "since": "2024-01-01",
+        "until": "2024-01-03",
+        "slice_days": 1,
+    }
+    result = airflow.dags_test("spotzee_migration", conf=conf)
+    assert result.returncode == 0, output(result)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == list(range(1, 2881)) and set(ids.values()) == {1}  # two days of minutes
+    assert "2024-01-02 00:00..2024-01-03 00:00" in output(result)
+
+
+@pytest.mark.parametrize(
+    ("conf", "fragment"),
+    [
+        ({"path": "/nowhere.parquet", "table": "orders"}, "give exactly one source"),
+        ({"path": "/nowhere.parquet", "pth": "typo"}, "unknown param(s) pth"),
+    ],
+    ids=["two-sources", "unknown-key"],
+)
+def test_migration_refuses_bad_params(airflow: Airflow, mock: MockSpotzee, conf: dict[str, Any], fragment: str) -> None:
+    result = airflow.dags_test("spotzee_migration", conf=conf)
+    assert result.returncode != 0
+    assert fragment in output(result)
+    assert mock.requests == []
+
+
+def test_bad_key_fails_the_task_at_once_without_retries(airflow: Airflow, mock: MockSpotzee, tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    pq.write_table(example_orders(3_000), path)
+    airflow.connect_spotzee(mock.base_url, "sk_revoked_key_value")
+    result = airflow.dags_test("spotzee_migration", conf={"path": str(path), "mapping": "orders"})
+    assert result.returncode != 0
+    text = output(result)
+    assert "did not accept the API key" in text and "sk_revoked_key_value" not in text
+    assert len(mock.requests) <= 8  # one attempt of the task, stopped at the first 401s: no retries
+    assert mock.event_count == 0
+
+
+def test_a_failed_slice_is_retried_and_resumes_without_loss(
+    airflow: Airflow, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.parquet"
+    pq.write_table(example_orders(8_000, seed=5), path, row_group_size=2_000)
+    mock.configure({"script": ["ok"] * 20 + ["503"] * 12})
+    airflow.env["SPOTZEE_RETRY_BUDGET"] = "1"  # the outage outlasts the budget: the task fails, Airflow retries
+    result = airflow.dags_test("spotzee_migration", conf={"path": str(path), "mapping": "orders"})
+    assert result.returncode == 0, output(result)[-3000:]
+    text = output(result)
+    assert "retrying batch" in text and "kept failing (503)" in text
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert len(ids) == 8_000 and set(ids.values()) == {1}
+
+
+def test_missing_pool_fails_fast_with_the_command_to_create_it(
+    airflow: Airflow, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.parquet"
+    pq.write_table(example_orders(100), path)
+    airflow.env["SPOTZEE_POOL"] = "spotzee_missing"
+    result = airflow.dags_test("spotzee_migration", conf={"path": str(path), "mapping": "orders"})
+    assert result.returncode != 0
+    assert "airflow pools set spotzee_missing" in output(result)
+    assert mock.requests == []
+
+
+NIGHTLY_ORDERS = (
+    "SELECT order_id, customer_id, ordered_at FROM {s}.orders WHERE ordered_at >= :since AND ordered_at < :until"
+)
+NIGHTLY_ACTIONS = (
+    "SELECT action_id, user_id, action, occurred_at, properties FROM {s}.actions "
+    "WHERE occurred_at >= :since AND occurred_at < :until"
+)
+
+
+def test_nightly_loads_each_interval_once(airflow: Airflow, mock: MockSpotzee, pg, tmp_path: Path) -> None:
+    url, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+    conn.execute(
+        f"INSERT INTO {schema}.orders SELECT i, i % 40, timestamptz '2024-01-01 02:00+00' + "
+        "(i - 1) * interval '10 minutes' FROM generate_series(1, 600) i"
+    )
+    conn.execute(
+        f"CREATE TABLE {schema}.actions (action_id int PRIMARY KEY, user_id text, action text, "
+        "occurred_at timestamptz, properties jsonb)"
+    )
+    conn.execute(
+        f"INSERT INTO {schema}.actions SELECT i, 'u' || (i % 9), 'viewed', timestamptz "
+        "'2024-01-01 02:00+00' + (i - 1) * interval '30 minutes', jsonb_build_object('n', i) "
+        "FROM generate_series(1, 200) i"
+    )
+    for name, sql in (("orders", NIGHTLY_ORDERS), ("actions", NIGHTLY_ACTIONS)):
+        (tmp_path / f"{name}.sql").write_text(sql.format(s=schema))
+    airflow.env["AIRFLOW_CONN_SPOTZEE_WAREHOUSE"] = url
+    airflow.env["AIRFLOW_VAR_SPOTZEE_NIGHTLY"] = json.dumps(
+        {
+            "sources": [
+                {"name": "orders", "mapping": "orders", "sql_file": str(tmp_path / "orders.sql")},
+                {"name": "actions", "mapping": "actions", "sql_file": str(tmp_path / "actions.sql")},
+            ]
+        }
+    )
+    for day in ("2024-01-02", "2024-01-03"):
+        result = airflow.dags_test("spotzee_nightly_backfill", f"{day}T02:00:00+00:00")
+        assert result.returncode == 0, output(result)[-3000:]
+    # Two nights: [Jan 1 02:00, Jan 3 02:00) holds 288 orders (every 10 min) and 96 actions (every 30 min).
+    names = Counter(e["name"] for e in mock.events)
+    assert names["order_placed"] == 288 and names["viewed"] == 96
+    assert set(Counter(e["data"].get("order_id") for e in mock.events if e["name"] == "order_placed").values()) == {1}
+    assert max(e["created_at"] for e in mock.events) < "2024-01-03T02:00:00"
+    requests_before = len(mock.requests)
+    rerun = airflow.dags_test("spotzee_nightly_backfill", "2024-01-03T02:00:00+00:00")
+    assert rerun.returncode == 0 and len(mock.requests) == requests_before  # a finished interval sends nothing
+
+
+def test_nightly_without_a_data_interval_fails_fast(airflow: Airflow, mock: MockSpotzee) -> None:
+    result = airflow.dag_test_without_interval("spotzee_nightly_backfill")
+    assert "RUN STATE failed" in result.stdout, output(result)[-3000:]
+    assert "no data interval" in output(result) and "airflow backfill create" in output(result)
+    assert mock.requests == []

@@ -1,0 +1,173 @@
+"""Nothing lost, nothing duplicated: faults of every kind, repeated kill -9, corrupt input, secrets."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from spotzee_loader.config import plaintext_key_warning
+from spotzee_loader.mock_server import MockSpotzee
+
+from .conftest import API_KEY, Cli
+from .test_cli import order_ids, orders
+
+
+def test_five_percent_faults_of_every_kind_deliver_each_event_once(
+    cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path
+) -> None:
+    n = 30_000
+    # Seed 3 draws all six kinds within the first 280 requests (the fault sequence is deterministic per seed).
+    mock.configure(
+        {
+            "fail_rate": 0.05,
+            "seed": 3,
+            "stall_s": 1.0,
+            "retry_after_s": 0.2,
+            "faults": ["500", "503", "429", "drop", "stall", "ack_drop"],
+        }
+    )
+    report_path = tmp_path / "r.json"
+    result = cli(
+        str(write_parquet(orders(n))),
+        "--preset",
+        "orders",
+        "--rate-limit",
+        "0",
+        "--timeout",
+        "0.5",
+        "--report",
+        str(report_path),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids = order_ids(mock)
+    assert len(ids) == n and set(ids.values()) == {1}  # no loss, no duplicate, despite ack-then-drop
+    report = json.loads(report_path.read_text())
+    assert report["events_sent"] == mock.event_count == n  # the report matches what the server recorded
+    assert report["rows_read"] == report["events_sent"] + report["rejected"]
+    causes = set(report["retries_by_cause"])
+    assert {"500", "503", "429", "connection", "timeout"} <= causes, causes
+    assert mock.stats()["replays"] >= 1  # an ack-then-drop or stall was answered by idempotent replay
+
+
+def test_a_server_ignoring_idempotency_duplicates_only_the_dropped_acks(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    mock.configure({"ignore_idempotency": True, "script": ["ok", "ack_drop", "ok", "ack_drop", "ack_drop"]})
+    result = cli(str(write_parquet(orders(2_000))), "--preset", "orders", "--concurrency", "1")
+    assert result.returncode == 0, result.stderr
+    ids = order_ids(mock)
+    assert len(ids) == 2_000
+    assert sum(c - 1 for c in ids.values()) == 3 * 100  # one chunk per acknowledged-then-dropped request
+
+
+def test_twelve_kill_9_at_random_moments_then_resume(cli: Cli, mock: MockSpotzee, write_parquet) -> None:
+    n = 200_000  # 12 runs at 100 req/s cannot finish it: every kill lands mid-job
+    path = str(write_parquet(orders(n), row_group_size=3_000))
+    rng = random.Random(20261122)
+    kills = 0
+    while kills < 12:
+        proc = cli.popen(path, "--preset", "orders", "--rate-limit", "100", "--concurrency", "4")
+        time.sleep(rng.uniform(0.4, 1.6))
+        assert proc.poll() is None, f"the job finished before kill #{kills + 1}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        kills += 1
+        db = sqlite3.connect(cli.checkpoint)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.close()
+    final = cli(path, "--preset", "orders", "--rate-limit", "0")
+    assert final.returncode == 0, final.stderr
+    assert kills >= 10
+    ids = order_ids(mock)
+    assert len(ids) == n and set(ids.values()) == {1}
+
+
+def test_truncated_parquet_is_a_usage_error(cli: Cli, write_parquet) -> None:
+    path = write_parquet(orders(500))
+    path.write_bytes(path.read_bytes()[:-200])
+    result = cli(str(path), "--preset", "orders")
+    assert result.returncode == 2
+    assert "is not a readable Parquet file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_data_pages_stop_with_a_clear_error_after_the_good_part(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    path = write_parquet(orders(6_000), row_group_size=2_000, compression="snappy")
+    raw = bytearray(path.read_bytes())
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(2).column(0)
+    start = column.data_page_offset
+    raw[start + 8 : start + 64] = b"\xff" * 56  # scribble over the last row group's first data page
+    path.write_bytes(bytes(raw))
+    result = cli(str(path), "--preset", "orders")
+    assert result.returncode == 1
+    assert "looks corrupt" in result.stderr and "Traceback" not in result.stderr
+    ids = order_ids(mock)
+    assert set(ids.values()) <= {1} and len(ids) <= 4_000  # the readable part went out once, nothing invented
+
+
+def test_the_key_never_leaks_at_any_verbosity(cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    table = orders(800)
+    times = ["not a time"] + [t.isoformat() for t in table.column("ordered_at").to_pylist()[1:]]
+    dirty = table.set_column(table.schema.get_field_index("ordered_at"), "ordered_at", pa.array(times))
+    mock.configure({"script": ["500", "ok", "429"], "retry_after_s": 0.1})
+    result = cli(str(write_parquet(dirty)), "--preset", "orders", "-vv", "--report", str(tmp_path / "r.json"))
+    assert result.returncode == 3
+    everything = result.stdout + result.stderr
+    for p in tmp_path.rglob("*"):
+        if p.is_file() and p.suffix != ".parquet":
+            everything += p.read_bytes().decode("utf-8", "replace")
+    assert "DEBUG" in result.stderr  # really at the highest verbosity
+    assert API_KEY not in everything
+
+
+@pytest.mark.parametrize(
+    ("url", "warns"),
+    [
+        ("https://apix.spotzee.com/api/client", False),
+        ("http://127.0.0.1:8787/api/client", False),
+        ("http://localhost/api/client", False),
+        ("http://[::1]:80/api/client", False),
+        ("http://spotzee.internal/api/client", True),
+        ("http://10.0.0.5/api/client", True),
+    ],
+    ids=["https", "loopback", "localhost", "ipv6-loopback", "plain-http-host", "plain-http-ip"],
+)
+def test_plain_http_outside_loopback_warns(url: str, warns: bool) -> None:
+    assert (plaintext_key_warning(url) is not None) == warns
+
+
+def test_tls_verification_is_on(mock: MockSpotzee) -> None:
+    from spotzee_loader.client import SpotzeeClient
+    from spotzee_loader.config import ApiSettings, Secret
+
+    client = SpotzeeClient(ApiSettings(api_key=Secret("k"), base_url="https://apix.spotzee.com/api/client"))
+    assert client._session().verify is True
+    client.close()
+
+
+def test_user_sql_cannot_write(cli: Cli, mock: MockSpotzee, pg) -> None:
+    url, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+    conn.execute(f"INSERT INTO {schema}.orders VALUES (1, 1, now() - interval '1 day')")
+    conn.execute(f"CREATE TABLE {schema}.audit (n int)")
+    # A SELECT with a side effect: the query itself is legal, the write must not happen.
+    conn.execute(
+        f"CREATE FUNCTION {schema}.touch() RETURNS int LANGUAGE sql AS "
+        f"'INSERT INTO {schema}.audit VALUES (1) RETURNING n'"
+    )
+    result = cli(url, "--sql", f"SELECT o.*, {schema}.touch() AS t FROM {schema}.orders o", "--preset", "orders")
+    assert result.returncode == 2 and "read-only transaction" in result.stderr
+    assert conn.execute(f"SELECT count(*) FROM {schema}.audit").fetchone() == (0,)
+    assert mock.requests == []

@@ -1,0 +1,208 @@
+"""Property-based: whatever Arrow table comes in, the builder never crashes, every row becomes exactly one
+event or one reject, and every event is valid JSON the API (the mock's validator) accepts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spotzee_loader.events import MAX_EVENT_BYTES, EventBuilder
+from spotzee_loader.mapping import Mapping
+from spotzee_loader.mock_server import validate_event
+
+NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+HOSTILE_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "\u2028",
+        "\u202e RTL",
+        "e\u0301",
+        "🦄",
+        "a" * 300,
+        "null",
+        '{"a":1}',
+        "NaN",
+        "\\",
+        '"',
+    ]
+)
+TEXT = st.one_of(HOSTILE_TEXT, st.text(max_size=40))
+INT64 = st.one_of(st.sampled_from([0, -1, 2**53 + 1, 2**63 - 1, -(2**63)]), st.integers(-(2**63), 2**63 - 1))
+FLOAT = st.one_of(
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 5e-324, 1.7976931348623157e308]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+def decimal_column(draw: Any, n: int) -> pa.Array:
+    scale = draw(st.integers(0, 18))
+    precision = draw(st.integers(max(scale, 1), 38))
+    digits = precision - scale
+    limit = 10 ** min(digits, 20) - 1
+    values = [
+        None if draw(st.booleans()) else decimal.Decimal(draw(st.integers(-limit, limit))).scaleb(-scale)
+        for _ in range(n)
+    ]
+    return pa.array(values, pa.decimal128(precision, scale))
+
+
+def timestamp_column(draw: Any, n: int) -> pa.Array:
+    unit = draw(st.sampled_from(["s", "ms", "us", "ns"]))
+    tz = draw(st.sampled_from([None, "UTC", "Asia/Kolkata", "America/St_Johns"]))
+    span = 2**62 // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+    raw = [None if draw(st.booleans()) else draw(st.integers(-span, span)) for _ in range(n)]
+    return pa.array(raw, pa.int64()).cast(pa.timestamp(unit, tz=tz))
+
+
+def value_column(draw: Any, n: int) -> pa.Array:
+    kind = draw(
+        st.sampled_from(
+            ["int", "float", "decimal", "text", "bool", "ts", "date", "list", "struct", "null", "binary", "large_text"]
+        )
+    )
+    maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
+    if kind == "int":
+        return pa.array([draw(maybe(INT64)) for _ in range(n)], pa.int64())
+    if kind == "float":
+        return pa.array([draw(maybe(FLOAT)) for _ in range(n)], pa.float64())
+    if kind == "decimal":
+        return decimal_column(draw, n)
+    if kind in ("text", "large_text"):
+        return pa.array([draw(maybe(TEXT)) for _ in range(n)], pa.string() if kind == "text" else pa.large_string())
+    if kind == "bool":
+        return pa.array([draw(maybe(st.booleans())) for _ in range(n)])
+    if kind == "ts":
+        return timestamp_column(draw, n)
+    if kind == "date":
+        return pa.array([draw(maybe(st.integers(-(2**31), 2**31 - 1))) for _ in range(n)], pa.int32()).cast(pa.date32())
+    if kind == "list":
+        return pa.array([draw(maybe(st.lists(maybe(FLOAT), max_size=3))) for _ in range(n)], pa.list_(pa.float64()))
+    if kind == "struct":
+        return pa.array(
+            [draw(maybe(st.fixed_dictionaries({"a": maybe(TEXT), "b": maybe(INT64)}))) for _ in range(n)],
+            pa.struct([("a", pa.string()), ("b", pa.int64())]),
+        )
+    if kind == "binary":
+        return pa.array([draw(maybe(st.binary(max_size=8))) for _ in range(n)], pa.binary())
+    return pa.nulls(n)
+
+
+@st.composite
+def tables(draw: Any) -> tuple[pa.Table, Mapping]:
+    n = draw(st.integers(1, 12))
+    id_kind = draw(st.sampled_from(["int", "float", "text", "decimal"]))
+    ids: pa.Array
+    if id_kind == "int":
+        ids = pa.array([draw(st.one_of(st.none(), INT64)) for _ in range(n)], pa.int64())
+    elif id_kind == "float":
+        ids = pa.array([draw(st.one_of(st.none(), FLOAT)) for _ in range(n)], pa.float64())
+    elif id_kind == "decimal":
+        ids = decimal_column(draw, n)
+    else:
+        ids = pa.array([draw(st.one_of(st.none(), TEXT)) for _ in range(n)])
+    time_kind = draw(st.sampled_from(["ts", "date", "text"]))
+    if time_kind == "ts":
+        times = timestamp_column(draw, n)
+    elif time_kind == "date":
+        times = pa.array(
+            [draw(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1))) for _ in range(n)], pa.int32()
+        ).cast(pa.date32())
+    else:
+        times = pa.array(
+            [
+                draw(
+                    st.one_of(
+                        st.none(),
+                        TEXT,
+                        st.sampled_from(
+                            [
+                                "2024-01-01",
+                                "2024-01-01T10:00:00+0530",
+                                "2024-01-01T00:00:00.123456789Z",
+                                "03/01/2024",
+                                "2024-13-45",
+                                "1704067200",
+                                "0001-01-01",
+                                "9999-12-31T23:59:59Z",
+                            ]
+                        ),
+                    )
+                )
+                for _ in range(n)
+            ]
+        )
+    columns = {"id": ids, "t": times, "name": pa.array([draw(st.one_of(st.none(), TEXT)) for _ in range(n)])}
+    for i in range(draw(st.integers(0, 4))):
+        columns[f"c{i}"] = value_column(draw, n)
+    columns["props"] = pa.array(
+        [
+            draw(st.one_of(st.none(), TEXT, st.sampled_from(['{"x": [1, {"y": null}]}', "[]", '{"n": 1e400}', "{}"])))
+            for _ in range(n)
+        ]
+    )
+    timezone = draw(st.sampled_from(["UTC", "Europe/Paris", "Pacific/Chatham"]))
+    mapping = Mapping(
+        name_column="name", external_id="id", created_at="t", timezone=timezone, data_json="props", data_columns="*"
+    )
+    return pa.table(columns), mapping
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(tables())
+def test_any_table_maps_to_valid_events_or_reasoned_rejects(case: tuple[pa.Table, Mapping]) -> None:
+    table, mapping = case
+    builder = EventBuilder(mapping, table.schema, NOW)
+    built = builder.build(table.to_batches(max_chunksize=len(table))[0], first_row=100)
+    event_rows = [row for row, _ in built.events]
+    reject_rows = [r.row for r in built.rejects]
+    assert sorted(event_rows + reject_rows) == list(range(100, 100 + table.num_rows))  # each row exactly once
+    for reject in built.rejects:
+        assert reject.code and reject.message
+        orjson.dumps(reject.source)  # the dead-letter record is serializable
+    for index, (_, body) in enumerate(built.events):
+        assert len(body) <= MAX_EVENT_BYTES
+        event = orjson.loads(body)  # valid JSON (no NaN, no Infinity)
+        assert validate_event(index, event) == []
+        assert ISO.match(event["created_at"]) and event["created_at"][:10] >= "1900-01-01"
+        assert event["name"] and len(event["name"]) <= 200
+        ident = event.get("external_id")
+        assert ident is None or (isinstance(ident, str) and ident and ident[-2:] != ".0")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-01T10:00:00+0530", "2024-01-01T04:30:00.000Z"),
+        ("2024-01-01T00:00:00.123456789Z", "2024-01-01T00:00:00.123Z"),
+        ("20240101T000000Z", "2024-01-01T00:00:00.000Z"),
+        ("2024-01-01 08:00", "2024-01-01T08:00:00.000Z"),
+    ],
+    ids=["basic-offset", "nanoseconds", "basic-format", "space"],
+)
+def test_unambiguous_timestamp_strings_are_accepted(text: str, expected: str) -> None:
+    table = pa.table({"id": ["a"], "t": [text]})
+    built = EventBuilder(Mapping(name="e", external_id="id", created_at="t"), table.schema, NOW).build(
+        table.to_batches()[0], 0
+    )
+    assert orjson.loads(built.events[0][1])["created_at"] == expected
+
+
+@pytest.mark.parametrize("text", ["03/01/2024", "2024-13-45", "1704067200", "2024-01-01 00:00:00 UTC", "yesterday"])
+def test_ambiguous_or_invalid_timestamp_strings_are_rejected_with_the_value(text: str) -> None:
+    table = pa.table({"id": ["a"], "t": [text]})
+    built = EventBuilder(Mapping(name="e", external_id="id", created_at="t"), table.schema, NOW).build(
+        table.to_batches()[0], 0
+    )
+    assert built.events == []
+    assert built.rejects[0].code == "created_at_unparseable" and text in built.rejects[0].message
