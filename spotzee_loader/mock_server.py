@@ -240,8 +240,15 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        def _body(self) -> bytes | None:
+            """The whole body, or ``None`` when the client went away before sending all of it."""
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                # A real server never hands a cut-off body to the API (nor binds its idempotency key).
+                self.close_connection = True
+                return None
+            return raw
 
         def do_GET(self) -> None:
             if self.path == "/_mock/events":
@@ -257,6 +264,8 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self._body()
+            if raw is None:
+                return
             if self.path == "/_mock/reset":
                 mock.reset()
                 return self._send(204)

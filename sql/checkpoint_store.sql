@@ -1,1 +1,46 @@
-../spotzee_loader/checkpoint_store.sql
+-- The checkpoint store's tables: the same DDL for the embedded SQLite file and a shared PostgreSQL
+-- database (--checkpoint postgresql://...). The loader creates them when missing; a DBA may create
+-- them ahead of time with this file and grant the loader's role SELECT, INSERT, UPDATE, DELETE.
+
+-- One row per job: what it is bound to (fingerprints) and how far it got.
+CREATE TABLE IF NOT EXISTS spotzee_jobs (
+    job         TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,              -- the source as given (no password)
+    source_fp   TEXT NOT NULL,              -- content fingerprint (files) or query fingerprint (tables)
+    mapping     TEXT NOT NULL,
+    mapping_fp  TEXT NOT NULL,
+    target      TEXT NOT NULL,              -- the API base URL events go to
+    generation  BIGINT NOT NULL DEFAULT 1,  -- bumped by --restart: new idempotency keys
+    state       TEXT NOT NULL,              -- running, finished, failed, interrupted, dry_run
+    prefix_seq  BIGINT NOT NULL DEFAULT -1, -- every chunk up to this one is acknowledged
+    prefix_row  BIGINT NOT NULL DEFAULT 0,  -- the row a resumed run starts at
+    prefix_key  TEXT,                       -- the key of the last row of the prefix (database sources)
+    rows_done   BIGINT NOT NULL DEFAULT 0,
+    events_sent BIGINT NOT NULL DEFAULT 0,
+    rejected    BIGINT NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    last_error  TEXT,
+    report      TEXT                        -- the last run's report (JSON)
+);
+
+-- Chunks acknowledged out of order, beyond the job's prefix (at most a few per job).
+CREATE TABLE IF NOT EXISTS spotzee_chunks (
+    job       TEXT NOT NULL,
+    seq       BIGINT NOT NULL,
+    start_row BIGINT NOT NULL,
+    end_row   BIGINT NOT NULL,
+    end_key   TEXT,
+    events    BIGINT NOT NULL,
+    rejected  BIGINT NOT NULL,
+    PRIMARY KEY (job, seq)
+);
+
+-- Rejected rows (the dead letters), recorded in the same transaction as their chunk.
+CREATE TABLE IF NOT EXISTS spotzee_rejects (
+    job    TEXT NOT NULL,
+    seq    BIGINT NOT NULL,
+    row_no BIGINT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS spotzee_rejects_by_job ON spotzee_rejects (job, row_no);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 
 import orjson
 import pytest
@@ -163,3 +164,22 @@ def test_unsupported_version_is_fatal(mock: MockSpotzee) -> None:
     client._session().headers["Spotzee-Version"] = "1999-01-01"
     with pytest.raises(ApiError, match="version_unsupported"):
         client.deliver(events(1), "k-10")
+
+
+def test_a_body_cut_short_by_a_killed_client_does_not_bind_the_key(mock: MockSpotzee) -> None:
+    # A client killed mid-upload leaves a short body; a real server never hands it to the API, so
+    # the key stays free and the resumed run's full body is accepted (not a 409 mismatch).
+
+    body = b"[" + b",".join(events(5)) + b"]"
+    host, port = mock.httpd.server_address[:2]
+    head = (
+        f"POST /api/client/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nIdempotency-Key: k-cut\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(head + body[: len(body) // 2])
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(1024)
+    client, _ = make_client(mock)
+    assert client.deliver(events(5), "k-cut").accepted == 5
+    assert mock.event_count == 5

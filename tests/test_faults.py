@@ -74,7 +74,8 @@ def test_twelve_kill_9_at_random_moments_then_resume(cli: Cli, mock: MockSpotzee
     while kills < 12:
         proc = cli.popen(path, "--preset", "orders", "--rate-limit", "100", "--concurrency", "4")
         time.sleep(rng.uniform(0.4, 1.6))
-        assert proc.poll() is None, f"the job finished before kill #{kills + 1}"
+        if proc.poll() is not None:
+            pytest.fail(f"the job ended (exit {proc.returncode}) before kill #{kills + 1}: {proc.communicate()[1]}")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         kills += 1
