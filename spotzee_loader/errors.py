@@ -80,6 +80,10 @@ class IdempotencyMismatchError(ApiError):
     """The same Idempotency-Key was already used with a different body."""
 
 
+class TlsError(ApiError):
+    """Spotzee's TLS certificate could not be verified: retrying cannot fix it, a CA bundle can."""
+
+
 class ApiUnavailableError(ApiError):
     """The API stayed unreachable or overloaded past the retry budget. Safe to retry later."""
 

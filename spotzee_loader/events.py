@@ -15,7 +15,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import convert
+from . import convert, fragments
 from .errors import MappingError
 from .mapping import Mapping
 
@@ -62,8 +62,9 @@ def _mask_rows(mask: pa.Array) -> list[int]:
 class EventBuilder:
     """Turns batches of one schema into events, following one mapping."""
 
-    def __init__(self, mapping: Mapping, schema: pa.Schema, now: dt.datetime) -> None:
+    def __init__(self, mapping: Mapping, schema: pa.Schema, now: dt.datetime, *, row_by_row: bool = False) -> None:
         self.mapping = mapping
+        self._row_by_row = row_by_row
         columns = list(schema.names)
         mapping.check_columns(columns)
         self._data_props = mapping.data_properties(columns)
@@ -99,6 +100,7 @@ class EventBuilder:
                 problems.setdefault(row, (code, field_, message))
 
         # Identity and name first: they decide whether a row can be an event at all.
+        names: pa.Array | None = None
         if m.name_column is not None:
             names = convert.as_strings(convert.plain(batch.column(m.name_column)).cast(pa.string()))
             flag(_mask_rows(pc.is_null(names)), "name_missing", "name", f"column {m.name_column!r} is empty")
@@ -108,11 +110,8 @@ class EventBuilder:
                 "name",
                 f"event name is longer than {MAX_NAME_CHARS} characters",
             )
-            name_values: list[str | None] = names.to_pylist()
-        else:
-            name_values = []
 
-        ids: dict[str, list[str | None]] = {}
+        ids: dict[str, pa.Array] = {}
         id_valid = pa.array([False] * n)
         for field_, column in (("external_id", m.external_id), ("anonymous_id", m.anonymous_id)):
             if column is None:
@@ -126,7 +125,7 @@ class EventBuilder:
                 f"{field_} from column {column!r} is longer than {MAX_ID_CHARS} characters",
             )
             id_valid = pc.or_(id_valid, pc.is_valid(strings))
-            ids[field_] = strings.to_pylist()
+            ids[field_] = strings
         flag(
             _mask_rows(pc.invert(id_valid)),
             "id_missing",
@@ -135,26 +134,97 @@ class EventBuilder:
         )
 
         created = self._created_at(batch, flag)
-        created_values: list[str | None] = created.to_pylist()
-
         data_json = self._data_json(batch, flag)
+        if data_json is None and not self._row_by_row:
+            bodies = self._assemble(batch, names, ids, created)
+        else:
+            bodies = self._assemble_rows(batch, names, ids, created, data_json)
+        # Rows already at fault get no event; then the size limit, which needs the body.
+        if problems:
+            at_fault = pa.array(sorted(problems), pa.int64())
+            bodies = pc.replace_with_mask(
+                bodies,
+                pc.is_in(pa.array(range(n), pa.int64()), value_set=at_fault),
+                pa.nulls(len(at_fault), pa.string()),
+            )
+        sizes = pc.binary_length(bodies)
+        too_large = pc.fill_null(pc.greater(sizes, MAX_EVENT_BYTES), False)
+        for i, size in zip(_mask_rows(too_large), pc.filter(sizes, too_large).to_pylist(), strict=True):
+            message = f"the event is {size} bytes, over Spotzee's {MAX_EVENT_BYTES}-byte limit"
+            problems[i] = ("event_too_large", None, message)
+        valid = pc.and_(pc.is_valid(bodies), pc.less_equal(sizes, MAX_EVENT_BYTES))
+        rows = pc.add(pc.indices_nonzero(valid), first_row).to_pylist()
+        events = list(zip(rows, pc.filter(bodies, valid).cast(pa.binary()).to_pylist(), strict=True))
+
+        names_seen: Counter[str] = Counter()
+        if m.name is not None:
+            names_seen[m.name] = len(events)
+        elif names is not None:
+            for entry in pc.value_counts(pc.filter(names, valid)).to_pylist():
+                names_seen[entry["values"]] = entry["counts"]
+        span = pc.min_max(pc.filter(created, valid)).as_py()
+        return BuiltBatch(
+            first_row=first_row,
+            events=events,
+            rejects=self._rejects(batch, first_row, problems),
+            names=names_seen,
+            first_created_at=span["min"],
+            last_created_at=span["max"],
+        )
+
+    def _assemble(
+        self, batch: pa.RecordBatch, names: pa.Array | None, ids: dict[str, pa.Array], created: pa.Array
+    ) -> pa.Array:
+        """Every row's event JSON, built column-wise by Arrow kernels (see ``fragments``)."""
+        m = self.mapping
+        n = batch.num_rows
+        name = fragments.json_strings(names) if names is not None else orjson.dumps(m.name).decode()
+        parts: list[Any] = ['{"name":', name]
+        for field_ in ("external_id", "anonymous_id"):
+            if field_ in ids:
+                parts.append(fragments.optional_member(field_, fragments.json_strings(ids[field_])))
+        parts += [',"created_at":', fragments.json_strings(created)]
+        data = fragments.json_object(
+            [(prop, fragments.json_column(batch.column(col), m.timezone)) for prop, col in self._data_props], n
+        )
+        parts.append(fragments.optional_member("data", data))
+        if m.user or m.user_data:
+            traits = fragments.json_object(
+                [(t, fragments.json_column(batch.column(c), m.timezone)) for t, c in m.user_data], n
+            )
+            user_fields = [
+                (f, fragments.json_strings(convert.as_strings(convert.plain(batch.column(c)).cast(pa.string()))))
+                for f, c in m.user
+            ]
+            parts.append(fragments.optional_member("user", fragments.json_object([*user_fields, ("data", traits)], n)))
+        parts.append("}")
+        return pc.binary_join_element_wise(*parts, "")
+
+    def _assemble_rows(
+        self,
+        batch: pa.RecordBatch,
+        names: pa.Array | None,
+        ids: dict[str, pa.Array],
+        created: pa.Array,
+        data_json: list[Any] | None,
+    ) -> pa.Array:
+        """Every row's event JSON, one dict per row: for ``data_json`` mappings, whose objects merge
+        with the mapped properties row by row (and as the reference the Arrow assembly is tested against)."""
+        m = self.mapping
+        n = batch.num_rows
+        name_values = names.to_pylist() if names is not None else [m.name] * n
+        external = ids["external_id"].to_pylist() if "external_id" in ids else None
+        anonymous = ids["anonymous_id"].to_pylist() if "anonymous_id" in ids else None
+        created_values = created.to_pylist()
         data_cols = [(prop, convert.json_values(batch.column(col), m.timezone)) for prop, col in self._data_props]
         user_cols = [
             (f, convert.as_strings(convert.plain(batch.column(c)).cast(pa.string())).to_pylist()) for f, c in m.user
         ]
         user_data_cols = [(t, convert.json_values(batch.column(c), m.timezone)) for t, c in m.user_data]
-        external = ids.get("external_id")
-        anonymous = ids.get("anonymous_id")
-
-        events: list[tuple[int, bytes]] = []
-        names_seen: Counter[str] = Counter()
+        bodies: list[str] = []
         dumps = orjson.dumps
-        fixed_name = m.name
         for i in range(n):
-            if i in problems:
-                continue
-            name = fixed_name if fixed_name is not None else name_values[i]
-            event: dict[str, Any] = {"name": name}
+            event: dict[str, Any] = {"name": name_values[i]}
             if external is not None and external[i] is not None:
                 event["external_id"] = external[i]
             if anonymous is not None and anonymous[i] is not None:
@@ -174,26 +244,8 @@ class EventBuilder:
                     user["data"] = traits
                 if user:
                     event["user"] = user
-            body = dumps(event)
-            if len(body) > MAX_EVENT_BYTES:
-                problems[i] = (
-                    "event_too_large",
-                    None,
-                    f"the event is {len(body)} bytes, over Spotzee's {MAX_EVENT_BYTES}-byte limit",
-                )
-                continue
-            events.append((first_row + i, body))
-            names_seen[name] += 1  # type: ignore[index]
-
-        valid_created = [c for row, _ in events if (c := created_values[row - first_row]) is not None]
-        return BuiltBatch(
-            first_row=first_row,
-            events=events,
-            rejects=self._rejects(batch, first_row, problems),
-            names=names_seen,
-            first_created_at=min(valid_created) if valid_created else None,
-            last_created_at=max(valid_created) if valid_created else None,
-        )
+            bodies.append(dumps(event).decode())
+        return pa.array(bodies, pa.string())
 
     def _created_at(self, batch: pa.RecordBatch, flag: Any) -> pa.Array:
         m = self.mapping

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import itertools
 import random
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -104,7 +105,13 @@ def validate_event(index: int, event: Any) -> list[dict[str, str]]:
 class MockSpotzee:
     """The mock's state and HTTP server. ``start()`` serves on a thread; ``base_url`` is the client base."""
 
-    def __init__(self, config: MockConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: MockConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config or MockConfig()
         self._lock = threading.Lock()
         self._rng = random.Random(self.config.seed)
@@ -117,12 +124,16 @@ class MockSpotzee:
         self._window: deque[float] = deque()
         self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self.httpd.daemon_threads = True
+        self._scheme = "http"
+        if tls is not None:  # HTTPS, to prove the client verifies certificates
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            self._scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}/api/client"
+        return f"{self._scheme}://{host!s}:{port}/api/client"
 
     def start(self) -> MockSpotzee:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="mock-spotzee", daemon=True)

@@ -161,7 +161,7 @@ def test_same_key_with_another_body_is_a_mismatch(mock: MockSpotzee) -> None:
 
 def test_unsupported_version_is_fatal(mock: MockSpotzee) -> None:
     client, _ = make_client(mock)
-    client._session().headers["Spotzee-Version"] = "1999-01-01"
+    client._headers["Spotzee-Version"] = "1999-01-01"
     with pytest.raises(ApiError, match="version_unsupported"):
         client.deliver(events(1), "k-10")
 

@@ -3,6 +3,7 @@ event or one reject, and every event is valid JSON the API (the mock's validator
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import re
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spotzee_loader.events import MAX_EVENT_BYTES, EventBuilder
+from spotzee_loader.events import MAX_EVENT_BYTES, EventBuilder, Reject
 from spotzee_loader.mapping import Mapping
 from spotzee_loader.mock_server import validate_event
 
@@ -152,8 +153,18 @@ def tables(draw: Any) -> tuple[pa.Table, Mapping]:
         ]
     )
     timezone = draw(st.sampled_from(["UTC", "Europe/Paris", "Pacific/Chatham"]))
+    extra = sorted(c for c in columns if c.startswith("c"))
+    user_data = tuple((f"trait_{c}", c) for c in extra[: draw(st.integers(0, len(extra)))])
     mapping = Mapping(
-        name_column="name", external_id="id", created_at="t", timezone=timezone, data_json="props", data_columns="*"
+        name_column="name",
+        external_id="id",
+        created_at="t",
+        timezone=timezone,
+        # Without data_json the events are assembled by Arrow kernels, with it row by row.
+        data_json=draw(st.sampled_from(["props", None])),
+        data_columns="*",
+        user=(("email", "name"),) if draw(st.booleans()) else (),
+        user_data=user_data,
     )
     return pa.table(columns), mapping
 
@@ -178,6 +189,27 @@ def test_any_table_maps_to_valid_events_or_reasoned_rejects(case: tuple[pa.Table
         assert event["name"] and len(event["name"]) <= 200
         ident = event.get("external_id")
         assert ident is None or (isinstance(ident, str) and ident and ident[-2:] != ".0")
+
+
+def _reject_text(reject: Reject) -> bytes:
+    return orjson.dumps([reject.row, reject.code, reject.field, reject.message, reject.source])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(tables())
+def test_arrow_assembly_is_byte_identical_to_row_by_row(case: tuple[pa.Table, Mapping]) -> None:
+    table, mapping = case
+    mapping = dataclasses.replace(mapping, data_json=None)  # "props" stays, as a text property
+    batch = table.to_batches(max_chunksize=len(table))[0]
+    fast = EventBuilder(mapping, table.schema, NOW).build(batch, first_row=7)
+    reference = EventBuilder(mapping, table.schema, NOW, row_by_row=True).build(batch, first_row=7)
+    assert fast.events == reference.events
+    assert [_reject_text(r) for r in fast.rejects] == [_reject_text(r) for r in reference.rejects]
+    assert (fast.names, fast.first_created_at, fast.last_created_at) == (
+        reference.names,
+        reference.first_created_at,
+        reference.last_created_at,
+    )
 
 
 @pytest.mark.parametrize(
