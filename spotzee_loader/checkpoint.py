@@ -258,6 +258,27 @@ class CheckpointStore(abc.ABC):
         rows = self._run("SELECT rows_done, events_sent, rejected FROM spotzee_jobs WHERE job = ?", (job,))
         return {"rows_done": rows[0][0], "events_sent": rows[0][1], "rejected": rows[0][2]} if rows else {}
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job in the store, newest activity first, with its out-of-order chunk count."""
+        columns = (
+            "job, source, mapping, target, generation, state, prefix_seq, rows_done, events_sent, rejected, "
+            "created_at, updated_at, last_error, report"
+        )
+        rows = self._run(f"SELECT {columns} FROM spotzee_jobs ORDER BY updated_at DESC, job")
+        beyond = dict(self._run("SELECT job, count(*) FROM spotzee_chunks GROUP BY job"))
+        names = [c.strip() for c in columns.split(",")]
+        out = []
+        for row in rows:
+            job = dict(zip(names, row, strict=True))
+            job["chunks"] = job["prefix_seq"] + 1 + int(beyond.get(job["job"], 0))
+            job["report"] = orjson.loads(job["report"]) if job["report"] else None
+            out.append(job)
+        return out
+
+    @abc.abstractmethod
+    def is_running(self, job: str) -> bool:
+        """Whether a process holds the job's lock right now (a 'running' job nobody holds is stale)."""
+
     @abc.abstractmethod
     def rejects(self, job: str) -> Iterator[bytes]:
         """Every rejected row of the job, in row order, as JSON bytes (streamed)."""
@@ -296,7 +317,7 @@ class SQLiteCheckpointStore(CheckpointStore):
     def _lock(self, job: str) -> None:
         if self.location == ":memory:":
             return
-        fd = os.open(f"{self.location}.{lock_id(job) & 0xFFFFFFFFFFFF:012x}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self._lock_path(job), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -306,6 +327,22 @@ class SQLiteCheckpointStore(CheckpointStore):
                 "(or stop it) before running it again."
             ) from None
         self._lock_file = fd
+
+    def _lock_path(self, job: str) -> str:
+        return f"{self.location}.{lock_id(job) & 0xFFFFFFFFFFFF:012x}.lock"
+
+    def is_running(self, job: str) -> bool:
+        try:
+            fd = os.open(self._lock_path(job), os.O_RDONLY)
+        except OSError:
+            return False  # never locked on this machine
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing releases a lock taken just to look
+        return False
 
     def rejects(self, job: str) -> Iterator[bytes]:
         cursor = self._db.execute("SELECT record FROM spotzee_rejects WHERE job = ? ORDER BY row_no, seq", (job,))

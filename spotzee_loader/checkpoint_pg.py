@@ -82,6 +82,12 @@ class PostgresCheckpointStore(CheckpointStore):
                 "wait for it to finish before running it again."
             )
 
+    def is_running(self, job: str) -> bool:
+        key = lock_id(job)
+        with self._db.transaction():
+            held = self._db.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
+        return not (held and held[0])
+
     def rejects(self, job: str) -> Iterator[bytes]:
         # A named (server-side) cursor: a job with millions of rejects streams instead of loading.
         with self._db.transaction(), self._db.cursor(name="spotzee_rejects_export") as cursor:

@@ -60,7 +60,7 @@ def _load_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="spotzee-loader",
         description="Replay historical orders and actions into Spotzee as events with their original time.",
-        epilog="Other commands: 'spotzee-loader mock-server --help'.",
+        epilog="Other commands (each with --help): status, verify JOB, resend DEAD_LETTER.jsonl, mock-server.",
     )
     p.add_argument("source", help="Parquet file, directory of Parquet files, glob, or database URL")
     db = p.add_argument_group("database sources (SOURCE is postgresql://..., duckdb:///file.duckdb, ...)")
@@ -327,6 +327,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] == "mock-server":
             return run_mock_server(argv[1:])
+        if argv and argv[0] in ("status", "verify", "resend"):
+            from . import ops_cli
+
+            checkpoint = str(default_checkpoint_path())
+            if argv[0] == "status":
+                return ops_cli.run_status(argv[1:], _Parser, checkpoint)
+            if argv[0] == "verify":
+                return ops_cli.run_verify(argv[1:], _Parser, checkpoint, env)
+            return ops_cli.run_resend(argv[1:], _Parser, checkpoint, lambda a: run_load(a, env))
         return run_load(argv, env)
     except _UsageError as exc:
         print(f"usage error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://apix.spotzee.com/api/client"
@@ -104,6 +105,29 @@ class SourceOptions:
     """Parquet: exactly these files instead of listing the source (a slice of a migration)."""
     row_groups: tuple[int, int] | None = None
     """Parquet: read only row groups ``[first, end)`` of a single file (a slice of a migration)."""
+
+    def as_record(self) -> dict[str, Any]:
+        """JSON-ready, only what was set (kept in the report, read back by ``verify JOB``)."""
+        record = {
+            "table": self.table,
+            "sql": self.sql,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "files": list(self.files) or None,
+            "row_groups": list(self.row_groups) if self.row_groups else None,
+        }
+        return {k: v for k, v in record.items() if v is not None}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SourceOptions:
+        return cls(
+            table=record.get("table"),
+            sql=record.get("sql"),
+            since=dt.datetime.fromisoformat(record["since"]) if record.get("since") else None,
+            until=dt.datetime.fromisoformat(record["until"]) if record.get("until") else None,
+            files=tuple(record.get("files") or ()),
+            row_groups=tuple(record["row_groups"]) if record.get("row_groups") else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import random
 import ssl
 import threading
 import time
+import urllib.parse
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -55,6 +56,8 @@ class MockConfig:
     """Answer 422 without saying which events are at fault."""
     store_events: bool = True
     """Keep every event (tests); off for long benchmarks, which only need counts."""
+    aggregation_delay_s: float = 0.0
+    """Seconds before a recorded event shows in ``GET /events/aggregations`` (Spotzee processes asynchronously)."""
 
 
 def _problem(status: int, code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:
@@ -122,6 +125,9 @@ class MockSpotzee:
         self.statuses: Counter[int] = Counter()
         self._idem: dict[tuple[str, str], dict[str, Any]] = {}
         self._window: deque[float] = deque()
+        # (event name, UTC day) -> [count, first created_at, last created_at, users]; fed from _pending.
+        self._daily: dict[tuple[str, str], list[Any]] = {}
+        self._pending: deque[tuple[float, list[dict[str, Any]]]] = deque()
         self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self.httpd.daemon_threads = True
         self._scheme = "http"
@@ -151,6 +157,8 @@ class MockSpotzee:
             self.statuses.clear()
             self._idem.clear()
             self._window.clear()
+            self._daily.clear()
+            self._pending.clear()
             self.event_count = 0
 
     def configure(self, changes: dict[str, Any]) -> None:
@@ -170,6 +178,9 @@ class MockSpotzee:
                 "requests": len(self.requests),
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "replays": sum(1 for r in self.requests if r.get("replayed")),
+                # Wall-clock span of the event POSTs, for measuring a sustained send rate.
+                "first_request_at": self.requests[0]["at"] if self.requests else None,
+                "last_request_at": self.requests[-1]["at"] if self.requests else None,
             }
 
     # -- the events endpoint -----------------------------------------------------------------
@@ -228,13 +239,41 @@ class MockSpotzee:
     def record(self, events: list[dict[str, Any]]) -> None:
         with self._lock:
             self.event_count += len(events)
-            if self.config.store_events:
+            if self.config.store_events:  # off (benchmarks): no events, no aggregations, flat memory
                 self.events.extend(events)
+                self._pending.append((time.monotonic(), events))
+
+    def aggregations(self, since: str, until: str, names: list[str]) -> list[dict[str, Any]]:
+        """Counts per event name and UTC day of ``created_at`` in ``[since, until)``, as processed so far."""
+        with self._lock:
+            settled = time.monotonic() - self.config.aggregation_delay_s
+            while self._pending and self._pending[0][0] <= settled:
+                for event in self._pending.popleft()[1]:
+                    created = event.get("created_at") or ""
+                    group = self._daily.setdefault((event["name"], created[:10]), [0, created, created, set()])
+                    group[0] += 1
+                    group[1], group[2] = min(group[1], created), max(group[2], created)
+                    group[3].add(event.get("external_id") or event.get("anonymous_id"))
+            return [
+                {
+                    "event_name": name,
+                    "day": day,
+                    "count": count,
+                    "unique_user_count": len(users),
+                    "first_seen_at": first,
+                    "last_seen_at": last,
+                }
+                for (name, day), (count, first, last, users) in sorted(self._daily.items())
+                if since[:10] <= day < until[:10] and (not names or name in names)
+            ]
 
 
 def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Answers go out in two writes (head, body); with Nagle on, the second waits for the
+        # client's delayed ACK: 40 ms per request on one keep-alive connection.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass
@@ -270,8 +309,25 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/_mock/requests":
                 with mock._lock:
                     self._send(200, list(mock.requests))
+            elif self.path.split("?")[0].rstrip("/").endswith("/events/aggregations"):
+                self._aggregations()
             else:
                 self._send(404, _problem(404, "not_found", "no such endpoint", mock.next_request_id()))
+
+        def _aggregations(self) -> None:
+            rid = mock.next_request_id()
+            if self.headers.get("Authorization", "") != f"Bearer {mock.config.api_key}":
+                return self._send(401, _problem(401, "authentication_required", "invalid API key", rid))
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            if "from" not in query or "to" not in query:
+                return self._send(400, _problem(400, "parameter_missing", "from and to are required", rid))
+            groups = mock.aggregations(query["from"][0], query["to"][0], query.get("event_name", []))
+            start = int(query.get("cursor", ["0"])[0])
+            limit = min(int(query.get("limit", ["100"])[0]), 1000)
+            page = groups[start : start + limit]
+            more = start + limit < len(groups)
+            self._send(200, {"data": page, "nextCursor": str(start + limit) if more else None, "request_id": rid})
+            return None
 
         def do_POST(self) -> None:
             raw = self._body()
@@ -294,6 +350,7 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             rid = mock.next_request_id()
             key = self.headers.get("Idempotency-Key")
             entry: dict[str, Any] = {
+                "at": time.time(),
                 "request_id": rid,
                 "key": key,
                 "events": 0,

@@ -121,6 +121,7 @@ class Loader:
                 dry_run=s.dry_run,
                 checkpoint="(none: dry run)" if s.dry_run else store.location,
                 rows_total=source.total_rows(),
+                source_options=s.source_options.as_record(),
             )
             try:
                 _Run(self, source, mapping, store, identity, report).execute()
@@ -174,6 +175,7 @@ class _Run:
             interrupted = isinstance(exc, (InterruptedRunError, KeyboardInterrupt))
             report.status = "interrupted" if interrupted else "failed"
             report.error = str(exc) if isinstance(exc, SpotzeeLoaderError) else f"{type(exc).__name__}: {exc}"
+            report.error_request_id = getattr(exc, "request_id", None)
             if isinstance(exc, SpotzeeLoaderError):
                 exc.report = report  # type: ignore[attr-defined]
             raise

@@ -39,6 +39,10 @@ class RunReport:
     dead_letter: str | None = None
     job_totals: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    error_request_id: str | None = None
+    """Spotzee's ``request_id`` of the answer that stopped the run, for its support."""
+    source_options: dict[str, Any] = field(default_factory=dict)
+    """The table, query and window read (what ``verify JOB`` needs to read the source again)."""
 
     def note_times(self, first: str | None, last: str | None) -> None:
         if first is not None and (self.first_created_at is None or first < self.first_created_at):

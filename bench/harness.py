@@ -1,0 +1,87 @@
+"""What the bench scripts share: a mock Spotzee in its own process, and a command run under watch
+(wall time, peak RSS sampled every 50 ms, CPU time, optional kill -9 when a condition turns true)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import psutil
+import requests
+
+KEY = "sk_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MockProcess:
+    """``spotzee-loader mock-server --no-store`` in a separate process, so it competes for cores, not the GIL."""
+
+    def __init__(self, *options: str) -> None:
+        self.port = free_port()
+        self.options = options
+        self.base_url = f"http://127.0.0.1:{self.port}/api/client"
+
+    def __enter__(self) -> MockProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spotzee_loader", "mock-server", "--port", str(self.port), "--api-key", KEY,
+             "--no-store", *self.options],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None and "listening" in self.proc.stdout.readline()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def stats(self) -> dict[str, Any]:
+        return requests.get(f"http://127.0.0.1:{self.port}/_mock/stats", timeout=5).json()  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        requests.post(f"http://127.0.0.1:{self.port}/_mock/reset", timeout=5)
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss: int
+    cpu_s: float
+    code: int | None
+    """Exit code, or ``None`` when killed."""
+
+
+def run_loader(cmd: list[str], kill_when: Callable[[], bool] | None = None) -> Run:
+    """Run ``cmd`` to its end (or kill -9 it once ``kill_when()`` is true), watching its memory and CPU."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watched = psutil.Process(proc.pid)
+    peak, cpu = 0, 0.0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+            times = watched.cpu_times()
+            cpu = times.user + times.system
+        except psutil.NoSuchProcess:
+            break
+        if kill_when is not None and kill_when():
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return Run(time.monotonic() - started, peak, cpu, None)
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        print(f"    (exit {proc.returncode}: {(proc.stderr.read() if proc.stderr else '')[-500:]})")
+    return Run(seconds, peak, cpu, proc.returncode)

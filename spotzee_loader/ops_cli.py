@@ -1,0 +1,189 @@
+"""The operating commands: ``status``, ``verify`` and ``resend`` (the load itself is in ``cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+from .checkpoint import open_checkpoint_store
+from .config import DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
+from .errors import ConfigError
+from .pipeline import MappingChoice
+from .presets import PRESET_NAMES
+from .resend import prepare_resend
+from .sources import open_source
+from .status import format_statuses, job_statuses
+from .verify import reconcile, source_day_counts, spotzee_day_counts
+
+EXIT_DIFFERENCES = 4
+SETTLING_NOTE = (
+    "Spotzee processes events asynchronously: counts for events sent in the last few minutes may still be "
+    "settling, so run verify again later before acting on a shortfall. A lasting shortfall can also be rows "
+    "Spotzee refused (see the job's dead-letter file)."
+)
+
+
+def run_status(argv: Sequence[str], parser: Callable[..., argparse.ArgumentParser], checkpoint: str) -> int:
+    p = parser(prog="spotzee-loader status", description="Every job in the checkpoint store and where it stands.")
+    p.add_argument("job", nargs="?", help="only this job")
+    p.add_argument("--checkpoint", default=checkpoint, help="checkpoint store (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    args = p.parse_args(argv)
+    store = open_checkpoint_store(args.checkpoint)
+    try:
+        statuses = [s for s in job_statuses(store) if args.job in (None, s["job"])]
+    finally:
+        store.close()
+    if args.job and not statuses:
+        raise ConfigError(f"there is no job {args.job!r} in {args.checkpoint}; run status without a job to list them.")
+    if args.json:
+        print(orjson.dumps(statuses, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"Checkpoint store: {args.checkpoint}")
+        print("\n".join(format_statuses(statuses)))
+    return 0
+
+
+def _api(args: argparse.Namespace, env: dict[str, str], target: str | None) -> ApiSettings:
+    key = args.api_key or env.get("SPOTZEE_API_KEY", "")
+    if not key:
+        raise ConfigError("no API key: pass --api-key or set SPOTZEE_API_KEY.")
+    base = args.base_url or env.get("SPOTZEE_BASE_URL") or (target if target and "://" in target else None)
+    return ApiSettings(api_key=Secret(key), base_url=base or DEFAULT_BASE_URL, retry=RetrySettings())
+
+
+def run_verify(
+    argv: Sequence[str], parser: Callable[..., argparse.ArgumentParser], checkpoint: str, env: dict[str, str]
+) -> int:
+    p = parser(
+        prog="spotzee-loader verify",
+        description="Compare events per name and day in the source with what Spotzee reports.",
+    )
+    p.add_argument("target", help="a job name in the checkpoint store, or a source (file, folder, glob, URL)")
+    p.add_argument("--checkpoint", default=checkpoint, help="checkpoint store (default: %(default)s)")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--mapping", type=Path, help="TOML mapping file (default: the job's)")
+    m.add_argument("--preset", choices=PRESET_NAMES)
+    p.add_argument("--table")
+    p.add_argument("--sql")
+    p.add_argument("--api-key")
+    p.add_argument("--base-url", help="API base URL (default: the job's target, else $SPOTZEE_BASE_URL)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    args = p.parse_args(argv)
+
+    spec, options, choice, target = args.target, SourceOptions(table=args.table, sql=args.sql), None, None
+    store = open_checkpoint_store(args.checkpoint)
+    try:
+        job = next((j for j in store.jobs() if j["job"] == args.target), None)
+    finally:
+        store.close()
+    if job is not None:
+        recorded = (job["report"] or {}).get("source_options") or {}
+        options = SourceOptions.from_record(recorded) if recorded else options
+        spec = job["source"].split(" ")[0] if "://" in job["source"] else job["source"]
+        origin = job["mapping"]
+        choice = MappingChoice(preset=origin.split(":", 1)[1]) if origin.startswith("preset:") else None
+        choice = choice or MappingChoice(file=Path(origin))
+        target = job["target"]
+    if args.mapping or args.preset:
+        choice = MappingChoice(args.mapping, args.preset)
+    api = _api(args, env, target)
+
+    source = open_source(spec, options)
+    try:
+        mapping = (choice or MappingChoice()).resolve(list(source.schema().names))
+        source.prepare(mapping)
+        expected = source_day_counts(source, mapping)
+    finally:
+        source.close()
+    if not expected:
+        print("The source gives no valid events: nothing to verify.")
+        return 0
+    days = sorted(day for _, day in expected)
+    names = sorted({name for name, _ in expected})
+    found = spotzee_day_counts(api, days[0], days[-1], names)
+    rows = reconcile(expected, found)
+    differing = [r for r in rows if r["difference"]]
+    if args.json:
+        summary = {"source": spec, "from": days[0], "to": days[-1], "days": rows, "differences": len(differing)}
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"Verifying {spec} against {api.base_url}: days {days[0]} to {days[-1]}, events {', '.join(names)}")
+        print(f"{'DAY':<12} {'EVENT':<30} {'SOURCE':>10} {'SPOTZEE':>10} {'DIFF':>8}")
+        for r in rows:
+            mark = "" if not r["difference"] else "  <-"
+            print(
+                f"{r['day']:<12} {r['event_name']:<30} {r['source']:>10,} {r['spotzee']:>10,} "
+                f"{r['difference']:>+8,}{mark}"
+            )
+        total_source, total_spotzee = sum(expected.values()), sum(found.values())
+        print(f"{'total':<12} {'':<30} {total_source:>10,} {total_spotzee:>10,} {total_spotzee - total_source:>+8,}")
+        if differing:
+            print(f"{len(differing)} of {len(rows)} day(s) differ.")
+            print(SETTLING_NOTE)
+        else:
+            print(f"All {len(rows)} day(s) match.")
+    return EXIT_DIFFERENCES if differing else 0
+
+
+def run_resend(
+    argv: Sequence[str],
+    parser: Callable[..., argparse.ArgumentParser],
+    checkpoint: str,
+    load: Callable[[Sequence[str]], int],
+) -> int:
+    p = parser(
+        prog="spotzee-loader resend",
+        description="Send the rows of a (fixed) dead-letter file again, under new jobs. Other options are "
+        "those of a load (--api-key, --base-url, --dry-run, --report, --concurrency, ...).",
+    )
+    p.add_argument("dead_letter", type=Path, help="the JSON Lines dead-letter file")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--mapping", type=Path, help="mapping for the rows the loader refused (default: the job's)")
+    m.add_argument("--preset", choices=PRESET_NAMES)
+    p.add_argument("--checkpoint", default=checkpoint)
+    args, rest = p.parse_known_args(argv)
+    workdir = Path(args.checkpoint).parent if "://" not in args.checkpoint else Path.cwd()
+    parts = prepare_resend(args.dead_letter, workdir / "resend")
+    if not parts:
+        print(f"{args.dead_letter} holds no rows to send.")
+        return 0
+    codes = []
+    for part in parts:
+        mapping: list[str]
+        if part.mapping is not None:
+            mapping = ["--mapping", str(part.mapping)]
+        elif args.mapping or args.preset:
+            mapping = ["--mapping", str(args.mapping)] if args.mapping else ["--preset", args.preset]
+        else:
+            mapping = _original_mapping(args.checkpoint, part.jobs)
+        stem = args.dead_letter.name.removesuffix(".jsonl")
+        dead_letter = args.dead_letter.with_name(f"{stem}.resend-{part.kind}.jsonl")
+        print(f"Resending {part.kind} from {args.dead_letter} as job {part.job}:")
+        argv_part = [str(part.path), "--job", part.job, *mapping, "--checkpoint", args.checkpoint]
+        codes.append(load([*argv_part, "--dead-letter", str(dead_letter), *rest]))
+    return max(codes)
+
+
+def _original_mapping(checkpoint: str, jobs: frozenset[str]) -> list[str]:
+    store = open_checkpoint_store(checkpoint)
+    try:
+        known = {j["job"]: j["mapping"] for j in store.jobs()}
+    finally:
+        store.close()
+    origins = {known[j] for j in jobs if j in known}
+    if len(origins) != 1:
+        raise ConfigError(
+            "cannot tell which mapping the refused rows need (their job is not in the checkpoint store, or they "
+            "come from several jobs); pass --mapping or --preset."
+        )
+    origin = origins.pop()
+    if origin.startswith("preset:"):
+        return ["--preset", origin.split(":", 1)[1]]
+    if not os.path.exists(origin):
+        raise ConfigError(f"the job's mapping file {origin} is gone; pass --mapping or --preset.")
+    return ["--mapping", origin]

@@ -1,0 +1,151 @@
+"""Operating a migration end to end: status, verify and resend against the mock server, through the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+from spotzee_loader.mock_server import MockSpotzee
+
+from .conftest import API_KEY, Cli
+from .test_cli import orders, wait_for
+
+
+def status(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "spotzee_loader", "status", "--checkpoint", str(cli.checkpoint), *args]
+    return subprocess.run(cmd, env=cli.env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_status_shows_every_job_with_its_state_progress_and_last_error(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    done = str(write_parquet(orders(250), "done.parquet"))
+    assert cli(done, "--preset", "orders", "--job", "done").returncode == 0
+    failed = cli(done, "--preset", "orders", "--job", "bad-key", "--restart", key="sk_wrong")
+    assert failed.returncode == 1
+
+    slow = str(write_parquet(orders(20_000), "slow.parquet"))
+    killed = cli.popen(slow, "--preset", "orders", "--job", "killed", "--rate-limit", "20")
+    wait_for(lambda: mock.event_count >= 500)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    running = cli.popen(slow, "--preset", "orders", "--job", "running", "--rate-limit", "20")
+    try:
+        wait_for(lambda: mock.event_count >= 900)  # the second run is sending
+        result = status(cli, "--json")
+        assert result.returncode == 0, result.stderr
+        jobs = {j["job"]: j for j in json.loads(result.stdout)}
+        human = status(cli)
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.wait(30)
+
+    assert jobs["done"]["state"] == "finished"
+    assert (jobs["done"]["rows_done"], jobs["done"]["rows_total"]) == (250, 250)
+    assert jobs["done"]["events_sent"] + jobs["done"]["rejected"] == 250 and jobs["done"]["chunks"] == 3
+    assert jobs["done"]["source"].endswith("done.parquet") and jobs["done"]["mapping"] == "preset:orders"
+
+    assert jobs["bad-key"]["state"] == "failed"
+    assert "API key" in jobs["bad-key"]["last_error"]
+    assert jobs["bad-key"]["last_error_request_id"].startswith("req_")
+    assert "sk_wrong" not in result.stdout
+
+    assert jobs["killed"]["state"] == "stale"  # marked running, but no process holds it
+    assert 0 < jobs["killed"]["rows_done"] < 20_000
+    assert jobs["running"]["state"] == "running"
+    assert jobs["running"]["last_moved_at"] >= jobs["killed"]["last_moved_at"]
+
+    assert human.returncode == 0
+    assert "killed" in human.stdout and "stale" in human.stdout and "re-run the same command" in human.stdout
+    assert "request req_" in human.stdout
+
+
+def test_status_of_an_unknown_job_says_so(cli: Cli) -> None:
+    result = status(cli, "nope")
+    assert result.returncode == 2 and "no job 'nope'" in result.stderr
+
+
+def test_verify_reconciles_per_day_and_flags_a_shortfall(
+    cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path
+) -> None:
+    table = orders(3_000)  # one order a minute: three days
+    path = str(write_parquet(table))
+    assert cli(path, "--preset", "orders", "--job", "orders-2024").returncode == 0
+
+    result = cli("verify", "orders-2024")
+    assert result.returncode == 0, result.stderr
+    assert "All 3 day(s) match." in result.stdout
+    as_json = cli("verify", "orders-2024", "--json")
+    days = json.loads(as_json.stdout)["days"]
+    # Rows without customer_id still have an anonymous_id: every row is an event.
+    assert sum(d["source"] for d in days) == sum(d["spotzee"] for d in days) == 3_000 == mock.event_count
+    assert [d["day"] for d in days] == sorted(d["day"] for d in days) and len(days) == 3
+
+    # Spotzee has not processed a second load yet: the same days now show a shortfall, and verify says why.
+    mock.configure({"aggregation_delay_s": 3600})
+    more = pa.concat_tables([table, orders(500, first_id=10_000)])
+    assert cli(str(write_parquet(more, "more.parquet")), "--preset", "orders", "--job", "more").returncode == 0
+    late = cli("verify", "more")
+    assert late.returncode == 4
+    assert "differ" in late.stdout and "settling" in late.stdout
+    shortfall = json.loads(cli("verify", "more", "--json").stdout)
+    assert sum(d["difference"] for d in shortfall["days"]) == -500
+
+
+def test_resend_sends_fixed_dead_letters_under_new_jobs(
+    cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path
+) -> None:
+    start = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    times = [(start + dt.timedelta(hours=i)).isoformat() for i in range(300)]
+    actions = pa.table(
+        {
+            "action_id": [f"a{i}" for i in range(300)],
+            "action": ["refuse_me" if i % 100 == 5 else "page_viewed" for i in range(300)],
+            "occurred_at": ["2024-13-45" if i % 100 == 9 else times[i] for i in range(300)],
+            "user_id": [f"u{i % 17}" for i in range(300)],
+            "properties": ['{"plan": "pro", "seats": 3}'] * 300,
+        }
+    )  # fmt: skip
+    mock.configure({"reject_names": ["refuse_me"]})
+    dead = tmp_path / "dead.jsonl"
+    first = cli(str(write_parquet(actions)), "--preset", "actions", "--dead-letter", str(dead), "--max-rejected", "9")
+    assert first.returncode == 0, first.stderr
+    records = [orjson.loads(line) for line in dead.read_text().splitlines()]
+    assert len(records) == 6 and mock.event_count == 294
+    assert {("source" in r, r["reason_code"]) for r in records} == {
+        (True, "created_at_unparseable"),
+        (False, "server_event_refused"),
+    }
+
+    # The user fixes the file: a real date for the loader's rejects, a new name for Spotzee's refusals.
+    for r in records:
+        if "source" in r and r.get("source"):
+            r["source"]["occurred_at"] = "2024-03-02T10:30:00+01:00"
+        else:
+            r["event"]["name"] = "page_viewed_again"
+    dead.write_text("".join(orjson.dumps(r).decode() + "\n" for r in records))
+    mock.configure({"reject_names": []})
+
+    result = cli("resend", str(dead), "--report", str(tmp_path / "resend.json"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Resending") == 2
+    assert mock.event_count == 300
+    resent = [e for e in mock.events if e["created_at"] == "2024-03-02T09:30:00.000Z"]
+    assert len(resent) == 3 and {e["data"]["plan"] for e in resent} == {"pro"}
+    renamed = [e for e in mock.events if e["name"] == "page_viewed_again"]
+    fixed_events = [r["event"] for r in records if not r.get("source")]
+    assert sorted(renamed, key=orjson.dumps) == sorted(fixed_events, key=orjson.dumps)  # exactly as sent, renamed
+    original = {e["created_at"] for e in mock.events if e["name"] == "refuse_me"}
+    assert original == set()  # never accepted under the refused name
+
+    again = cli("resend", str(dead))
+    assert again.returncode == 0 and mock.event_count == 300  # the same jobs, already finished
+    assert "already finished" in again.stdout
+    assert API_KEY not in result.stdout + result.stderr
