@@ -35,16 +35,12 @@ from .config import (
     plaintext_key_warning,
 )
 from .errors import ConfigError, InterruptedRunError, SpotzeeLoaderError
-from .pipeline import Loader, MappingChoice
+from .pipeline import JOURNEY_WARNING, Loader, MappingChoice
 from .presets import PRESET_NAMES
 from .progress import BarProgress, LogProgress
 from .report import RunReport
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-JOURNEY_WARNING = (
-    "Warning: Spotzee journeys triggered by these event names will see the events as they arrive; "
-    "a live journey may message customers about old activity. Pause or exclude such journeys first."
-)
 
 
 class _UsageError(Exception):

@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import math
 import uuid
+import zoneinfo
 from typing import Any
 
 import orjson
@@ -76,6 +77,16 @@ def id_strings(arr: pa.Array) -> pa.Array:
     if is_texty(type_) or pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
         return as_strings(arr)
     raise TypeError(f"type {type_} cannot hold an id; use a string, integer or UUID column")
+
+
+def utc_instant(value: Any, timezone: str) -> dt.datetime | None:
+    """A date or datetime from a query or Parquet statistics as a UTC instant (naive ones and dates read
+    in ``timezone``); anything else (strings, numbers) gives ``None``."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if not isinstance(value, dt.datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=zoneinfo.ZoneInfo(timezone))).astimezone(dt.UTC)
 
 
 def is_time_type(type_: pa.DataType) -> bool:

@@ -33,6 +33,10 @@ from .report import RunReport
 from .sources import ResumePoint, Source, open_source
 
 log = logging.getLogger(__name__)
+JOURNEY_WARNING = (
+    "Warning: Spotzee journeys triggered by these event names will see the events as they arrive; "
+    "a live journey may message customers about old activity. Pause or exclude such journeys first."
+)
 
 
 class Progress(Protocol):
@@ -165,6 +169,8 @@ class _Run:
                 self.client = SpotzeeClient(s.api, sleep=self._interruptible_sleep)
             if s.output is not None:
                 self.output = s.output.open("wb")
+            if not s.dry_run:
+                self._announce_plan()
             self.progress.start(report.rows_total, self.state.rows_done)
             self._stream()
             report.status = "dry_run" if s.dry_run else "finished"
@@ -185,6 +191,31 @@ class _Run:
                 self.output.close()
             if self.client is not None:
                 self.client.close()
+
+    def _announce_plan(self) -> None:
+        """The first lines of a real run: what will be sent, and the journeys warning."""
+        total, done, m = self.report.rows_total, self.state.rows_done, self.mapping
+        rows = f"{total:,} rows in the source" if total is not None else "the source's rows"
+        names = f"named {m.name!r}" if m.name else f"named by column {m.name_column!r}"
+        bounds_of = getattr(self.source, "created_at_bounds", None)
+        first = last = None
+        if bounds_of is not None:
+            try:
+                first, last = bounds_of()
+            except Exception as exc:  # noqa: BLE001 - the plan is informative; the load reports real errors
+                log.debug("no created_at bounds for the plan: %s", exc)
+        span = f"created_at from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC" if first and last else ""
+        log.info(
+            "Plan for job %s: %s, %s already sent in earlier runs (resuming at row %s); events %s%s.",
+            self.identity.name,
+            rows,
+            f"{done:,}",
+            f"{self.state.prefix_row:,}",
+            names,
+            f"; {span}" if span else "",
+        )
+        log.info("Rejects are counted as rows are read: rehearse with --dry-run for events per name and rejects.")
+        log.warning(JOURNEY_WARNING)
 
     def _stream(self) -> None:
         state, report = self.state, self.report

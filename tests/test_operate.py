@@ -149,3 +149,20 @@ def test_resend_sends_fixed_dead_letters_under_new_jobs(
     assert again.returncode == 0 and mock.event_count == 300  # the same jobs, already finished
     assert "already finished" in again.stdout
     assert API_KEY not in result.stdout + result.stderr
+
+
+def test_every_real_run_starts_with_the_plan_and_the_journeys_warning(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    path = str(write_parquet(orders(1_000)))
+    mock.configure({"script": ["ok"] * 3, "fail_rate": 1.0, "faults": ["503"]})
+    first = cli(path, "--preset", "orders", "--retry-budget", "1", "--concurrency", "1")
+    assert first.returncode == 1
+    assert "Plan for job" in first.stderr and "1,000 rows in the source, 0 already sent" in first.stderr
+    # created_at from the row groups' statistics, without reading the data
+    assert "created_at from 2021-05-01 08:00 to 2021-05-02 00:39 UTC" in first.stderr
+    assert "journeys" in first.stderr
+    mock.configure({"fail_rate": 0.0})
+    second = cli(path, "--preset", "orders")
+    assert second.returncode == 0
+    assert "300 already sent in earlier runs (resuming at row 300)" in second.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import hashlib
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..convert import utc_instant
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping
 from . import ResumePoint, SourceBatch
@@ -68,6 +70,7 @@ class ParquetSource:
         self.stable = True
         self._files = files
         self._batch_size = batch_size
+        self._mapping: Mapping | None = None
 
     @classmethod
     def open(
@@ -104,6 +107,28 @@ class ParquetSource:
 
     def prepare(self, mapping: Mapping) -> None:
         """Files are read in file order; the mapping's key only labels rejected rows."""
+        self._mapping = mapping
+
+    def created_at_bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """First and last ``created_at`` from the row groups' statistics (no data read); ``None`` where a
+        file keeps no statistics or the column holds strings."""
+        lows, highs = [], []
+        assert self._mapping is not None, "prepare() first"
+        for f in self._files:
+            meta = pq.ParquetFile(f.path).metadata
+            names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+            if self._mapping.created_at not in names:
+                return None, None
+            column = names.index(self._mapping.created_at)
+            for group in range(f.first_group, f.first_group + len(f.row_group_rows)):
+                stats = meta.row_group(group).column(column).statistics
+                if stats is None or not stats.has_min_max:
+                    return None, None
+                lows.append(utc_instant(stats.min, self._mapping.timezone))
+                highs.append(utc_instant(stats.max, self._mapping.timezone))
+        if not lows or None in lows or None in highs:
+            return None, None
+        return min(lows), max(highs)  # type: ignore[type-var]
 
     def close(self) -> None:
         """Files are opened per read; nothing stays open."""

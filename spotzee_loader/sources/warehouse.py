@@ -16,7 +16,6 @@ import abc
 import datetime as dt
 import hashlib
 import re
-import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pyarrow as pa
 
 from ..checkpoint_pg import redacted
 from ..config import SourceOptions
+from ..convert import utc_instant
 from ..errors import ConfigError, MappingError
 from ..mapping import Mapping
 from . import ResumePoint, SourceBatch
@@ -135,15 +135,12 @@ class WarehouseSource(abc.ABC):
         the mapping's zone)."""
         assert self._mapping is not None
         column = self.quote(self._mapping.created_at)
-        zone = zoneinfo.ZoneInfo(self._mapping.timezone)
-        bounds = []
-        for agg in ("min", "max"):
-            value = self._scalar(f"SELECT {agg}({column}) FROM ({self._base}) AS b", self._params)
-            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                value = dt.datetime.combine(value, dt.time())
-            if isinstance(value, dt.datetime):
-                value = (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(dt.UTC)
-            bounds.append(value if isinstance(value, dt.datetime) else None)
+        bounds = [
+            utc_instant(
+                self._scalar(f"SELECT {agg}({column}) FROM ({self._base}) AS b", self._params), self._mapping.timezone
+            )
+            for agg in ("min", "max")
+        ]
         return bounds[0], bounds[1]
 
     def fingerprint(self) -> str:
