@@ -10,8 +10,9 @@ from collections.abc import Callable
 class RateLimiter:
     """Spaces requests ``1/rate`` seconds apart across all threads, with a small burst allowance.
 
-    Spotzee counts 1,000 requests per 10 s window: a burst as large as the rate would let
-    ``burst + 10 × rate`` through one window, so the burst is kept to a tenth of a second's worth.
+    A sender that falls behind may catch up by ``burst`` requests at once; any window of ``w`` seconds
+    then sees at most ``rate × w + burst`` requests. Spotzee counts 1,000 per 10 s, and edges may count
+    per second: at 95/s a burst of 2 stays under 100 in every 1-s window, with room for jitter.
     """
 
     def __init__(
@@ -23,7 +24,7 @@ class RateLimiter:
     ) -> None:
         self.rate = rate
         self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._burst = max(1.0, rate / 10.0) * self._interval
+        self._burst = max(1.0, rate / 50.0) * self._interval
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
