@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
+from spotzee_loader.config import DEFAULT_CONCURRENCY
 from spotzee_loader.mock_server import MockSpotzee
 
 from .conftest import API_KEY, Cli
@@ -236,7 +237,7 @@ def test_bad_key_stops_at_once_with_a_plain_sentence(cli: Cli, mock: MockSpotzee
     assert "did not accept the API key" in error_lines[0] and "SPOTZEE_API_KEY" in error_lines[0]
     assert "Traceback" not in result.stderr
     assert secret not in result.stdout + result.stderr
-    assert len(mock.requests) <= 2 * 4  # stopped at once, not after the whole file
+    assert len(mock.requests) <= 2 * DEFAULT_CONCURRENCY  # stopped at once, not after the whole file
     assert mock.event_count == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 
 import orjson
 import pytest
@@ -23,24 +24,26 @@ def events(n: int, name: str = "order_placed") -> list[bytes]:
 
 
 class Clock:
-    """A fake clock whose sleeps advance time instantly, recording each wait."""
+    """A fake clock whose sleeps advance time instantly (or ``real`` of each wait for real), recording each."""
 
-    def __init__(self) -> None:
+    def __init__(self, real: float = 0.0) -> None:
         self.now = 0.0
         self.waits: list[float] = []
+        self.real = real
 
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         self.now += seconds
+        time.sleep(seconds * self.real)
 
     def __call__(self) -> float:
         return self.now
 
 
 def make_client(
-    mock: MockSpotzee, key: str = API_KEY, budget: float = 600.0, timeout: float = 5.0
+    mock: MockSpotzee, key: str = API_KEY, budget: float = 600.0, timeout: float = 5.0, real: float = 0.0
 ) -> tuple[SpotzeeClient, Clock]:
-    clock = Clock()
+    clock = Clock(real)
     settings = ApiSettings(
         api_key=Secret(key),
         base_url=mock.base_url,
@@ -95,7 +98,8 @@ def test_recorded_then_dropped_is_replayed_not_duplicated(mock: MockSpotzee) -> 
 
 def test_stall_past_timeout_then_in_progress_then_replay(mock: MockSpotzee) -> None:
     mock.configure({"script": ["stall"], "stall_s": 1.5})
-    client, _ = make_client(mock, timeout=0.5)
+    # A tenth of each wait for real: the first attempt's 1.5 s stall ends within the retries' budget.
+    client, _ = make_client(mock, timeout=0.5, real=0.1)
     delivery = client.deliver(events(5), "k-4")
     assert delivery.accepted == 5
     assert mock.event_count == 5

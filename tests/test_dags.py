@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from spotzee_loader.config import DEFAULT_CONCURRENCY
 from spotzee_loader.examples import example_orders
 from spotzee_loader.mock_server import MockSpotzee
 
@@ -198,7 +199,8 @@ def test_bad_key_fails_the_task_at_once_without_retries(airflow: Airflow, mock: 
     assert result.returncode != 0
     text = output(result)
     assert "did not accept the API key" in text and "sk_revoked_key_value" not in text
-    assert len(mock.requests) <= 8  # one attempt of the task, stopped at the first 401s: no retries
+    # One attempt of the task, stopped at the first 401s: no retries.
+    assert len(mock.requests) <= 2 * DEFAULT_CONCURRENCY
     assert mock.event_count == 0
 
 
