@@ -20,8 +20,7 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
-from core_load import KEY, free_port, mock_stats, run_loader
+from harness import KEY, MockProcess, run_loader
 
 MAPPING = """
 name = "order_placed"
@@ -148,53 +147,28 @@ def main() -> None:
         target.unlink()
     print("events identical from PostgreSQL and Parquet:", outputs["postgres"] == outputs["parquet"])
 
-    port = free_port()
-    mock = subprocess.Popen(
-        [sys.executable, "-m", "spotzee_loader", "mock-server", "--port", str(port), "--api-key", KEY, "--no-store"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert mock.stdout is not None and "listening" in mock.stdout.readline()
-    base = [
-        sys.executable,
-        "-m",
-        "spotzee_loader",
-        url,
-        "--table",
-        "bench_orders",
-        "--mapping",
-        str(mapping),
-        "--api-key",
-        KEY,
-        "--base-url",
-        f"http://127.0.0.1:{port}/api/client",
-        "--rate-limit",
-        "0",
-        "-q",
-        "--checkpoint",
-        str(args.workdir / "checkpoints.sqlite"),
-    ]
-    try:
-        seconds, peak, code = run_loader([*base, "--job", "pg-full", "--restart"], None, port)
-        assert code == 0, code
+    with MockProcess() as mock:
+        base = [sys.executable, "-m", "spotzee_loader", url, "--table", "bench_orders", "--mapping", str(mapping),
+                "--api-key", KEY, "--base-url", mock.base_url, "--rate-limit", "0", "-q",
+                "--checkpoint", str(args.workdir / "checkpoints.sqlite")]  # fmt: skip
+        run = run_loader([*base, "--job", "pg-full", "--restart"])
+        assert run.code == 0, run.code
         print(
-            f"load from PostgreSQL: {args.rows:,} rows in {seconds:.1f}s = {args.rows / seconds:,.0f} events/s, "
-            f"peak RSS {peak / 2**20:.0f} MiB"
+            f"load from PostgreSQL: {args.rows:,} rows in {run.seconds:.1f}s = {args.rows / run.seconds:,.0f} "
+            f"events/s, peak RSS {run.peak_rss / 2**20:.0f} MiB"
         )
-        requests.post(f"http://127.0.0.1:{port}/_mock/reset", timeout=5)
+        mock.reset()
         report = args.workdir / "pg-resume.json"
-        killed_after, _, _ = run_loader([*base, "--job", "pg-kill", "--restart"], args.rows // 2, port)
-        at_kill = mock_stats(port)["events"]
-        seconds, _, code = run_loader([*base, "--job", "pg-kill", "--report", str(report)], None, port)
-        assert code == 0, code
+        killed = run_loader([*base, "--job", "pg-kill", "--restart"], lambda: mock.stats()["events"] >= args.rows // 2)
+        at_kill = mock.stats()["events"]
+        run = run_loader([*base, "--job", "pg-kill", "--report", str(report)])
+        assert run.code == 0, run.code
         r = json.loads(report.read_text())
         print(
-            f"kill -9 after {killed_after:.1f}s ({at_kill:,} recorded); resume by key took {seconds:.1f}s, read "
-            f"{r['rows_read']:,} rows after row {r['resumed_from_row']:,}; server total {mock_stats(port)['events']:,}"
+            f"kill -9 after {killed.seconds:.1f}s ({at_kill:,} recorded); resume by key took {run.seconds:.1f}s, "
+            f"read {r['rows_read']:,} rows after row {r['resumed_from_row']:,}; server total "
+            f"{mock.stats()['events']:,}"
         )
-    finally:
-        mock.terminate()
-        mock.wait(10)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from .config import (
     SourceOptions,
     default_checkpoint_path,
     plaintext_key_warning,
+    use_compact_memory_pool,
 )
 from .errors import ConfigError, InterruptedRunError, SpotzeeLoaderError
 from .pipeline import JOURNEY_WARNING, Loader, MappingChoice
@@ -320,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``spotzee-loader`` and ``python -m spotzee_loader``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ)
+    use_compact_memory_pool(env)
     try:
         if argv and argv[0] == "mock-server":
             return run_mock_server(argv[1:])

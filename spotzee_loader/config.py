@@ -170,3 +170,19 @@ def plaintext_key_warning(base_url: str) -> str | None:
     if parts.scheme.lower() != "http" or host in ("localhost", "::1") or host.startswith("127."):
         return None
     return f"the base URL {base_url} is plain http: the API key would cross the network unencrypted; use https."
+
+
+def use_compact_memory_pool(env: dict[str, str]) -> None:
+    """Arrow's jemalloc pool (else the system allocator) unless ``ARROW_DEFAULT_MEMORY_POOL`` says otherwise.
+
+    mimalloc, pyarrow's default, keeps freed batch buffers around: a TPC-H scale-1 load peaked at 271 MiB
+    with it and 233 MiB with jemalloc, at the same speed.
+    """
+    import pyarrow as pa
+
+    if env.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow build without jemalloc (Windows)
+        pa.set_memory_pool(pa.system_memory_pool())

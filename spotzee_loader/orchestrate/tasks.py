@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ApiSettings, LoadSettings, SourceOptions
+from ..config import ApiSettings, LoadSettings, SourceOptions, use_compact_memory_pool
 from ..errors import SpotzeeLoaderError, TooManyRejectsError
 from ..pipeline import Loader, MappingChoice
 from ..progress import LogProgress
@@ -44,6 +45,7 @@ def run_slice(
     restart: bool = False,
 ) -> dict[str, Any]:
     """Load one slice as its own checkpoint job; returns the run report (with the slice's label)."""
+    use_compact_memory_pool(dict(os.environ))
     options = SourceOptions(
         table=table,
         sql=sql,
