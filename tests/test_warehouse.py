@@ -6,6 +6,8 @@ import datetime as dt
 import decimal
 import json
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -440,3 +442,32 @@ def test_decimal_and_time_keys_round_trip_through_the_checkpoint() -> None:
         dt.datetime(2024, 1, 1, 12, 0),
     )
     assert decode_key(encode_key(key)) == key
+
+
+def test_duckdb_timestamptz_bounds_need_no_pytz(tmp_path: Path) -> None:
+    # DuckDB converts timestamptz to Python through pytz, which a fresh install may lack (pandas 3 dropped
+    # it); a failed fetch also left the connection refusing every later query. Block pytz to prove neither.
+    import duckdb
+
+    path = tmp_path / "tz.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE orders AS SELECT range AS order_id, range AS customer_id,"
+        " TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(range) AS ordered_at FROM range(50)"
+    )
+    con.close()
+    script = f"""
+import sys
+sys.modules["pytz"] = None
+from spotzee_loader.config import SourceOptions
+from spotzee_loader.presets import preset_mapping
+from spotzee_loader.sources import ResumePoint, open_source
+source = open_source("duckdb:///{path}", SourceOptions(table="orders"))
+source.prepare(preset_mapping("orders", list(source.schema().names)))
+first, last = source.created_at_bounds()
+rows = sum(part.batch.num_rows for part in source.batches(ResumePoint(), None))
+print(first.isoformat(), last.isoformat(), source.total_rows(), rows)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.split() == ["2024-01-01T00:00:00+00:00", "2024-01-03T01:00:00+00:00", "50", "50"]

@@ -246,10 +246,12 @@ class DuckDBSource(WarehouseSource):
 
     def _scalar(self, sql: str, params: dict[str, Any]) -> Any:
         try:
-            rows = self._con.execute(self._sql(sql), params).fetchall()  # fetch to the end: frees the connection
+            # Through Arrow: DuckDB's own conversion of timestamptz to Python needs pytz, and a failed
+            # fetch would leave the result unfinished, refusing every later query on the connection.
+            table = self._con.sql(self._sql(sql), params=params).to_arrow_table()
         except self._error as exc:
             raise ConfigError(f"DuckDB refused the query for {self.description}: {exc}.") from None
-        return rows[0][0] if rows else None
+        return table.column(0)[0].as_py() if table.num_rows else None
 
     def _set_timezone(self, timezone: str) -> None:
         self._con.execute(f"SET TimeZone = '{timezone}'")  # an IANA name, validated by the mapping
