@@ -114,9 +114,12 @@ class Loader:
             source.prepare(mapping)
             target = "dry-run" if s.dry_run else (s.target or s.api.base_url.rstrip("/"))
             job = s.job or default_job_name(source, s, self.choice, target)
-            identity = JobIdentity(
-                job, source.description, source.fingerprint(), mapping.origin, mapping.fingerprint(), target
-            )
+            # Files by absolute path, so `verify JOB` and `status` make sense from any directory.
+            where = source.description if "://" in s.source else os.path.abspath(s.source)
+            origin = mapping.origin
+            if self.choice.file is not None:
+                origin = str(self.choice.file.resolve())
+            identity = JobIdentity(job, where, source.fingerprint(), origin, mapping.fingerprint(), target)
             store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint)
             report = RunReport(
                 job=job,

@@ -50,7 +50,7 @@ def test_status_shows_every_job_with_its_state_progress_and_last_error(
     assert jobs["done"]["state"] == "finished"
     assert (jobs["done"]["rows_done"], jobs["done"]["rows_total"]) == (250, 250)
     assert jobs["done"]["events_sent"] + jobs["done"]["rejected"] == 250 and jobs["done"]["chunks"] == 3
-    assert jobs["done"]["source"].endswith("done.parquet") and jobs["done"]["mapping"] == "preset:orders"
+    assert jobs["done"]["source"] == done and jobs["done"]["mapping"] == "preset:orders"  # absolute: any cwd
 
     assert jobs["bad-key"]["state"] == "failed"
     assert "API key" in jobs["bad-key"]["last_error"]
