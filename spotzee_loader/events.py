@@ -1,7 +1,8 @@
 """Record batches -> serialized Spotzee events or rejects with a reason. Pure: no I/O.
 
-Checks that can be vectorised (ids, names, times) run on whole columns; only the assembly of
-each event dict and its JSON encoding is per row.
+Checks (ids, names, times) and the JSON assembly run on whole columns with Arrow kernels (see
+``fragments``); only mappings with ``data_json``, whose objects merge with the mapped properties, build
+one dict per row.
 """
 
 from __future__ import annotations
