@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,6 +55,15 @@ class BuiltBatch:
     names: Counter[str] = field(default_factory=Counter)
     first_created_at: str | None = None
     last_created_at: str | None = None
+    event_times: pa.Array | None = None
+    """``created_at`` of each event, in event order (ISO strings)."""
+    event_names: pa.Array | None = None
+    """The name of each event, in event order; ``None`` when the mapping gives one fixed name."""
+
+
+def _profile_strings(batch: pa.RecordBatch, column: str) -> pa.Array:
+    """A ``user`` profile field (email, phone, ...) as strings, empty ones null."""
+    return convert.as_strings(convert.plain(batch.column(column)).cast(pa.string()))
 
 
 def _mask_rows(mask: pa.Array) -> list[int]:
@@ -140,20 +150,17 @@ class EventBuilder:
             bodies = self._assemble(batch, names, ids, created)
         else:
             bodies = self._assemble_rows(batch, names, ids, created, data_json)
-        # Rows already at fault get no event; then the size limit, which needs the body.
-        if problems:
-            at_fault = pa.array(sorted(problems), pa.int64())
-            bodies = pc.replace_with_mask(
-                bodies,
-                pc.is_in(pa.array(range(n), pa.int64()), value_set=at_fault),
-                pa.nulls(len(at_fault), pa.string()),
-            )
+        # Rows already at fault get no event; the others must fit the size limit, which needs the body.
+        fault = np.zeros(n, dtype=bool)
+        fault[list(problems)] = True
+        clean = pc.invert(pa.array(fault))
         sizes = pc.binary_length(bodies)
-        too_large = pc.fill_null(pc.greater(sizes, MAX_EVENT_BYTES), False)
+        fits = pc.fill_null(pc.less_equal(sizes, MAX_EVENT_BYTES), False)
+        too_large = pc.and_(clean, pc.invert(fits))
         for i, size in zip(_mask_rows(too_large), pc.filter(sizes, too_large).to_pylist(), strict=True):
             message = f"the event is {size} bytes, over Spotzee's {MAX_EVENT_BYTES}-byte limit"
             problems[i] = ("event_too_large", None, message)
-        valid = pc.and_(pc.is_valid(bodies), pc.less_equal(sizes, MAX_EVENT_BYTES))
+        valid = pc.and_(clean, fits)
         rows = pc.add(pc.indices_nonzero(valid), first_row).to_pylist()
         events = list(zip(rows, pc.filter(bodies, valid).cast(pa.binary()).to_pylist(), strict=True))
 
@@ -163,7 +170,8 @@ class EventBuilder:
         elif names is not None:
             for entry in pc.value_counts(pc.filter(names, valid)).to_pylist():
                 names_seen[entry["values"]] = entry["counts"]
-        span = pc.min_max(pc.filter(created, valid)).as_py()
+        event_times = pc.filter(created, valid)
+        span = pc.min_max(event_times).as_py()
         return BuiltBatch(
             first_row=first_row,
             events=events,
@@ -171,6 +179,8 @@ class EventBuilder:
             names=names_seen,
             first_created_at=span["min"],
             last_created_at=span["max"],
+            event_times=event_times,
+            event_names=pc.filter(names, valid) if names is not None else None,
         )
 
     def _assemble(
@@ -193,10 +203,7 @@ class EventBuilder:
             traits = fragments.json_object(
                 [(t, fragments.json_column(batch.column(c), m.timezone)) for t, c in m.user_data], n
             )
-            user_fields = [
-                (f, fragments.json_strings(convert.as_strings(convert.plain(batch.column(c)).cast(pa.string()))))
-                for f, c in m.user
-            ]
+            user_fields = [(f, fragments.json_strings(_profile_strings(batch, c))) for f, c in m.user]
             parts.append(fragments.optional_member("user", fragments.json_object([*user_fields, ("data", traits)], n)))
         parts.append("}")
         return pc.binary_join_element_wise(*parts, "")
@@ -218,9 +225,7 @@ class EventBuilder:
         anonymous = ids["anonymous_id"].to_pylist() if "anonymous_id" in ids else None
         created_values = created.to_pylist()
         data_cols = [(prop, convert.json_values(batch.column(col), m.timezone)) for prop, col in self._data_props]
-        user_cols = [
-            (f, convert.as_strings(convert.plain(batch.column(c)).cast(pa.string())).to_pylist()) for f, c in m.user
-        ]
+        user_cols = [(f, _profile_strings(batch, c).to_pylist()) for f, c in m.user]
         user_data_cols = [(t, convert.json_values(batch.column(c), m.timezone)) for t, c in m.user_data]
         bodies: list[str] = []
         dumps = orjson.dumps
@@ -327,6 +332,20 @@ class EventBuilder:
             )
             for i, source in zip(rows, sources, strict=True)
         ]
+
+
+class BatchMapper:
+    """Maps a stream of batches; files of one source may differ in schema, so the builder follows it."""
+
+    def __init__(self, mapping: Mapping, now: dt.datetime) -> None:
+        self.mapping, self._now = mapping, now
+        self._builder: EventBuilder | None = None
+        self._schema: pa.Schema | None = None
+
+    def build(self, batch: pa.RecordBatch, first_row: int) -> BuiltBatch:
+        if self._builder is None or not batch.schema.equals(self._schema):
+            self._builder, self._schema = EventBuilder(self.mapping, batch.schema, self._now), batch.schema
+        return self._builder.build(batch, first_row)
 
 
 def _with_value(message: str, field_: str | None, source: dict[str, Any], mapping: Mapping) -> str:

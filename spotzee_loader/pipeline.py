@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, Protocol
 
 import orjson
-import pyarrow as pa
 
 from . import deadletter
 from .checkpoint import CheckpointStore, JobIdentity, JobState, open_checkpoint_store
@@ -26,7 +25,7 @@ from .chunking import Chunk, Chunker
 from .client import Delivery, SpotzeeClient
 from .config import LoadSettings
 from .errors import InterruptedRunError, SpotzeeLoaderError
-from .events import EventBuilder
+from .events import BatchMapper
 from .mapping import Mapping, load_mapping_file
 from .presets import detect_preset, preset_mapping
 from .report import RunReport
@@ -75,13 +74,18 @@ class MappingChoice:
         return f"preset:{self.preset or 'auto'}"
 
 
+def source_location(source: Source, spec: str) -> str:
+    """Files by absolute path (a job means the same files from any directory); databases as described."""
+    return source.description if "://" in spec else os.path.abspath(spec)
+
+
 def default_job_name(source: Source, settings: LoadSettings, choice: MappingChoice, target: str) -> str:
     """Readable and stable: ``orders-preset_orders-1a2b3c4d`` (source stem, mapping, hash)."""
     spec = settings.source
     opts = settings.source_options
     stem = opts.table or Path(spec.rstrip("/")).name.split(".")[0] or "source"
     mapping = choice.file.stem if choice.file else (choice.preset or "auto")
-    where = source.description if "://" in spec else os.path.abspath(spec)
+    where = source_location(source, spec)
     seed = f"{where}\0{opts.table}\0{opts.sql}\0{opts.since}\0{opts.until}\0{choice.label()}\0{target}"
     digest = hashlib.sha256(seed.encode()).hexdigest()[:8]
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{stem}-{mapping}")
@@ -114,8 +118,7 @@ class Loader:
             source.prepare(mapping)
             target = "dry-run" if s.dry_run else (s.target or s.api.base_url.rstrip("/"))
             job = s.job or default_job_name(source, s, self.choice, target)
-            # Files by absolute path, so `verify JOB` and `status` make sense from any directory.
-            where = source.description if "://" in s.source else os.path.abspath(s.source)
+            where = source_location(source, s.source)
             origin = mapping.origin
             if self.choice.file is not None:
                 origin = str(self.choice.file.resolve())
@@ -223,8 +226,7 @@ class _Run:
     def _stream(self) -> None:
         state, report = self.state, self.report
         now = dt.datetime.now(dt.UTC)
-        builder: EventBuilder | None = None
-        built_schema: pa.Schema | None = None
+        mapper = BatchMapper(self.mapping, now)
         chunker = Chunker(self.s.chunk_size, state.prefix_seq + 1, state.prefix_row)
         columns = None if self.mapping.data_columns == "*" else self.mapping.required_columns()
         end_row = state.prefix_row
@@ -235,9 +237,7 @@ class _Run:
                 for part in self.source.batches(ResumePoint(state.prefix_row, state.prefix_key), columns):
                     if self._stopping():
                         break
-                    if builder is None or not part.batch.schema.equals(built_schema):
-                        builder, built_schema = EventBuilder(self.mapping, part.batch.schema, now), part.batch.schema
-                    built = builder.build(part.batch, part.first_row)
+                    built = mapper.build(part.batch, part.first_row)
                     report.rows_read += part.batch.num_rows
                     report.events_by_name.update(built.names)
                     report.note_times(built.first_created_at, built.last_created_at)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 
 from .config import API_VERSION, ApiSettings
 from .errors import ApiError, ApiUnavailableError, AuthError
-from .events import EventBuilder
+from .events import BatchMapper
 from .mapping import Mapping
 from .sources import ResumePoint, Source
 
@@ -26,23 +25,21 @@ DayKey = tuple[str, str]
 """(event name, UTC day ``YYYY-MM-DD``)."""
 
 
-def source_day_counts(
-    source: Source, mapping: Mapping, progress: Callable[[int], None] | None = None
-) -> Counter[DayKey]:
+def source_day_counts(source: Source, mapping: Mapping) -> Counter[DayKey]:
     """Valid events per (name, day) that the source gives under ``mapping``, streamed batch by batch."""
     counts: Counter[DayKey] = Counter()
-    now = dt.datetime.now(dt.UTC)
-    builder: EventBuilder | None = None
-    schema: pa.Schema | None = None
+    mapper = BatchMapper(mapping, dt.datetime.now(dt.UTC))
     columns = None if mapping.data_columns == "*" else mapping.required_columns()
     for part in source.batches(ResumePoint(), columns):
-        if builder is None or not part.batch.schema.equals(schema):
-            builder, schema = EventBuilder(mapping, part.batch.schema, now), part.batch.schema
-        for _, body in builder.build(part.batch, part.first_row).events:
-            event = orjson.loads(body)
-            counts[(event["name"], event["created_at"][:10])] += 1
-        if progress is not None:
-            progress(part.batch.num_rows)
+        built = mapper.build(part.batch, part.first_row)
+        if built.event_times is not None and len(built.event_times):
+            days = pc.utf8_slice_codeunits(built.event_times, 0, 10)
+            names = built.event_names if built.event_names is not None else pa.repeat(mapping.name, len(days))
+            grouped = pa.table({"name": names, "day": days}).group_by(["name", "day"]).aggregate([([], "count_all")])
+            for name, day, count in zip(
+                *(grouped.column(c).to_pylist() for c in ("name", "day", "count_all")), strict=True
+            ):
+                counts[(name, day)] += count
     return counts
 
 
