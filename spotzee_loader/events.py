@@ -189,24 +189,24 @@ class EventBuilder:
         """Every row's event JSON, built column-wise by Arrow kernels (see ``fragments``)."""
         m = self.mapping
         n = batch.num_rows
-        name = fragments.json_strings(names) if names is not None else orjson.dumps(m.name).decode()
-        parts: list[Any] = ['{"name":', name]
+        name = fragments.json_strings(names) if names is not None else [orjson.dumps(m.name).decode()]
+        event: fragments.Fragment = ['{"name":', *name]
         for field_ in ("external_id", "anonymous_id"):
             if field_ in ids:
-                parts.append(fragments.optional_member(field_, fragments.json_strings(ids[field_])))
-        parts += [',"created_at":', fragments.json_strings(created)]
+                event += fragments.optional_member(field_, fragments.json_strings(ids[field_]))
+        event += [',"created_at":', *fragments.json_strings(created)]
         data = fragments.json_object(
             [(prop, fragments.json_column(batch.column(col), m.timezone)) for prop, col in self._data_props], n
         )
-        parts.append(fragments.optional_member("data", data))
+        event += fragments.optional_member("data", data)
         if m.user or m.user_data:
             traits = fragments.json_object(
                 [(t, fragments.json_column(batch.column(c), m.timezone)) for t, c in m.user_data], n
             )
             user_fields = [(f, fragments.json_strings(_profile_strings(batch, c))) for f, c in m.user]
-            parts.append(fragments.optional_member("user", fragments.json_object([*user_fields, ("data", traits)], n)))
-        parts.append("}")
-        return pc.binary_join_element_wise(*parts, "")
+            event += fragments.optional_member("user", fragments.json_object([*user_fields, ("data", traits)], n))
+        event.append("}")
+        return fragments.concat(event)
 
     def _assemble_rows(
         self,
