@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from spotzee_loader.events import MAX_EVENT_BYTES, EventBuilder, Reject
 from spotzee_loader.mapping import Mapping
-from spotzee_loader.mock_server import validate_event
+from spotzee_loader.mock_server import count_if_all_valid, validate_event
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -189,6 +189,69 @@ def test_any_table_maps_to_valid_events_or_reasoned_rejects(case: tuple[pa.Table
         assert event["name"] and len(event["name"]) <= 200
         ident = event.get("external_id")
         assert ident is None or (isinstance(ident, str) and ident and ident[-2:] != ".0")
+    if built.events:  # the mock's fast path takes the loader's real output, not only the detailed path
+        assert count_if_all_valid(b"[" + b",".join(body for _, body in built.events) + b"]", []) == len(built.events)
+
+
+JSON_VALUE = st.recursive(
+    st.one_of(st.none(), st.booleans(), INT64, st.floats(allow_nan=False, allow_infinity=False), TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)),
+    max_leaves=6,
+)
+EVENT_FIELD_VALUES = {
+    "name": st.one_of(st.just("refused"), TEXT, JSON_VALUE),
+    "external_id": st.one_of(TEXT, JSON_VALUE),
+    "anonymous_id": st.one_of(TEXT, JSON_VALUE),
+    "created_at": st.one_of(
+        st.sampled_from(["2024-01-01T00:00:00.000Z", "2024-01-01T00:00:00", "2024-01-01", "2024-13-01T00:00Z"]),
+        TEXT,
+        JSON_VALUE,
+    ),
+    "data": st.one_of(st.dictionaries(TEXT, JSON_VALUE, max_size=3), JSON_VALUE),
+    "user": st.one_of(
+        st.dictionaries(st.sampled_from(["email", "phone", "timezone", "locale", "data", "other"]), JSON_VALUE),
+        JSON_VALUE,
+    ),
+    "extra": JSON_VALUE,
+}
+VALID_EVENT = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["order_placed", "é"]),
+        "external_id": st.sampled_from(["42", "cust-1"]),
+        "created_at": st.sampled_from(["2024-01-01T00:00:00.000Z", "2024-01-01T10:00:00+05:30"]),
+    },
+    optional={
+        "data": st.dictionaries(TEXT, JSON_VALUE, max_size=3),
+        "user": st.fixed_dictionaries({}, optional={"email": TEXT, "data": st.dictionaries(TEXT, JSON_VALUE)}),
+    },
+)
+
+
+@st.composite
+def eventish(draw: Any) -> Any:
+    """A valid event with at most one field changed (or removed) to anything: close to the rules' edges."""
+    event = draw(VALID_EVENT)
+    if draw(st.integers(0, 3)):
+        field_ = draw(st.sampled_from(sorted(EVENT_FIELD_VALUES)))
+        if draw(st.booleans()):
+            event[field_] = draw(EVENT_FIELD_VALUES[field_])
+        else:
+            event.pop(field_, None)
+    return event
+
+
+EVENTISH = st.one_of(eventish(), JSON_VALUE)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.lists(EVENTISH, max_size=2), JSON_VALUE))
+def test_the_mocks_fast_path_accepts_nothing_the_detailed_rules_refuse(body: Any) -> None:
+    raw = orjson.dumps(body)
+    count = count_if_all_valid(raw, ["refused"])
+    if count is not None:
+        assert isinstance(body, list) and count == len(body) >= 1
+        assert [e for i, event in enumerate(body) for e in validate_event(i, event)] == []
+        assert all(event["name"] != "refused" for event in body)
 
 
 def _reject_text(reject: Reject) -> bytes:
@@ -238,3 +301,28 @@ def test_ambiguous_or_invalid_timestamp_strings_are_rejected_with_the_value(text
     )
     assert built.events == []
     assert built.rejects[0].code == "created_at_unparseable" and text in built.rejects[0].message
+
+
+OK_EVENT = {"name": "order_placed", "external_id": "42", "created_at": "2024-01-01T00:00:00.000Z"}
+NEAR_MISSES = {
+    "naive created_at": {**OK_EVENT, "created_at": "2024-01-01T00:00:00"},
+    "unparseable created_at": {**OK_EVENT, "created_at": "2024-13-01T00:00:00Z"},
+    "numeric created_at": {**OK_EVENT, "created_at": 1704067200},
+    "empty name": {**OK_EVENT, "name": ""},
+    "no name": {k: v for k, v in OK_EVENT.items() if k != "name"},
+    "no id": {k: v for k, v in OK_EVENT.items() if k != "external_id"},
+    "empty id": {**OK_EVENT, "external_id": ""},
+    "numeric id": {**OK_EVENT, "external_id": 42},
+    "data not an object": {**OK_EVENT, "data": [1]},
+    "data a number": {**OK_EVENT, "data": 5},
+    "unknown field": {**OK_EVENT, "extra": 1},
+    "unknown user field": {**OK_EVENT, "user": {"email": "a@b.c", "age": 3}},
+    "user not an object": {**OK_EVENT, "user": "a@b.c"},
+    "refused name": {**OK_EVENT, "name": "refused"},
+}
+
+
+@pytest.mark.parametrize("event", NEAR_MISSES.values(), ids=NEAR_MISSES.keys())
+def test_the_mocks_fast_path_leaves_near_misses_to_the_detailed_rules(event: dict[str, Any]) -> None:
+    assert count_if_all_valid(orjson.dumps([OK_EVENT, event]), ["refused"]) is None
+    assert count_if_all_valid(orjson.dumps([OK_EVENT, OK_EVENT]), ["refused"]) == 2
