@@ -148,7 +148,7 @@ def count_if_all_valid(raw: bytes, refused_names: list[str]) -> int | None:
         if not (event.external_id or event.anonymous_id) or event.name in refused_names:
             return None
         data = memoryview(event.data)
-        if data[:1] != b"{" and data != b"null":
+        if data[:1].tobytes() != b"{" and data.tobytes() != b"null":
             return None
         if event.created_at is not None:
             try:
