@@ -179,8 +179,9 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(
         level=max(logging.DEBUG, level), format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
-    # -vv shows every HTTP exchange (urllib3 logs method, path and status; never headers or bodies).
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    # -vv shows every HTTP exchange (method, path, idempotency key and status; never headers or bodies).
+    for name in ("spotzee_loader.http", "urllib3"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
 def _print_summary(report: RunReport) -> None:

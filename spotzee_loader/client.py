@@ -1,4 +1,5 @@
-"""The Spotzee events client: one keep-alive connection per thread, explicit timeouts, retries per ``retry.py``.
+"""The Spotzee events client: one keep-alive connection per thread (``wire``), explicit timeouts, retries per
+``retry.py``.
 
 Knows the API, nothing of sources or checkpoints. ``deliver`` takes serialized events and an
 idempotency key and returns which events Spotzee accepted and which it rejected, and why.
@@ -12,7 +13,6 @@ import random
 import re
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +20,15 @@ from typing import Any
 
 import certifi
 import orjson
-import urllib3
 
 from .config import API_VERSION, ApiSettings
-from .errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError, TlsError
+from .errors import ApiError, ApiUnavailableError, AuthError, ConfigError, IdempotencyMismatchError, TlsError
 from .ratelimit import RateLimiter
 from .retry import Backoff, Verdict, classify, parse_retry_after
+from .wire import Connection, Endpoint, ProxyNotSupportedError, Response, WireError, WireTimeoutError, WireTlsError
 
 log = logging.getLogger(__name__)
+http_log = logging.getLogger("spotzee_loader.http")  # every exchange, shown by -vv
 _INDEX = re.compile(r"^\[?(\d+)\]?")
 _AUTH_ADVICE = {
     401: "Spotzee did not accept the API key; check the project secret key (sk_...) given by --api-key, "
@@ -85,31 +86,31 @@ class SpotzeeClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._local = threading.local()
-        self._pools: list[urllib3.HTTPConnectionPool] = []
-        self._pools_lock = threading.Lock()
-        self._path = urllib3.util.parse_url(self._url).request_uri
-        self._headers = {
-            "Authorization": f"Bearer {settings.api_key.reveal()}",
-            "Content-Type": "application/json",
-            "Spotzee-Version": API_VERSION,
-            "User-Agent": "spotzee-loader",
-        }
+        self._connections: list[Connection] = []
+        self._connections_lock = threading.Lock()
+        self._endpoint = open_endpoint(self._url, settings)
+        self._headers = (
+            f"Authorization: Bearer {settings.api_key.reveal()}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Spotzee-Version: {API_VERSION}\r\n"
+            "User-Agent: spotzee-loader\r\n"
+        )
 
-    def _pool(self) -> urllib3.HTTPConnectionPool:
+    def _connection(self) -> Connection:
         """This thread's keep-alive connection to Spotzee (through a proxy when the environment names one)."""
-        pool: urllib3.HTTPConnectionPool | None = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = open_pool(self._url, self._settings)
-            self._local.pool = pool
-            with self._pools_lock:
-                self._pools.append(pool)
-        return pool
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = Connection(self._endpoint)
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
 
     def close(self) -> None:
-        with self._pools_lock:
-            for pool in self._pools:
-                pool.close()
-            self._pools.clear()
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
 
     # -- one request, retried ------------------------------------------------------------
 
@@ -154,39 +155,34 @@ class SpotzeeClient:
     def _attempt(self, body: bytes, key: str) -> tuple[_Answer | None, str, float | None]:
         """One POST. Returns the answer, or ``None`` with the cause of a network failure."""
         try:
-            response = self._pool().urlopen(
-                "POST",
-                self._path,
-                body=body,
-                headers={**self._headers, "Idempotency-Key": key},
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-            )
-        except urllib3.exceptions.SSLError as exc:
+            response = self._connection().post(f"{self._headers}Idempotency-Key: {key}\r\n", body)
+        except WireTlsError as exc:
             raise TlsError(
-                f"the TLS certificate of {self._url.split('/')[2]} could not be verified ({_ssl_reason(exc)}); "
+                f"the TLS certificate of {self._endpoint.host} could not be verified ({exc}); "
                 "if a proxy or private CA signs it, point SSL_CERT_FILE or REQUESTS_CA_BUNDLE at its CA bundle."
             ) from None
-        except urllib3.exceptions.TimeoutError:
+        except WireTimeoutError:
+            http_log.debug("POST %s key %s: timeout", self._endpoint.target, key)
             return None, "timeout", None
-        except urllib3.exceptions.HTTPError:
+        except WireError as exc:
+            http_log.debug("POST %s key %s: %s", self._endpoint.target, key, exc)
             return None, "connection", None
+        http_log.debug("POST %s key %s: %d", self._endpoint.target, key, response.status)
         self._honour_rate_headers(response)
         parsed: dict[str, Any] = {}
-        if response.data:
+        if response.body:
             try:
-                loaded = orjson.loads(response.data)
+                loaded = orjson.loads(response.body)
                 parsed = loaded if isinstance(loaded, dict) else {}
             except orjson.JSONDecodeError:
                 parsed = {}
-        answer = _Answer(response.status, parsed, response.headers.get("X-Request-Id") or parsed.get("request_id"))
+        answer = _Answer(response.status, parsed, response.headers.get("x-request-id") or parsed.get("request_id"))
         cause = str(response.status)
-        return answer, cause, parse_retry_after(response.headers.get("Retry-After"))
+        return answer, cause, parse_retry_after(response.headers.get("retry-after"))
 
-    def _honour_rate_headers(self, response: urllib3.BaseHTTPResponse) -> None:
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        reset = response.headers.get("X-RateLimit-Reset")
+    def _honour_rate_headers(self, response: Response) -> None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        reset = response.headers.get("x-ratelimit-reset")
         if remaining is None or reset is None:
             return
         try:
@@ -266,33 +262,20 @@ class SpotzeeClient:
         self._deliver(indexes[half:], events, key + "-b", delivery)
 
 
-def open_pool(url: str, settings: ApiSettings) -> urllib3.HTTPConnectionPool:
-    """A one-connection pool to ``url``'s host, honouring the environment as requests would.
+def open_endpoint(url: str, settings: ApiSettings) -> Endpoint:
+    """Where ``url`` is and how to reach it, honouring the environment as requests would.
 
-    urllib3 is requests' own transport; used directly, the hot path skips requests' per-request
-    preparation (cookies, hooks, environment look-ups), a third of the loader's CPU at full speed.
-    The environment is read once here instead: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, and the CA
-    bundle from ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` (else certifi's).
-    TLS verification is always on.
+    Read once: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, and the CA bundle from ``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` (else certifi's). TLS verification is always on.
     """
+    ca = next(
+        (os.environ[v] for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if os.environ.get(v)),
+        certifi.where(),
+    )
     retry = settings.retry
-    timeout = urllib3.Timeout(connect=retry.connect_timeout_s, read=retry.timeout_s)
-    parsed = urllib3.util.parse_url(url)
-    tls: dict[str, Any] = {}
-    if parsed.scheme == "https":
-        ca = next(
-            (os.environ[v] for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if os.environ.get(v)),
-            certifi.where(),
-        )
-        tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": ca}
-    proxy = urllib.request.getproxies().get(parsed.scheme or "http")
-    if proxy and not urllib.request.proxy_bypass(parsed.host or ""):
-        manager = urllib3.ProxyManager(proxy, num_pools=1, maxsize=1, timeout=timeout, **tls)
-        return manager.connection_from_url(url)
-    return urllib3.connection_from_url(url, maxsize=1, block=False, timeout=timeout, retries=False, **tls)
-
-
-def _ssl_reason(exc: urllib3.exceptions.SSLError) -> str:
-    text = str(exc)
-    match = re.search(r"certificate verify failed: ([^(]+)", text)
-    return match.group(1).strip() if match else "TLS handshake failed"
+    try:
+        return Endpoint.from_url(url, ca, retry.connect_timeout_s, retry.timeout_s)
+    except ProxyNotSupportedError as exc:
+        raise ConfigError(f"{exc}.") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot use {url} ({exc}).") from None
