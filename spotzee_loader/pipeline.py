@@ -20,7 +20,7 @@ from typing import IO, Protocol
 import orjson
 
 from . import deadletter
-from .checkpoint import CheckpointStore, JobIdentity, JobState, open_checkpoint_store
+from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open_checkpoint_store
 from .chunking import Chunk, Chunker
 from .client import Delivery, SpotzeeClient
 from .config import LoadSettings
@@ -275,63 +275,70 @@ class _Run:
             if self.output is not None:
                 for body in chunk.events:
                     self.output.write(body + b"\n")
-            self._commit(chunk, Delivery(accepted=len(chunk.events)))
+            self._commit([(chunk, Delivery(accepted=len(chunk.events)))])
             return
         while len(self.inflight) >= 2 * self.workers:
             self._collect()
         if self._stopping():
             return  # the answer just collected was fatal: this chunk is sent by the next run
-        # The body's digest in the key: a chunk whose rows changed (a live table) gets a new key
-        # instead of a 409 mismatch; an unchanged one is replayed by Spotzee, not recorded twice.
-        digest = hashlib.sha256(b"\n".join(chunk.events)).hexdigest()[:12]
-        future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}-{digest}")
+        future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}")
         self.inflight[future] = chunk
 
     def _collect(self) -> None:
         done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+        answered: list[tuple[Chunk, Delivery]] = []
         for future in sorted(done, key=lambda f: self.inflight[f].seq):
             chunk = self.inflight.pop(future)
             try:
-                delivery = future.result()
+                answered.append((chunk, future.result()))
             except BaseException as exc:  # noqa: BLE001 - kept and re-raised after the drain
                 if self.fatal is None and not isinstance(exc, InterruptedRunError):
                     self.fatal = exc
                 self.abort.set()
-                continue
-            self._commit(chunk, delivery)
+        self._commit(answered)
 
-    def _commit(self, chunk: Chunk, delivery: Delivery) -> None:
+    def _commit(self, answered: list[tuple[Chunk, Delivery]]) -> None:
+        """Checkpoint every chunk answered since the last commit, in one transaction, then count them."""
         job, locate, key = self.identity.name, self.source.locate, list(self.mapping.key)
-        records = [deadletter.local_record(job, r, locate(r.row), key) for r in chunk.rejects]
-        for rejection in delivery.rejected:
-            row = chunk.event_rows[rejection.index]
-            records.append(deadletter.server_record(job, row, locate(row), chunk.events[rejection.index], rejection))
-        self.store.commit_chunk(
-            job, self.state, chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records
-        )
-        log.debug(
-            "chunk %d checkpointed: rows %d..%d, %d events, %d rejected, %d requests",
-            chunk.seq,
-            chunk.start_row,
-            chunk.end_row - 1,
-            delivery.accepted,
-            len(records),
-            delivery.requests,
-        )
+        acked: list[AckedChunk] = []
+        for chunk, delivery in answered:
+            records = [deadletter.local_record(job, r, locate(r.row), key) for r in chunk.rejects]
+            for rejection in delivery.rejected:
+                row = chunk.event_rows[rejection.index]
+                event = chunk.events[rejection.index]
+                records.append(deadletter.server_record(job, row, locate(row), event, rejection))
+            acked.append(
+                AckedChunk(chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records)
+            )
+        self.store.commit_chunks(job, self.state, acked)
         r = self.report
-        r.events_sent += delivery.accepted
-        r.rejected += len(records)
-        r.rejects_by_reason.update(rec["reason_code"] for rec in records)
-        r.requests += delivery.requests
-        r.retries += sum(delivery.retries.values())
-        r.retries_by_cause.update(delivery.retries)
-        self.progress.advance(chunk.rows, delivery.accepted, len(records))
+        for (chunk, delivery), done in zip(answered, acked, strict=True):
+            log.debug(
+                "chunk %d checkpointed: rows %d..%d, %d events, %d rejected, %d requests",
+                chunk.seq,
+                chunk.start_row,
+                chunk.end_row - 1,
+                delivery.accepted,
+                len(done.rejects),
+                delivery.requests,
+            )
+            r.events_sent += delivery.accepted
+            r.rejected += len(done.rejects)
+            r.rejects_by_reason.update(rec["reason_code"] for rec in done.rejects)
+            r.requests += delivery.requests
+            r.retries += sum(delivery.retries.values())
+            r.retries_by_cause.update(delivery.retries)
+            self.progress.advance(chunk.rows, delivery.accepted, len(done.rejects))
 
-    def _send(self, client: SpotzeeClient, events: list[bytes], key: str) -> Delivery:
+    def _send(self, client: SpotzeeClient, events: list[bytes], key_stem: str) -> Delivery:
         # A chunk still queued when the run started stopping (bad key, Ctrl-C) is never sent.
         if self.abort.is_set():
             raise InterruptedRunError("the run is stopping; this chunk was not sent.")
-        return client.deliver(events, key)
+        # The body's digest in the key: a chunk whose rows changed (a live table) gets a new key
+        # instead of a 409 mismatch; an unchanged one is replayed by Spotzee, not recorded twice.
+        # Hashed here, on the sender's thread, not on the one that maps and checkpoints.
+        digest = hashlib.sha256(b"\n".join(events)).hexdigest()[:12]
+        return client.deliver(events, f"{key_stem}-{digest}")
 
     def _interruptible_sleep(self, seconds: float) -> None:
         if self.abort.wait(seconds):

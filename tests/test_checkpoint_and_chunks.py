@@ -7,8 +7,10 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from spotzee_loader.checkpoint import JobIdentity, SQLiteCheckpointStore
+from spotzee_loader.checkpoint import AckedChunk, JobIdentity, SQLiteCheckpointStore
 from spotzee_loader.chunking import Chunk, Chunker
 from spotzee_loader.errors import CheckpointMismatchError, JobLockedError
 from spotzee_loader.events import BuiltBatch, Reject
@@ -154,3 +156,45 @@ def test_forgetting_out_of_order_chunks_takes_back_their_counts_and_rejects(tmp_
     assert store.totals("job-a") == {"rows_done": 10, "events_sent": 10, "rejected": 0}
     assert list(store.rejects("job-a")) == []
     store.close()
+
+
+def _store_contents(store: SQLiteCheckpointStore) -> tuple[object, ...]:
+    job = store._run("SELECT prefix_seq, prefix_row, rows_done, events_sent, rejected FROM spotzee_jobs")
+    chunks = store._run("SELECT seq, start_row, end_row, events, rejected FROM spotzee_chunks ORDER BY seq")
+    return job, chunks, list(store.rejects("job-a"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(12)), cuts=st.sets(st.integers(1, 11)), reopen_at=st.integers(0, 12))
+def test_a_group_commit_leaves_what_one_commit_per_chunk_leaves(
+    tmp_path: Path, order: list[int], cuts: set[int], reopen_at: int
+) -> None:
+    """Chunks acknowledged in any order and committed in groups (with a crash-and-resume between two
+    groups) leave, after every group, the checkpoint that committing them one by one leaves."""
+    chunks = [
+        AckedChunk(seq, seq * 10, seq * 10 + 10, None, 10 - seq % 3, [{"row": seq * 10 + k} for k in range(seq % 3)])
+        for seq in range(12)
+    ]
+    acked = [chunks[i] for i in order]
+    run = len(list(tmp_path.iterdir()))
+    one_by_one = SQLiteCheckpointStore(str(tmp_path / f"single-{run}.sqlite"))
+    single_state = one_by_one.open_job(IDENTITY, restart=False)
+    after = [(_store_contents(one_by_one), single_state.prefix_seq, dict(single_state.acked))]
+    for chunk in acked:
+        one_by_one.commit_chunks("job-a", single_state, [chunk])
+        after.append((_store_contents(one_by_one), single_state.prefix_seq, dict(single_state.acked)))
+    one_by_one.close()
+
+    path = str(tmp_path / f"grouped-{run}.sqlite")
+    store = SQLiteCheckpointStore(path)
+    state = store.open_job(IDENTITY, restart=False)
+    for start, end in itertools.pairwise(sorted({0, len(acked), *cuts, reopen_at})):
+        if start == reopen_at:  # a new run resumes from what the store holds
+            store.close()
+            store = SQLiteCheckpointStore(path)
+            state = store.open_job(IDENTITY, restart=False)
+        store.commit_chunks("job-a", state, acked[start:end])
+        assert (_store_contents(store), state.prefix_seq, state.acked) == after[end], (start, end)
+    store.close()
+    job, stored_beyond, rejects = after[-1][0]
+    assert job == [(11, 120, 120, sum(c.events for c in chunks), 12)] and stored_beyond == [] and len(rejects) == 12
