@@ -115,6 +115,7 @@ def main() -> None:
         for scale, path in files.items():
             rows = pq.ParquetFile(path).metadata.num_rows
             mock.reset()
+            mock_cpu = mock.cpu_s()
             run = run_loader(loader_cmd(str(path), mock.base_url, checkpoint, f"sf{scale}", "--rate-limit", "0",
                                         "--restart"))  # fmt: skip
             assert run.code == 0 and mock.stats()["events"] == rows, (run.code, mock.stats())
@@ -122,7 +123,7 @@ def main() -> None:
             full_seconds = run.seconds
             print(
                 f"[1] loader, scale {scale}: {rows:,} events in {run.seconds:.1f}s = {rates[scale]:,.0f} events/s, "
-                f"peak RSS {peaks[scale]:.0f} MiB, CPU {run.cpu_s:.1f}s"
+                f"peak RSS {peaks[scale]:.0f} MiB, CPU {run.cpu_s:.1f}s (mock server {mock.cpu_s() - mock_cpu:.1f}s)"
             )
         if len(scales) > 1:
             print(f"[4] peak RSS scale {scales[-1]} / scale {scales[0]}: {peaks[scales[-1]] / peaks[scales[0]]:.2f}x")

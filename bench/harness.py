@@ -50,6 +50,11 @@ class MockProcess:
     def stats(self) -> dict[str, Any]:
         return requests.get(f"http://127.0.0.1:{self.port}/_mock/stats", timeout=5).json()  # type: ignore[no-any-return]
 
+    def cpu_s(self) -> float:
+        """CPU seconds the mock server has used so far (user + system)."""
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     def reset(self) -> None:
         requests.post(f"http://127.0.0.1:{self.port}/_mock/reset", timeout=5)
 
