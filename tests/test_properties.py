@@ -326,3 +326,24 @@ NEAR_MISSES = {
 def test_the_mocks_fast_path_leaves_near_misses_to_the_detailed_rules(event: dict[str, Any]) -> None:
     assert count_if_all_valid(orjson.dumps([OK_EVENT, event]), ["refused"]) is None
     assert count_if_all_valid(orjson.dumps([OK_EVENT, OK_EVENT]), ["refused"]) == 2
+
+
+DECIMALS = st.one_of(
+    st.none(),
+    st.sampled_from([decimal.Decimal(v) for v in ("NaN", "1E+5", "-0.00", "0.000", "2.50", "1E-7", "0E-9")]),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.builds(lambda i, e: decimal.Decimal(i).scaleb(-e), st.integers(-(10**30), 10**30), st.integers(0, 8)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(DECIMALS, min_size=1, max_size=400))
+def test_decimal_columns_from_a_database_read_as_arrows_inference_would(values: list[Any]) -> None:
+    from spotzee_loader.sources.arrow_rows import _column
+
+    got = _column(values)
+    try:
+        inferred = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return  # NaN and the like: the column's other, slower paths, tested elsewhere
+    assert got.cast(pa.string()).to_pylist() == inferred.cast(pa.string()).to_pylist()
