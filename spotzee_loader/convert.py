@@ -294,8 +294,11 @@ def _raw_scalar(scalar: pa.Scalar) -> Any:
 
 def json_safe(value: Any) -> Any:
     """Any value ``to_pylist`` can return, made JSON-safe (nested lists, structs and maps too)."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        # orjson stops at 64 bits; JSON from a database (json.loads) can hold any integer, kept exact as text.
+        return value if -(2**63) <= value < 2**64 else orjson.Fragment(str(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, decimal.Decimal):

@@ -339,11 +339,21 @@ DECIMALS = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(DECIMALS, min_size=1, max_size=400))
 def test_decimal_columns_from_a_database_read_as_arrows_inference_would(values: list[Any]) -> None:
-    from spotzee_loader.sources.arrow_rows import _column
+    from spotzee_loader.sources.arrow_rows import arrow_column
 
-    got = _column(values)
+    got = arrow_column(values)
     try:
         inferred = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return  # NaN and the like: the column's other, slower paths, tested elsewhere
     assert got.cast(pa.string()).to_pylist() == inferred.cast(pa.string()).to_pylist()
+
+
+def test_integers_past_64_bits_stay_exact_json() -> None:
+    # A json column may hold any integer (json.loads); orjson alone refuses those past 64 bits.
+    from spotzee_loader.convert import json_safe
+
+    value = {"n": 10**25, "m": -(2**63) - 1, "ok": [2**64 - 1, -(2**63)]}
+    assert orjson.dumps(json_safe(value)) == b'{"n":10000000000000000000000000,"m":-9223372036854775809,' + (
+        b'"ok":[18446744073709551615,-9223372036854775808]}'
+    )

@@ -31,7 +31,8 @@ def _holds_objects(values: Sequence[Any]) -> bool:
     return False
 
 
-def _column(values: Sequence[Any]) -> pa.Array:
+def arrow_column(values: Sequence[Any]) -> pa.Array:
+    """One column of Python values as the Arrow array a warehouse column should become."""
     sample = next((v for v in values if v is not None), None)
     if sample is None:
         return pa.nulls(len(values))
@@ -41,7 +42,7 @@ def _column(values: Sequence[Any]) -> pa.Array:
     if isinstance(sample, uuid.UUID):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
     if isinstance(sample, decimal.Decimal):
-        typed = _decimals_via_text(values)
+        typed = decimals_from_text(pa.array([None if v is None else str(v) for v in values], pa.string()))
         if typed is not None:
             return typed
     try:
@@ -58,14 +59,13 @@ def _column(values: Sequence[Any]) -> pa.Array:
     return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
 
 
-def _decimals_via_text(values: Sequence[Any]) -> pa.Array | None:
-    """Decimals as Arrow infers them (the largest scale in the column), or ``None`` to let it infer.
+def decimals_from_text(texts: pa.Array) -> pa.Array | None:
+    """Decimal text as Arrow infers decimals (the largest scale in the column), or ``None`` to let it infer.
 
     Arrow's inference looks at each value in Python (~2 µs each, the cost of reading a numeric
     column); here the values' text gives every scale and Arrow's string cast does the rest (~0.4 µs).
     Text in exponent form (``1E+5``, ``1E-7``), NaN and Infinity are left to the slow path.
     """
-    texts = pa.array([None if v is None else str(v) for v in values], pa.string())
     if pc.any(pc.match_substring_regex(texts, "[EeNnIi]")).as_py():
         return None
     dot = pc.find_substring(texts, ".")
@@ -80,4 +80,4 @@ def _decimals_via_text(values: Sequence[Any]) -> pa.Array | None:
 def rows_to_batch(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
     """A record batch of ``rows`` (tuples in ``names`` order)."""
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.RecordBatch.from_arrays([_column(values) for values in columns], names=names)
+    return pa.RecordBatch.from_arrays([arrow_column(values) for values in columns], names=names)

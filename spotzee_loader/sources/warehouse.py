@@ -30,6 +30,7 @@ from ..mapping import Mapping
 from . import ResumePoint, SourceBatch
 from .arrow_rows import rows_to_batch
 from .keys import RowKey, decode_key
+from .pg_copy import copy_batches, describe
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLE_NAME = re.compile(r'^[^."]+(\.[^."]+)?$')
@@ -284,6 +285,13 @@ class SqlAlchemySource(WarehouseSource):
         except sa.exc.SQLAlchemyError as exc:
             raise ConfigError(f"cannot connect to {redacted(url)}: {_first_line(exc)}.") from None
         self._timezone: str | None = None
+        # PostgreSQL through psycopg 3 streams results as CSV through COPY, typed by Arrow (pg_copy).
+        self._copy_reads = self._engine.dialect.name == "postgresql" and self._engine.dialect.driver == "psycopg"
+        self._driver_errors: tuple[type[Exception], ...] = ()
+        if self._copy_reads:
+            import psycopg
+
+            self._driver_errors = (psycopg.Error,)
 
     def quote(self, identifier: str) -> str:
         return str(self._engine.dialect.identifier_preparer.quote_identifier(identifier))
@@ -295,6 +303,11 @@ class SqlAlchemySource(WarehouseSource):
             # One transaction per page: no snapshot is held between pages of a long load.
             with conn.begin():
                 self._apply_session()
+                if self._copy_reads:
+                    copied = self._copied_batches(sql, params, batch_size)
+                    if copied is not None:
+                        yield from copied
+                        return
                 # Per statement: Connection.execution_options() would switch every later statement to a cursor.
                 result = conn.execute(
                     sa.text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch_size}
@@ -306,8 +319,20 @@ class SqlAlchemySource(WarehouseSource):
                     yield rows_to_batch(names, rows)
                 if not emitted:
                     yield pa.RecordBatch.from_pylist([], schema=pa.schema([(n, pa.null()) for n in names]))
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, *self._driver_errors) as exc:
             raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+
+    def _copied_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch] | None:
+        """The result through COPY as CSV (``pg_copy``), or ``None`` when a column type needs the row reader."""
+        from psycopg import sql as pgsql
+
+        raw: Any = self._conn.connection.driver_connection
+        # COPY takes no bind parameters: the values go in as literals, quoted by psycopg for this connection.
+        query = _PARAM.sub(lambda m: pgsql.Literal(params[m[1]]).as_string(raw) if m[1] in params else m[0], sql)
+        plan = describe(raw, query)
+        if plan is None:
+            return None
+        return copy_batches(raw, plan.statement(query, self.quote), plan, batch_size)
 
     def _scalar(self, sql: str, params: dict[str, Any]) -> Any:
         sa = self._sa
