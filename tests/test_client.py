@@ -187,3 +187,62 @@ def test_a_body_cut_short_by_a_killed_client_does_not_bind_the_key(mock: MockSpo
     client, _ = make_client(mock)
     assert client.deliver(events(5), "k-cut").accepted == 5
     assert mock.event_count == 5
+
+
+def _exchange(mock: MockSpotzee, *requests: bytes) -> tuple[list[bytes], bool]:
+    """Send raw requests on one connection; the status lines answered, and whether the server then closed it."""
+    host, port = mock.httpd.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=5) as sock:
+        statuses = []
+        for request in requests:
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                data = sock.recv(65536)
+                assert data, f"closed without an answer to {request[:40]!r}"
+                answer += data
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = next(
+                int(v)
+                for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n"))
+                if k.lower() == b"content-length"
+            )
+            while len(body) < length:
+                body += sock.recv(65536)
+            statuses.append(head.split(b"\r\n")[0])
+        sock.settimeout(0.5)
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    return statuses, closed
+
+
+def _post(headers: str, body: bytes = b"[]") -> bytes:
+    return (
+        f"POST /api/client/events HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+
+
+EVENT = orjson.dumps([{"name": "n", "external_id": "1", "created_at": "2024-01-01T00:00:00Z"}])
+
+
+def test_the_mocks_own_request_parsing_keeps_http_semantics(mock: MockSpotzee) -> None:
+    # Header names in any case, two requests on one keep-alive connection.
+    auth = f"authorization: Bearer {API_KEY}\r\nidempotency-key: k1\r\n"
+    assert _exchange(mock, _post(auth, EVENT), _post(auth.replace("k1", "k2"), EVENT)) == (
+        [b"HTTP/1.1 204 No Content"] * 2,
+        False,
+    )
+    assert mock.event_count == 2 and [r["key"] for r in mock.requests] == ["k1", "k2"]
+    # Connection: close, and HTTP/1.0 without keep-alive, end the connection after the answer.
+    assert _exchange(mock, _post(f"Connection: close\r\n{auth}", EVENT))[1] is True
+    http10 = _post(f"Authorization: Bearer {API_KEY}\r\n", EVENT).replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+    assert _exchange(mock, http10) == ([b"HTTP/1.1 204 No Content"], True)
+    assert _exchange(mock, http10.replace(b"\r\n", b"\r\nConnection: keep-alive\r\n", 1))[1] is False
+    # Malformed requests are refused, not guessed at.
+    assert _exchange(mock, b"HELLO\r\n\r\n")[0] == [b"HTTP/1.1 400 Bad request line ('HELLO')"]
+    assert _exchange(mock, b"GET /_mock/stats HTTP/2.0\r\n\r\n")[0][0].startswith(b"HTTP/1.1 400")
+    assert _exchange(mock, _post("no colon here\r\n"))[0][0].startswith(b"HTTP/1.1 400")
+    many = "".join(f"X-H{i}: v\r\n" for i in range(101))
+    assert _exchange(mock, _post(many))[0][0].startswith(b"HTTP/1.1 431")
