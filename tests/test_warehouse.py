@@ -502,7 +502,7 @@ ALL_TYPES_DDL = """
 CREATE TABLE {t} (
     id int NOT NULL, at timestamptz NOT NULL, flag boolean, small smallint, big bigint, r real, d double precision,
     txt text, vc varchar(20), ch char(4), u uuid, amount numeric, price numeric(12,2), j json, jb jsonb, day date,
-    local timestamp, PRIMARY KEY (at, id)
+    local timestamp, obj json, objb jsonb, PRIMARY KEY (at, id)
 )"""
 ALL_TYPES_FILL = r"""
 INSERT INTO {t}
@@ -524,7 +524,11 @@ SELECT i, timestamptz '1969-12-31 23:59:59.999999+00' + (i / 3) * interval '37 m
            [i % 7 + 1]::json,
        (ARRAY[NULL, '{{"qty": 1, "price": 19.99, "sku": "A,\"1\""}}', '[]', 'true', '{{}}', '0.5'])[i % 6 + 1]::jsonb,
        CASE WHEN i % 9 = 0 THEN NULL ELSE date '1960-02-29' + i * 11 END,
-       CASE WHEN i % 8 = 0 THEN NULL ELSE timestamp '2024-03-31 00:30:00' + i * interval '17 minutes 0.5 seconds' END
+       CASE WHEN i % 8 = 0 THEN NULL ELSE timestamp '2024-03-31 00:30:00' + i * interval '17 minutes 0.5 seconds' END,
+       (ARRAY[NULL, '{{"a" : 1,  "a": 2}}', '{{"big": 123456789012345678901234, "f": 0.10, "e": 1e5}}',
+              '{{"s": "\u00e9\n\"q\"", "nested": {{"l": [1.0, -0, true, null]}}}}', '{{}}'])[i % 5 + 1]::json,
+       (ARRAY['{{"big": -99999999999999999999, "x": 1.50}}', NULL, '{{"k": "v", "n": {{"m": [2.5e-3]}}}}'])
+           [i % 3 + 1]::jsonb
 FROM generate_series(1, {n}) AS i"""
 ALL_TYPES_MAPPING = """
 name = "typed"
@@ -532,7 +536,8 @@ external_id = "big"
 created_at = "at"
 timezone = "Europe/Amsterdam"
 key = ["at", "id"]
-data_columns = ["id", "flag", "small", "r", "d", "txt", "vc", "ch", "u", "amount", "price", "j", "day", "local"]
+data_columns = ["id", "flag", "small", "r", "d", "txt", "vc", "ch", "u", "amount", "price", "j", "day", "local",
+                "obj", "objb"]
 data_json = "jb"
 """
 
