@@ -321,6 +321,20 @@ def test_non_unique_key_stops_plainly(cli: Cli, mock: MockSpotzee, pg, page_rows
     assert "Traceback" not in result.stderr
 
 
+def test_a_latin1_client_encoding_reads_rows_not_copy(cli: Cli, pg, tmp_path: Path) -> None:
+    # COPY's CSV comes in the client encoding and Arrow reads UTF-8 only: such sessions take the row reader.
+    url, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz,"
+                 " note text)")  # fmt: skip
+    conn.execute(f"INSERT INTO {schema}.orders VALUES (1, 7, now() - interval '1 day', 'café crème')")
+    out = tmp_path / "e.jsonl"
+    sep = "&" if "?" in url else "?"
+    result = cli(f"{url}{sep}client_encoding=latin1", "--table", f"{schema}.orders", "--preset", "orders",
+                 "--dry-run", "--output", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["data"]["note"] == "café crème"
+
+
 @pytest.mark.parametrize("column", ["due date DEFAULT '-infinity'", "ordered_at timestamptz DEFAULT 'infinity'"])
 def test_an_infinite_time_stops_plainly_naming_the_column(cli: Cli, mock: MockSpotzee, pg, column: str) -> None:
     url, conn, schema = pg

@@ -165,6 +165,8 @@ def _unreadable(error: str, names: list[str]) -> str:
 
 def describe(connection: Any, query: str) -> CopyPlan | None:
     """The plan for ``query`` on a psycopg connection, or ``None`` if its result must be read as rows."""
+    if connection.info.encoding != "utf-8":
+        return None  # COPY sends text in the client encoding; Arrow reads UTF-8 only
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM ({query}) AS d LIMIT 0")
         columns = cursor.description or []
