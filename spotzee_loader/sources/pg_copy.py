@@ -167,6 +167,8 @@ def describe(connection: Any, query: str) -> CopyPlan | None:
     """The plan for ``query`` on a psycopg connection, or ``None`` if its result must be read as rows."""
     if connection.info.encoding != "utf-8":
         return None  # COPY sends text in the client encoding; Arrow reads UTF-8 only
+    if connection.info.server_version < 140000:
+        return None  # before 14, extract(epoch ...) is a double: microseconds would not come back exact
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM ({query}) AS d LIMIT 0")
         columns = cursor.description or []
