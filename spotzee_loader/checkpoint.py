@@ -213,20 +213,6 @@ class CheckpointStore(abc.ABC):
                 "keys, or choose another job name (--job, or job in Airflow) to keep both."
             )
 
-    def commit_chunk(
-        self,
-        job: str,
-        state: JobState,
-        seq: int,
-        start_row: int,
-        end_row: int,
-        end_key: str | None,
-        events: int,
-        rejects: list[dict[str, Any]],
-    ) -> None:
-        """Record an acknowledged chunk and its rejects, and advance the prefix, atomically."""
-        self.commit_chunks(job, state, [AckedChunk(seq, start_row, end_row, end_key, events, rejects)])
-
     def commit_chunks(self, job: str, state: JobState, chunks: Sequence[AckedChunk]) -> None:
         """Record acknowledged chunks and their rejects, and advance the prefix, in one transaction.
 

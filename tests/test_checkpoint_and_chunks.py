@@ -63,8 +63,8 @@ def test_out_of_order_acks_advance_the_prefix_only_when_contiguous(tmp_path: Pat
     path = str(tmp_path / "cp.sqlite")
     store = SQLiteCheckpointStore(path)
     state = store.open_job(IDENTITY, restart=False)
-    store.commit_chunk("job-a", state, 1, 10, 20, None, 10, [])
-    store.commit_chunk("job-a", state, 2, 20, 30, None, 9, [{"row": 25, "reason": "r"}])
+    store.commit_chunks("job-a", state, [AckedChunk(1, 10, 20, None, 10, [])])
+    store.commit_chunks("job-a", state, [AckedChunk(2, 20, 30, None, 9, [{"row": 25, "reason": "r"}])])
     assert (state.prefix_seq, state.prefix_row, {s: a.end_row for s, a in state.acked.items()}) == (
         -1,
         0,
@@ -79,7 +79,7 @@ def test_out_of_order_acks_advance_the_prefix_only_when_contiguous(tmp_path: Pat
         0,
         {1: 20, 2: 30},
     )
-    store.commit_chunk("job-a", state, 0, 0, 10, None, 10, [])
+    store.commit_chunks("job-a", state, [AckedChunk(0, 0, 10, None, 10, [])])
     assert (state.prefix_seq, state.prefix_row, state.acked) == (2, 30, {})
     assert (state.events_sent, state.rejected, state.rows_done) == (29, 1, 30)
     assert [b'"row":25' in r for r in store.rejects("job-a")] == [True]
@@ -146,8 +146,8 @@ def test_forgetting_out_of_order_chunks_takes_back_their_counts_and_rejects(tmp_
     path = str(tmp_path / "cp.sqlite")
     store = SQLiteCheckpointStore(path)
     state = store.open_job(IDENTITY, restart=False)
-    store.commit_chunk("job-a", state, 0, 0, 10, '["k9"]', 10, [])
-    store.commit_chunk("job-a", state, 2, 20, 30, '["k29"]', 9, [{"row": 25, "reason": "r"}])
+    store.commit_chunks("job-a", state, [AckedChunk(0, 0, 10, '["k9"]', 10, [])])
+    store.commit_chunks("job-a", state, [AckedChunk(2, 20, 30, '["k29"]', 9, [{"row": 25, "reason": "r"}])])
     store.close()
     store = SQLiteCheckpointStore(path)  # a live table: chunk 2 may be cut differently now
     state = store.open_job(IDENTITY, restart=False, keep_out_of_order=False)

@@ -22,6 +22,11 @@ from ..convert import json_safe
 JSON_TYPE = pa.json_(pa.string())
 
 
+def json_array(texts: Sequence[str | None]) -> pa.Array:
+    """JSON texts as Arrow's JSON extension type, which reaches Spotzee as the values they spell."""
+    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+
+
 def _holds_objects(values: Sequence[Any]) -> bool:
     for value in values:
         if isinstance(value, dict):
@@ -37,8 +42,7 @@ def arrow_column(values: Sequence[Any]) -> pa.Array:
     if sample is None:
         return pa.nulls(len(values))
     if isinstance(sample, (dict, list)) and _holds_objects(values):
-        texts = [None if v is None else orjson.dumps(json_safe(v)).decode() for v in values]
-        return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+        return json_array([None if v is None else orjson.dumps(json_safe(v)).decode() for v in values])
     if isinstance(sample, uuid.UUID):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
     if isinstance(sample, decimal.Decimal):
@@ -55,8 +59,7 @@ def arrow_column(values: Sequence[Any]) -> pa.Array:
             return pa.array(finite)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
-    texts = [None if v is None else orjson.dumps(json_safe(v)).decode() for v in values]
-    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+    return json_array([None if v is None else orjson.dumps(json_safe(v)).decode() for v in values])
 
 
 def decimals_from_text(texts: pa.Array) -> pa.Array | None:

@@ -24,7 +24,7 @@ import pyarrow.csv as pcsv
 
 from ..convert import json_safe
 from ..errors import SourceReadError
-from .arrow_rows import JSON_TYPE, arrow_column, decimals_from_text
+from .arrow_rows import arrow_column, decimals_from_text, json_array
 
 
 def _as_read(array: pa.Array) -> pa.Array:
@@ -55,12 +55,11 @@ _LONG_DIGITS = re.compile(r"\d{19}")
 
 def _compact(text: str) -> str:
     """A JSON object's text as ``arrow_column`` writes the value ``json.loads`` makes of it."""
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.dumps(orjson.loads(text)).decode()
-        except orjson.JSONDecodeError:
-            pass
-    return orjson.dumps(json_safe(json.loads(text))).decode()
+    value = _json_value(text)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer past 64 bits, from json.loads
+        return orjson.dumps(json_safe(value)).decode()
 
 
 def _json(texts: pa.Array) -> pa.Array:
@@ -68,7 +67,7 @@ def _json(texts: pa.Array) -> pa.Array:
     if any(t is not None for t in values) and all(t is None or t.startswith("{") for t in values):
         # Objects only, the usual property column: the JSON arrow_column would make, without building
         # and walking the Python values in between.
-        return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array([None if t is None else _compact(t) for t in values]))
+        return json_array([None if t is None else _compact(t) for t in values])
     return arrow_column([None if t is None else _json_value(t) for t in values])
 
 
