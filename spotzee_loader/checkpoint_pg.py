@@ -13,6 +13,7 @@ from typing import Any
 
 from .checkpoint import DDL, CheckpointStore, lock_id
 from .errors import ConfigError, JobLockedError
+from .redaction import redact
 
 
 def _psycopg() -> Any:
@@ -31,21 +32,12 @@ def plain_url(url: str) -> str:
     return "postgresql://" + rest if scheme.startswith("postgres") else url
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for messages and the checkpoint's own records."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return url
-    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
-
-
 class PostgresCheckpointStore(CheckpointStore):
     """Checkpoints in PostgreSQL tables; one connection for data, one for the job's advisory lock."""
 
     def __init__(self, url: str) -> None:
         psycopg = _psycopg()
-        self.location = redacted(url)
+        self.location = redact(url)
         self._url = plain_url(url)
         try:
             self._db = psycopg.connect(self._url, autocommit=True)

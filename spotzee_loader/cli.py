@@ -22,6 +22,7 @@ from types import FrameType
 
 from . import __version__
 from .config import (
+    COMMAND_LINE_KEY_WARNING,
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
     DEFAULT_RATE_LIMIT,
@@ -39,6 +40,7 @@ from .errors import ConfigError, InterruptedRunError, SpotzeeLoaderError
 from .pipeline import JOURNEY_WARNING, Loader, MappingChoice
 from .presets import PRESET_NAMES
 from .progress import BarProgress, LogProgress
+from .redaction import install_log_redaction, redact
 from .report import RunReport
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -179,6 +181,7 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(
         level=max(logging.DEBUG, level), format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
+    install_log_redaction()
     # -vv shows every HTTP exchange (method, path, idempotency key and status; never headers or bodies).
     for name in ("spotzee_loader.http", "urllib3"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
@@ -235,6 +238,8 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
     args = _load_parser().parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     settings = _settings(args, env)
+    if args.api_key:
+        print(COMMAND_LINE_KEY_WARNING, file=sys.stderr)
     mock = None
     if args.mock_server:
         from .mock_server import MockConfig, MockSpotzee
@@ -253,7 +258,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
     if warning and not settings.dry_run:
         logging.getLogger("spotzee_loader").warning(warning)
     if not settings.dry_run:
-        print(f"Checkpoint store: {settings.checkpoint}")
+        print(f"Checkpoint store: {redact(settings.checkpoint)}")
     stop = threading.Event()
     _install_signals(stop)
     progress = BarProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
@@ -347,9 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FATAL
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, not a traceback
         if logging.getLogger().isEnabledFor(logging.DEBUG):
-            traceback.print_exc()
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
         print(
-            f"internal error: {type(exc).__name__}: {exc}. The checkpoint is intact; re-run with -v for "
+            f"internal error: {type(exc).__name__}: {redact(str(exc))}. The checkpoint is intact; re-run with -v for "
             "details and report this.",
             file=sys.stderr,
         )

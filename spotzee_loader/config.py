@@ -163,6 +163,12 @@ class LoadSettings:
     """What the checkpoint binds the job to; ``api.base_url`` when ``None``."""
 
 
+COMMAND_LINE_KEY_WARNING = (
+    "warning: an API key given with --api-key is visible to other users of this machine (ps) and stays in "
+    "your shell history; set SPOTZEE_API_KEY in the environment instead."
+)
+
+
 def plaintext_key_warning(base_url: str) -> str | None:
     """A warning when the key would cross a network unencrypted (plain http to anything but loopback)."""
     parts = urlsplit(base_url)

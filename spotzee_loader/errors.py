@@ -22,9 +22,20 @@ dead-letter output (see ``mapping.Reject``).
 
 from __future__ import annotations
 
+from typing import Any
+
+from .redaction import redact
+
 
 class SpotzeeLoaderError(Exception):
-    """Root of the loader's exceptions. The message is one plain sentence: cause and fix."""
+    """Root of the loader's exceptions. The message is one plain sentence: cause and fix.
+
+    The message passes through ``redaction.redact``: a driver's error text quoted in it cannot carry a
+    password into a log, a report or the checkpoint.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(SpotzeeLoaderError):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 
 from .checkpoint import open_checkpoint_store
-from .config import DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
+from .config import COMMAND_LINE_KEY_WARNING, DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
 from .errors import ConfigError
 from .pipeline import MappingChoice
 from .presets import PRESET_NAMES
+from .redaction import redact
 from .resend import prepare_resend
 from .sources import open_source
 from .status import format_statuses, job_statuses
@@ -43,12 +45,14 @@ def run_status(argv: Sequence[str], parser: Callable[..., argparse.ArgumentParse
     if args.json:
         print(orjson.dumps(statuses, option=orjson.OPT_INDENT_2).decode())
     else:
-        print(f"Checkpoint store: {args.checkpoint}")
+        print(f"Checkpoint store: {redact(args.checkpoint)}")
         print("\n".join(format_statuses(statuses)))
     return 0
 
 
 def _api(args: argparse.Namespace, env: dict[str, str], target: str | None) -> ApiSettings:
+    if args.api_key:
+        print(COMMAND_LINE_KEY_WARNING, file=sys.stderr)
     key = args.api_key or env.get("SPOTZEE_API_KEY", "")
     if not key:
         raise ConfigError("no API key: pass --api-key or set SPOTZEE_API_KEY.")
@@ -109,10 +113,11 @@ def run_verify(
     rows = reconcile(expected, found)
     differing = [r for r in rows if r["difference"]]
     if args.json:
-        summary = {"source": spec, "from": days[0], "to": days[-1], "days": rows, "differences": len(differing)}
+        summary = {"source": redact(spec), "from": days[0], "to": days[-1], "days": rows, "differences": len(differing)}
         print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     else:
-        print(f"Verifying {spec} against {api.base_url}: days {days[0]} to {days[-1]}, events {', '.join(names)}")
+        where = f"{redact(spec)} against {redact(api.base_url)}"
+        print(f"Verifying {where}: days {days[0]} to {days[-1]}, events {', '.join(names)}")
         print(f"{'DAY':<12} {'EVENT':<30} {'SOURCE':>10} {'SPOTZEE':>10} {'DIFF':>8}")
         for r in rows:
             mark = "" if not r["difference"] else "  <-"

@@ -28,6 +28,7 @@ from .errors import InterruptedRunError, SpotzeeLoaderError
 from .events import BatchMapper
 from .mapping import Mapping, load_mapping_file
 from .presets import detect_preset, preset_mapping
+from .redaction import redact
 from .report import RunReport
 from .sources import ResumePoint, Source, open_source
 
@@ -116,7 +117,7 @@ class Loader:
         try:
             mapping = self.choice.resolve(list(source.schema().names))
             source.prepare(mapping)
-            target = "dry-run" if s.dry_run else (s.target or s.api.base_url.rstrip("/"))
+            target = "dry-run" if s.dry_run else redact(s.target or s.api.base_url.rstrip("/"))
             job = s.job or default_job_name(source, s, self.choice, target)
             where = source_location(source, s.source)
             origin = mapping.origin
@@ -186,7 +187,7 @@ class _Run:
             self.abort.set()
             interrupted = isinstance(exc, (InterruptedRunError, KeyboardInterrupt))
             report.status = "interrupted" if interrupted else "failed"
-            report.error = str(exc) if isinstance(exc, SpotzeeLoaderError) else f"{type(exc).__name__}: {exc}"
+            report.error = redact(str(exc) if isinstance(exc, SpotzeeLoaderError) else f"{type(exc).__name__}: {exc}")
             report.error_request_id = getattr(exc, "request_id", None)
             if isinstance(exc, SpotzeeLoaderError):
                 exc.report = report  # type: ignore[attr-defined]

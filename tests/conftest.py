@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,69 @@ def pg(pg_database: str) -> Iterator[tuple[str, Any, str]]:
     finally:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
         conn.close()
+
+
+class Proxy:
+    """A real forwarding HTTP proxy on loopback (proxy.py) that asks for a user and password."""
+
+    def __init__(self, tmp_path: Path, user: str, password: str) -> None:
+        port_file = tmp_path / "proxy.port"
+        self.log = tmp_path / "proxy.log"
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0", "--port-file"),
+                *(str(port_file), "--basic-auth", f"{user}:{password}", "--num-workers", "1", "--num-acceptors"),
+                *("1", "--threaded", "--log-file", str(self.log)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert self.process.poll() is None, "proxy.py exited at start"
+            assert time.monotonic() < deadline, "proxy.py did not start within 30 s"
+            time.sleep(0.05)
+        self.port = int(port_file.read_text().strip())
+        self.url = f"http://{user}:{password}@127.0.0.1:{self.port}"
+
+    def forwarded(self, path: str) -> int:
+        """How many requests for ``path`` the proxy logged as forwarded."""
+        return sum(1 for line in self.log.read_text().splitlines() if "access_log" in line and path in line)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def proxy_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Proxy] = []
+
+    def start(user: str, password: str) -> Proxy:
+        started.append(Proxy(tmp_path, user, password))
+        return started[-1]
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def role_url(pg_database: str, role: str, password: str, *, in_query: bool = False) -> str:
+    """A URL of the test database for ``role``, its password in the userinfo or as ``?password=``."""
+    db = pg_database.rsplit("/", 1)[1]
+    if in_query:
+        return f"postgresql://{role}@127.0.0.1:5432/{db}?password={password}"
+    return f"postgresql://{role}:{password}@127.0.0.1:5432/{db}"
+
+
+@pytest.fixture
+def secret_role(pg: tuple[str, Any, str]) -> Iterator[str]:
+    """A PostgreSQL login role with a password (loopback trust auth accepts it; libpq still carries it)."""
+    _, conn, schema = pg
+    role = f"loader_{schema}"
+    conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD 'SrcPw-7f3a9c'")
+    try:
+        yield role
+    finally:
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")

@@ -22,7 +22,7 @@ from spotzee_loader.config import DEFAULT_CONCURRENCY
 from spotzee_loader.examples import example_orders
 from spotzee_loader.mock_server import MockSpotzee
 
-from .conftest import API_KEY
+from .conftest import API_KEY, role_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,6 +174,49 @@ def test_migration_of_a_pg_table_by_time_slices(airflow: Airflow, mock: MockSpot
     ids = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(ids) == list(range(1, 2881)) and set(ids.values()) == {1}  # two days of minutes
     assert "2024-01-02 00:00..2024-01-03 00:00" in output(result)
+
+
+def test_passwords_stay_out_of_airflow_task_logs(
+    airflow: Airflow, mock: MockSpotzee, pg, pg_database: str, secret_role: str, proxy_factory: Any
+) -> None:
+    _, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+    conn.execute(
+        f"INSERT INTO {schema}.orders SELECT i, i % 40, timestamptz '2024-01-01 00:00+00' + "
+        "(i - 1) * interval '1 minute' FROM generate_series(1, 500) i"
+    )
+    warehouse_pw, checkpoint_pw, proxy_pw = "WhPw-91ac3e", "CkPw-40d7b2", "PxPw-6e15f8"
+    db = pg_database.rsplit("/", 1)[1]
+    airflow.env["AIRFLOW_CONN_SPOTZEE_WAREHOUSE"] = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": "127.0.0.1",
+            "port": 5432,
+            "schema": db,
+            "login": secret_role,
+            "password": warehouse_pw,
+        }
+    )
+    # The store's password inside a URL in the extra: Airflow's own masker does not know it.
+    checkpoint = role_url(pg_database, secret_role, checkpoint_pw, in_query=True)
+    airflow.env["AIRFLOW_CONN_SPOTZEE_CHECKPOINT"] = json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "extra": {"sqlalchemy_url": checkpoint}}
+    )
+    proxy = proxy_factory("pxuser", proxy_pw)
+    airflow.env.update({"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "NO_PROXY": "", "no_proxy": ""})
+
+    result = airflow.dags_test("spotzee_migration", conf={"table": f"{schema}.orders", "mapping": "orders"})
+
+    assert result.returncode == 0, output(result)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == list(range(1, 501)) and set(ids.values()) == {1}
+    assert proxy.forwarded("/api/client/events") == len(mock.requests) == 5
+    jobs = conn.execute("SELECT count(*) FROM spotzee_jobs").fetchone()[0]
+    assert jobs == 1  # the shared store in PostgreSQL was the one used
+    logs = "\n".join(p.read_text(errors="replace") for p in (airflow.home / "logs").rglob("*") if p.is_file())
+    assert "Spotzee load summary" in output(result) + logs
+    for password in (warehouse_pw, checkpoint_pw, proxy_pw):
+        assert password not in output(result) + logs
 
 
 @pytest.mark.parametrize(

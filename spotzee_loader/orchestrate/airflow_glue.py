@@ -29,6 +29,7 @@ from ..errors import (
     SpotzeeLoaderError,
     TooManyRejectsError,
 )
+from ..redaction import install_log_redaction
 from .nightly import NightlyConfig, nightly_slices
 from .plan import Slice
 from .tasks import TaskEnvironment, run_slice, share_of_rate, summarize
@@ -138,6 +139,9 @@ def pool_slots(settings: AirflowSettings) -> int:
 
 def task_environment(settings: AirflowSettings, parallel: int) -> TaskEnvironment:
     """What one load task needs: the API with its share of the rate, and the checkpoint store."""
+    # Airflow masks the passwords of the connections it hands out, not one inside a URL in an extra
+    # (sqlalchemy_url), a proxy variable or a driver's error text: the loader's own redaction covers those.
+    install_log_redaction()
     api = share_of_rate(api_settings(settings.api_conn_id), settings.total_rate, parallel)
     api = dataclasses.replace(api, retry=dataclasses.replace(api.retry, budget_s=settings.retry_budget_s))
     checkpoint = checkpoint_location(settings.checkpoint_conn_id)

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from ..convert import utc_instant
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping
+from ..redaction import redact
 from . import ResumePoint, SourceBatch
 
 _FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
@@ -66,7 +67,7 @@ class ParquetSource:
     """One or more Parquet files read in sorted path order, row groups in file order."""
 
     def __init__(self, spec: str, files: list[_File], batch_size: int) -> None:
-        self.description = spec
+        self.description = redact(spec)
         self.stable = True
         self._files = files
         self._batch_size = batch_size

@@ -22,11 +22,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..checkpoint_pg import redacted
 from ..config import SourceOptions
 from ..convert import utc_instant
 from ..errors import ConfigError, MappingError
 from ..mapping import Mapping
+from ..redaction import redact
 from . import ResumePoint, SourceBatch
 from .arrow_rows import rows_to_batch
 from .keys import RowKey, decode_key
@@ -48,7 +48,7 @@ class WarehouseSource(abc.ABC):
             raise ConfigError(f"--table {options.table!r} is not a table name (use NAME or SCHEMA.NAME).")
         self.url = url
         self.options = options
-        self.description = redacted(url) + (f" table {options.table}" if options.table else " query")
+        self.description = redact(url) + (f" table {options.table}" if options.table else " query")
         self._mapping: Mapping | None = None
         self._key: tuple[str, ...] = ()
         self._params: dict[str, Any] = {}
@@ -283,7 +283,7 @@ class SqlAlchemySource(WarehouseSource):
                 "pip install 'spotzee-loader[postgres]'."
             ) from None
         except sa.exc.SQLAlchemyError as exc:
-            raise ConfigError(f"cannot connect to {redacted(url)}: {_first_line(exc)}.") from None
+            raise ConfigError(f"cannot connect to {redact(url)}: {_first_line(exc)}.") from None
         self._timezone: str | None = None
         # PostgreSQL through psycopg 3 streams results as CSV through COPY, typed by Arrow (pg_copy).
         self._copy_reads = self._engine.dialect.name == "postgresql" and self._engine.dialect.driver == "psycopg"
