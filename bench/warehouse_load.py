@@ -33,7 +33,7 @@ data_columns = ["order_id", "total_amount", "currency", "item_count", "status", 
 READ_ONLY = """
 import resource, sys
 from spotzee_loader.config import SourceOptions
-from spotzee_loader.mapping import load_mapping_file
+from spotzee_loader.pipeline import load_mapping_file
 from spotzee_loader.sources import ResumePoint, open_source
 src = open_source(sys.argv[1], SourceOptions(table="bench_orders"))
 src.prepare(load_mapping_file(__import__("pathlib").Path(sys.argv[2])))

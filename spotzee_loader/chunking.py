@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .events import BuiltBatch, Reject
+from .mapping import BuiltBatch, Reject
 from .sources.keys import RowKey, encode_key
 
 # A long run of bad rows still closes a chunk now and then, so memory stays bounded.

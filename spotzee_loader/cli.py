@@ -37,8 +37,8 @@ from .config import (
     use_compact_memory_pool,
 )
 from .errors import ConfigError, InterruptedRunError, SpotzeeLoaderError
+from .mapping import PRESET_NAMES
 from .pipeline import JOURNEY_WARNING, Loader, MappingChoice
-from .presets import PRESET_NAMES
 from .progress import BarProgress, LogProgress
 from .redaction import install_log_redaction, redact
 from .report import RunReport

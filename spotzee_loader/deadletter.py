@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from .client import ItemRejection
-from .events import Reject
+from .mapping import Reject
 
 
 def local_record(job: str, reject: Reject, where: tuple[str, int], key: list[str]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import orjson
 from .checkpoint import open_checkpoint_store
 from .config import COMMAND_LINE_KEY_WARNING, DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
 from .errors import ConfigError
+from .mapping import PRESET_NAMES
 from .pipeline import MappingChoice
-from .presets import PRESET_NAMES
 from .redaction import redact
 from .resend import prepare_resend
 from .sources import open_source

@@ -24,10 +24,8 @@ from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open
 from .chunking import Chunk, Chunker
 from .client import Delivery, SpotzeeClient
 from .config import LoadSettings
-from .errors import InterruptedRunError, SpotzeeLoaderError
-from .events import BatchMapper
-from .mapping import Mapping, load_mapping_file
-from .presets import detect_preset, preset_mapping
+from .errors import InterruptedRunError, MappingError, SpotzeeLoaderError
+from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping
 from .redaction import redact
 from .report import RunReport
 from .sources import ResumePoint, Source, open_source
@@ -51,6 +49,15 @@ class _NoProgress:
     def start(self, total_rows: int | None, done_rows: int) -> None: ...
     def advance(self, rows: int, events: int, rejected: int) -> None: ...
     def close(self) -> None: ...
+
+
+def load_mapping_file(path: Path) -> Mapping:
+    """Read and validate a TOML mapping file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MappingError(f"mapping file {path} does not exist.") from None
+    return mapping_from_toml(text, origin=str(path))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ import requests
 
 from .config import API_VERSION, ApiSettings
 from .errors import ApiError, ApiUnavailableError, AuthError
-from .events import BatchMapper
-from .mapping import Mapping
+from .mapping import BatchMapper, Mapping
 from .sources import ResumePoint, Source
 
 DayKey = tuple[str, str]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from spotzee_loader.checkpoint import AckedChunk, JobIdentity, SQLiteCheckpointStore
 from spotzee_loader.chunking import Chunk, Chunker
 from spotzee_loader.errors import CheckpointMismatchError, JobLockedError
-from spotzee_loader.events import BuiltBatch, Reject
+from spotzee_loader.mapping.events import BuiltBatch, Reject
 
 IDENTITY = JobIdentity("job-a", "src", "sfp", "map", "mfp", "http://x")
 

@@ -10,8 +10,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from spotzee_loader.events import EventBuilder
 from spotzee_loader.mapping import Mapping
+from spotzee_loader.mapping.events import EventBuilder
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 T0 = dt.datetime(2024, 3, 1, 12, 30, 15, 123456)

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from spotzee_loader.errors import MappingError
-from spotzee_loader.mapping import Mapping, load_mapping_file, snake_case
-from spotzee_loader.presets import detect_preset, preset_mapping
+from spotzee_loader.mapping.presets import detect_preset, preset_mapping
+from spotzee_loader.mapping.spec import Mapping, snake_case
+from spotzee_loader.pipeline import load_mapping_file
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spotzee_loader.events import MAX_EVENT_BYTES, EventBuilder, Reject
 from spotzee_loader.mapping import Mapping
+from spotzee_loader.mapping.events import MAX_EVENT_BYTES, EventBuilder, Reject
 from spotzee_loader.mock_server import count_if_all_valid, validate_event
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
@@ -351,7 +351,7 @@ def test_decimal_columns_from_a_database_read_as_arrows_inference_would(values: 
 
 def test_integers_past_64_bits_stay_exact_json() -> None:
     # A json column may hold any integer (json.loads); orjson alone refuses those past 64 bits.
-    from spotzee_loader.convert import json_safe
+    from spotzee_loader.mapping.convert import json_safe
 
     value = {"n": 10**25, "m": -(2**63) - 1, "ok": [2**64 - 1, -(2**63)]}
     assert orjson.dumps(json_safe(value)) == b'{"n":10000000000000000000000000,"m":-9223372036854775809,' + (

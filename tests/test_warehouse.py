@@ -498,7 +498,7 @@ def test_duckdb_timestamptz_bounds_need_no_pytz(tmp_path: Path) -> None:
 import sys
 sys.modules["pytz"] = None
 from spotzee_loader.config import SourceOptions
-from spotzee_loader.presets import preset_mapping
+from spotzee_loader.mapping.presets import preset_mapping
 from spotzee_loader.sources import ResumePoint, open_source
 source = open_source("duckdb:///{path}", SourceOptions(table="orders"))
 source.prepare(preset_mapping("orders", list(source.schema().names)))
@@ -558,8 +558,8 @@ data_json = "jb"
 
 def test_copy_reads_every_type_it_takes_as_the_row_reader_does(pg, tmp_path: Path) -> None:
     from spotzee_loader.config import SourceOptions
-    from spotzee_loader.events import BatchMapper
-    from spotzee_loader.mapping import load_mapping_file
+    from spotzee_loader.mapping.events import BatchMapper
+    from spotzee_loader.pipeline import load_mapping_file
     from spotzee_loader.sources import ResumePoint
     from spotzee_loader.sources.keys import encode_key
     from spotzee_loader.sources.warehouse import SqlAlchemySource

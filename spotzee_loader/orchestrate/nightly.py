@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
-from ..presets import PRESET_NAMES
 from .plan import Slice
 
 

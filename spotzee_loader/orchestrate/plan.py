@@ -18,8 +18,8 @@ import orjson
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
+from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
-from ..presets import PRESET_NAMES
 from ..sources.parquet import list_parquet_files
 
 MAX_SLICES = 1000  # Airflow's max_map_length is 1024: stay well under it

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..convert import json_safe
+from ..mapping import json_safe
 
 JSON_TYPE = pa.json_(pa.string())
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..convert import utc_instant
 from ..errors import ConfigError, SourceReadError
-from ..mapping import Mapping
+from ..mapping import Mapping, utc_instant
 from ..redaction import redact
 from . import ResumePoint, SourceBatch
 

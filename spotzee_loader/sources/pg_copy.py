@@ -22,8 +22,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from ..convert import json_safe
 from ..errors import SourceReadError
+from ..mapping import json_safe
 from .arrow_rows import arrow_column, decimals_from_text, json_array
 
 

@@ -23,9 +23,8 @@ from typing import Any
 import pyarrow as pa
 
 from ..config import SourceOptions
-from ..convert import utc_instant
 from ..errors import ConfigError, MappingError
-from ..mapping import Mapping
+from ..mapping import Mapping, utc_instant
 from ..redaction import redact
 from . import ResumePoint, SourceBatch
 from .arrow_rows import rows_to_batch

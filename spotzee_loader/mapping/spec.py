@@ -1,8 +1,9 @@
-"""The mapping: which columns become which parts of a Spotzee event. Pure, no I/O but TOML parsing.
+"""The mapping: which columns become which parts of a Spotzee event. Pure, no I/O.
 
-A mapping comes from a TOML file (``load_mapping_file``) or a preset (``presets.py``). It is checked
-against the source's columns before anything is read (``Mapping.check_columns``), and fingerprinted
-so a job cannot silently continue with a different mapping (``Mapping.fingerprint``).
+A mapping comes from the text of a TOML file (``mapping_from_toml``; ``pipeline.load_mapping_file`` reads
+the file) or a preset (``presets.py``). It is checked against the source's columns before anything is read
+(``Mapping.check_columns``), and fingerprinted so a job cannot silently continue with a different mapping
+(``Mapping.fingerprint``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .errors import MappingError
+from ..errors import MappingError
 
 USER_FIELDS = ("email", "phone", "timezone", "locale")
 _TOP_KEYS = {
@@ -228,12 +228,10 @@ class Mapping:
         return hashlib.sha256(canonical).hexdigest()[:16]
 
 
-def load_mapping_file(path: Path) -> Mapping:
-    """Read and validate a TOML mapping file."""
+def mapping_from_toml(text: str, origin: str) -> Mapping:
+    """Parse and validate the text of a TOML mapping file (``origin``: its path, for messages)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MappingError(f"mapping file {path} does not exist.") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"mapping file {path} is not valid TOML: {exc}.") from None
-    return Mapping.from_dict(raw, origin=str(path))
+        raise MappingError(f"mapping file {origin} is not valid TOML: {exc}.") from None
+    return Mapping.from_dict(raw, origin=origin)

@@ -17,9 +17,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import MappingError
 from . import convert, fragments
-from .errors import MappingError
-from .mapping import Mapping
+from .spec import Mapping
 
 MAX_NAME_CHARS = 200
 MAX_ID_CHARS = 255

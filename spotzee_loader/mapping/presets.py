@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .errors import MappingError
-from .mapping import Mapping
+from ..errors import MappingError
+from .spec import Mapping
 
 PRESET_NAMES = ("orders", "actions", "segment")
 

@@ -1,0 +1,22 @@
+"""Rows -> Spotzee events: the mapping spec, the presets, and the Arrow kernels that build event bodies.
+
+Pure and vectorised: nothing here reads a file, a database or the network; callers hand in text and batches.
+"""
+
+from .convert import json_safe, utc_instant
+from .events import BatchMapper, BuiltBatch, Reject
+from .presets import PRESET_NAMES, detect_preset, preset_mapping
+from .spec import Mapping, mapping_from_toml
+
+__all__ = [
+    "PRESET_NAMES",
+    "BatchMapper",
+    "BuiltBatch",
+    "Mapping",
+    "Reject",
+    "detect_preset",
+    "json_safe",
+    "mapping_from_toml",
+    "preset_mapping",
+    "utc_instant",
+]
