@@ -242,7 +242,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
         print(COMMAND_LINE_KEY_WARNING, file=sys.stderr)
     mock = None
     if args.mock_server:
-        from .mock_server import MockConfig, MockSpotzee
+        from .api import MockConfig, MockSpotzee
 
         mock = MockSpotzee(MockConfig(api_key="sk_mock_rehearsal")).start()
         api = ApiSettings(
@@ -280,7 +280,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
 
 
 def run_mock_server(argv: Sequence[str]) -> int:
-    from .mock_server import FAULT_KINDS, MockConfig, MockSpotzee
+    from .api import FAULT_KINDS, MockConfig, MockSpotzee
 
     p = _Parser(prog="spotzee-loader mock-server", description="Serve a local Spotzee events API stand-in.")
     p.add_argument("--host", default="127.0.0.1")

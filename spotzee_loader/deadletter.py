@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .client import ItemRejection
+from .api import ItemRejection
 from .mapping import Reject
 
 

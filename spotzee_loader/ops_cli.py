@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from .api import spotzee_day_counts
 from .checkpoint import open_checkpoint_store
 from .config import COMMAND_LINE_KEY_WARNING, DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
 from .errors import ConfigError
@@ -19,7 +20,7 @@ from .redaction import redact
 from .resend import prepare_resend
 from .sources import open_source
 from .status import format_statuses, job_statuses
-from .verify import reconcile, source_day_counts, spotzee_day_counts
+from .verify import reconcile, source_day_counts
 
 EXIT_DIFFERENCES = 4
 SETTLING_NOTE = (

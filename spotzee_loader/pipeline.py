@@ -20,9 +20,9 @@ from typing import IO, Protocol
 import orjson
 
 from . import deadletter
+from .api import Delivery, SpotzeeClient
 from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open_checkpoint_store
 from .chunking import Chunk, Chunker
-from .client import Delivery, SpotzeeClient
 from .config import LoadSettings
 from .errors import InterruptedRunError, MappingError, SpotzeeLoaderError
 from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spotzee_loader.mock_server import MockConfig, MockSpotzee
+from spotzee_loader.api.mock import MockConfig, MockSpotzee
 
 API_KEY = "sk_test_0123456789secret"
 

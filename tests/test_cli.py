@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
+from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.config import DEFAULT_CONCURRENCY
-from spotzee_loader.mock_server import MockSpotzee
 
 from .conftest import API_KEY, Cli
 

@@ -9,10 +9,10 @@ import time
 import orjson
 import pytest
 
-from spotzee_loader.client import SpotzeeClient
+from spotzee_loader.api.client import SpotzeeClient
+from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.config import API_VERSION, ApiSettings, RetrySettings, Secret
 from spotzee_loader.errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
-from spotzee_loader.mock_server import MockSpotzee
 
 from .conftest import API_KEY
 

@@ -18,9 +18,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.config import DEFAULT_CONCURRENCY
 from spotzee_loader.examples import example_orders
-from spotzee_loader.mock_server import MockSpotzee
 
 from .conftest import API_KEY, role_url
 

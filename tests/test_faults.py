@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from spotzee_loader.client import SpotzeeClient
+from spotzee_loader.api.client import SpotzeeClient
+from spotzee_loader.api.mock import MockConfig, MockSpotzee
 from spotzee_loader.config import ApiSettings, Secret, plaintext_key_warning
 from spotzee_loader.errors import TlsError
-from spotzee_loader.mock_server import MockConfig, MockSpotzee
 
 from .conftest import API_KEY, Cli
 from .test_cli import order_ids, orders

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from spotzee_loader.mock_server import MockSpotzee
+from spotzee_loader.api.mock import MockSpotzee
 
 from .conftest import API_KEY, Cli
 from .test_cli import orders, wait_for

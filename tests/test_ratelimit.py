@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from spotzee_loader.ratelimit import RateLimiter
+from spotzee_loader.api.ratelimit import RateLimiter
 
 
 class Clock:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from spotzee_loader.mock_server import MockSpotzee
+from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.redaction import redact
 
 from .conftest import API_KEY, Cli, role_url

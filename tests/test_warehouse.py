@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spotzee_loader.mock_server import MockSpotzee
+from spotzee_loader.api.mock import MockSpotzee
 
 from .conftest import Cli
 

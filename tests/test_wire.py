@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from spotzee_loader.client import open_endpoint
+from spotzee_loader.api.client import open_endpoint
+from spotzee_loader.api.mock import MockConfig, MockSpotzee
+from spotzee_loader.api.wire import Connection, Endpoint, WireError, WireTimeoutError, WireTlsError
 from spotzee_loader.config import ApiSettings, RetrySettings, Secret
 from spotzee_loader.errors import ConfigError
-from spotzee_loader.mock_server import MockConfig, MockSpotzee
-from spotzee_loader.wire import Connection, Endpoint, WireError, WireTimeoutError, WireTlsError
 
 from .conftest import API_KEY
 

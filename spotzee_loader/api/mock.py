@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 
-from .config import API_VERSION
+from ..config import API_VERSION
 
 FAULT_KINDS = ("500", "503", "429", "drop", "stall", "ack_drop")
 _USER_KEYS = {"email", "phone", "timezone", "locale", "data"}

@@ -10,7 +10,7 @@ import enum
 import random
 from dataclasses import dataclass
 
-from .config import RetrySettings
+from ..config import RetrySettings
 
 
 class Verdict(enum.Enum):

@@ -21,8 +21,8 @@ from typing import Any
 import certifi
 import orjson
 
-from .config import API_VERSION, ApiSettings
-from .errors import ApiError, ApiUnavailableError, AuthError, ConfigError, IdempotencyMismatchError, TlsError
+from ..config import API_VERSION, ApiSettings
+from ..errors import ApiError, ApiUnavailableError, AuthError, ConfigError, IdempotencyMismatchError, TlsError
 from .ratelimit import RateLimiter
 from .retry import Backoff, Verdict, classify, parse_retry_after
 from .wire import Connection, Endpoint, ProxyNotSupportedError, Response, WireError, WireTimeoutError, WireTlsError
