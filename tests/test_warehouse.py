@@ -461,7 +461,7 @@ def test_duckdb_kill_and_resume_by_key(cli: Cli, mock: MockSpotzee, tmp_path: Pa
 
 def test_pg_checkpoint_ddl_is_the_shipped_file(pg) -> None:
     _, conn, _ = pg
-    from spotzee_loader.checkpoint import DDL
+    from spotzee_loader.checkpoint.base import DDL
 
     assert (ROOT / "sql" / "checkpoint_store.sql").read_text() == DDL
     conn.execute(DDL)  # idempotent on an existing store

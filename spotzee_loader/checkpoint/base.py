@@ -5,29 +5,25 @@ instant leaves either the whole chunk or nothing. Chunks acknowledged out of ord
 requests) are kept individually; the *prefix* (every chunk up to ``prefix_seq``) is summarised by
 where the next run starts reading: ``prefix_row`` and, for database sources, ``prefix_key``.
 
-Two backends share this logic and ``checkpoint_store.sql``: the embedded SQLite file (WAL: a killed
-writer never corrupts it; a job is locked with ``flock``, released by the OS even after ``kill -9``)
-and PostgreSQL for workers on several machines (``checkpoint_pg.py``, advisory locks).
+Two backends share this logic and ``checkpoint_store.sql``: the embedded SQLite file (``sqlite.py``) and
+PostgreSQL for workers on several machines (``postgres.py``). This module holds what they share: the store's
+interface and logic, the job records, the DDL and the lock ids.
 """
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
-import fcntl
 import hashlib
-import os
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .errors import CheckpointMismatchError, ConfigError, JobLockedError
+from ..errors import CheckpointMismatchError
 
 DDL = resources.files(__package__).joinpath("checkpoint_store.sql").read_text(encoding="utf-8")
 _JOB_COLUMNS = (
@@ -295,95 +291,3 @@ class CheckpointStore(abc.ABC):
     @abc.abstractmethod
     def rejects(self, job: str) -> Iterator[bytes]:
         """Every rejected row of the job, in row order, as JSON bytes (streamed)."""
-
-
-class SQLiteCheckpointStore(CheckpointStore):
-    """The embedded store: one SQLite file (``:memory:`` for dry runs)."""
-
-    def __init__(self, path: str) -> None:
-        self.location = path
-        self._lock_file: int | None = None
-        if path != ":memory:":
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"cannot create the checkpoint folder for {path} ({exc.strerror}).") from None
-        try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives any process kill; only power loss may drop the last
-            # acks, which then resend under the same idempotency keys.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(DDL)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the checkpoint store {path} ({exc}).") from None
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._db.execute(sql, tuple(params)).fetchall()
-
-    def _run_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self._db.executemany(sql, rows)
-
-    def _transaction(self) -> AbstractContextManager[None]:
-        return _SQLiteTransaction(self._db)
-
-    def _lock(self, job: str) -> None:
-        if self.location == ":memory:":
-            return
-        fd = os.open(self._lock_path(job), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JobLockedError(
-                f"job {job!r} is being run by another process right now; wait for it to finish "
-                "(or stop it) before running it again."
-            ) from None
-        self._lock_file = fd
-
-    def _lock_path(self, job: str) -> str:
-        return f"{self.location}.{lock_id(job) & 0xFFFFFFFFFFFF:012x}.lock"
-
-    def is_running(self, job: str) -> bool:
-        try:
-            fd = os.open(self._lock_path(job), os.O_RDONLY)
-        except OSError:
-            return False  # never locked on this machine
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing releases a lock taken just to look
-        return False
-
-    def rejects(self, job: str) -> Iterator[bytes]:
-        cursor = self._db.execute("SELECT record FROM spotzee_rejects WHERE job = ? ORDER BY row_no, seq", (job,))
-        for (record,) in cursor:
-            yield record.encode()
-
-    def close(self) -> None:
-        self._db.close()
-        if self._lock_file is not None:
-            os.close(self._lock_file)
-            self._lock_file = None
-
-
-class _SQLiteTransaction(AbstractContextManager[None]):
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
-
-
-def open_checkpoint_store(location: str) -> CheckpointStore:
-    """A SQLite file path (or ``:memory:``), or a ``postgresql://`` URL for a shared store."""
-    if location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        from .checkpoint_pg import PostgresCheckpointStore
-
-        return PostgresCheckpointStore(location)
-    return SQLiteCheckpointStore(location)

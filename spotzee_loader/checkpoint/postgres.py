@@ -1,6 +1,6 @@
 """The shared checkpoint store in PostgreSQL, for Airflow workers on different machines.
 
-Same tables and semantics as the embedded store (``checkpoint_store.sql``). A job is held with a
+Same tables and semantics as the embedded store (``checkpoint_store.sql``, ``base.py``). A job is held with a
 session-level advisory lock on a dedicated connection: a second runner of the same job is refused,
 and a killed runner's lock disappears with its connection.
 """
@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .checkpoint import DDL, CheckpointStore, lock_id
-from .errors import ConfigError, JobLockedError
-from .redaction import redact
+from ..errors import ConfigError, JobLockedError
+from ..redaction import redact
+from .base import DDL, CheckpointStore, lock_id
 
 
 def _psycopg() -> Any:
