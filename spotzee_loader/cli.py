@@ -332,14 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "mock-server":
             return run_mock_server(argv[1:])
         if argv and argv[0] in ("status", "verify", "resend"):
-            from . import ops_cli
+            from . import operate
 
             checkpoint = str(default_checkpoint_path())
             if argv[0] == "status":
-                return ops_cli.run_status(argv[1:], _Parser, checkpoint)
+                return operate.run_status(argv[1:], _Parser, checkpoint)
             if argv[0] == "verify":
-                return ops_cli.run_verify(argv[1:], _Parser, checkpoint, env)
-            return ops_cli.run_resend(argv[1:], _Parser, checkpoint, lambda a: run_load(a, env))
+                return operate.run_verify(argv[1:], _Parser, checkpoint, env)
+            return operate.run_resend(argv[1:], _Parser, checkpoint, lambda a: run_load(a, env))
         return run_load(argv, env)
     except _UsageError as exc:
         print(f"usage error: {exc}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .checkpoint import CheckpointStore
+from ..checkpoint import CheckpointStore
 
 
 def job_statuses(store: CheckpointStore) -> list[dict[str, Any]]:

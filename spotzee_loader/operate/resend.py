@@ -21,7 +21,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 _BATCH = 10_000
 _USER_FIELDS = ("email", "phone", "timezone", "locale")

@@ -13,9 +13,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .api import DayKey
-from .mapping import BatchMapper, Mapping
-from .sources import ResumePoint, Source
+from ..api import DayKey
+from ..mapping import BatchMapper, Mapping
+from ..sources import ResumePoint, Source
 
 
 def source_day_counts(source: Source, mapping: Mapping) -> Counter[DayKey]:

@@ -1,4 +1,7 @@
-"""The operating commands: ``status``, ``verify`` and ``resend`` (the load itself is in ``cli``)."""
+"""The operating commands' command line: ``status``, ``verify`` and ``resend`` (the load's is ``spotzee_loader.cli``).
+
+Prints, like the top-level ``cli`` that dispatches to it; the modules beside it return data.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,15 @@ from pathlib import Path
 
 import orjson
 
-from .api import spotzee_day_counts
-from .checkpoint import open_checkpoint_store
-from .config import COMMAND_LINE_KEY_WARNING, DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
-from .errors import ConfigError
-from .mapping import PRESET_NAMES
-from .pipeline import MappingChoice
-from .redaction import redact
+from ..api import spotzee_day_counts
+from ..checkpoint import open_checkpoint_store
+from ..config import COMMAND_LINE_KEY_WARNING, DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
+from ..errors import ConfigError
+from ..mapping import PRESET_NAMES
+from ..pipeline import MappingChoice
+from ..redaction import redact
+from ..sources import open_source
 from .resend import prepare_resend
-from .sources import open_source
 from .status import format_statuses, job_statuses
 from .verify import reconcile, source_day_counts
 
