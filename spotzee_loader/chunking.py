@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .mapping import BuiltBatch, Reject
-from .sources.keys import RowKey, encode_key
+from .sources import RowKey, encode_key
 
 # A long run of bad rows still closes a chunk now and then, so memory stays bounded.
 MAX_REJECTS_PER_CHUNK = 1000

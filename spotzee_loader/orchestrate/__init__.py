@@ -1,5 +1,8 @@
-"""Splitting a load into slices and running them from an orchestrator (the Airflow DAGs).
+"""Splitting a load into slices and running them from an orchestrator: what the Airflow DAGs call.
 
-``plan`` and ``tasks`` are plain Python (unit-tested without Airflow); ``airflow_glue`` is the only
-module that imports Airflow, and only the DAG files import it.
+``plan``, ``nightly`` and ``tasks`` are plain Python (unit-tested without Airflow); ``airflow_glue`` is the
+only module that imports Airflow, and only the DAG files import it. The DAGs use these four modules, which
+import on first use so that parsing a DAG file loads nothing of the loader.
 """
+
+__all__ = ["airflow_glue", "nightly", "plan", "tasks"]

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
-from ..sources.parquet import list_parquet_files
+from ..sources import list_parquet_files
 
 MAX_SLICES = 1000  # Airflow's max_map_length is 1024: stay well under it
 
@@ -243,7 +243,7 @@ def plan_migration(conf: dict[str, Any], params: dict[str, Any], warehouse_url: 
 def table_bounds(url: str, params: MigrationParams) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The first and last ``created_at`` of a table, in UTC (to slice a migration without a window)."""
     from ..config import SourceOptions
-    from ..sources.warehouse import open_warehouse
+    from ..sources import open_warehouse
 
     source = open_warehouse(url, SourceOptions(table=params.table))
     try:

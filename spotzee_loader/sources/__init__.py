@@ -1,80 +1,34 @@
-"""Where rows come from. Every source streams record batches in a stable order and can resume.
+"""Where rows come from: Parquet files and warehouse tables, streamed as record batches in a stable order.
 
-A source is opened from the ``SOURCE`` argument by ``open_source``; the pipeline only sees the
-``Source`` protocol, so Parquet files and warehouse tables look the same to it.
+``open_source`` opens the ``SOURCE`` argument; every source resumes from a row position or a key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from ..config import SourceOptions
 from ..errors import ConfigError
-from .keys import RowKey
+from .base import ResumePoint, Source, SourceBatch
+from .keys import RowKey, decode_key, encode_key
 
 if TYPE_CHECKING:
-    from ..mapping import Mapping
+    from .parquet import list_parquet_files
+    from .warehouse import open_warehouse
 
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """Where a run starts: the position of the first unfinished row and, for sources read in key
-    order, the key of the last finished row (encoded, see ``keys.encode_key``)."""
-
-    row: int = 0
-    key: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceBatch:
-    """Rows ``first_row .. first_row + len(batch)`` of the source, with their keys when the source
-    is read in key order (``None`` for files, whose position is their identity)."""
-
-    first_row: int
-    batch: pa.RecordBatch
-    keys: list[RowKey] | None = None
-
-
-class Source(Protocol):
-    """A finite, ordered stream of rows."""
-
-    description: str
-    """Human label for messages and the checkpoint (never a password)."""
-    stable: bool
-    """True when the rows cannot change between runs without the fingerprint changing (files)."""
-
-    def schema(self) -> pa.Schema:
-        """Columns and types of the rows (the first file's schema for a set of files)."""
-        ...
-
-    def prepare(self, mapping: Mapping) -> None:
-        """Bind the mapping (key order, time window); raise ConfigError if they cannot work."""
-        ...
-
-    def fingerprint(self) -> str:
-        """An identity that changes when the rows may have changed (files) or the selection did (queries)."""
-        ...
-
-    def total_rows(self) -> int | None:
-        """Row count if known up front (for the progress bar)."""
-        ...
-
-    def locate(self, row: int) -> tuple[str, int]:
-        """Where a row position lives, for dead letters: ``(file or table, row within it)``."""
-        ...
-
-    def batches(self, start: ResumePoint, columns: list[str] | None) -> Iterator[SourceBatch]:
-        """Batches from ``start`` on, in source order."""
-        ...
-
-    def close(self) -> None:
-        """Release connections and files."""
-        ...
+__all__ = [
+    "ResumePoint",
+    "RowKey",
+    "Source",
+    "SourceBatch",
+    "decode_key",
+    "encode_key",
+    "is_database_url",
+    "list_parquet_files",
+    "open_source",
+    "open_warehouse",
+]
 
 
 def is_database_url(spec: str) -> bool:
@@ -94,3 +48,16 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
     from .parquet import ParquetSource
 
     return ParquetSource.open(spec, options.batch_size, options.files, options.row_groups)
+
+
+def __getattr__(name: str) -> Any:
+    # The readers load on first use: a DAG file parses without pyarrow.parquet or a database driver.
+    if name == "list_parquet_files":
+        from .parquet import list_parquet_files
+
+        return list_parquet_files
+    if name == "open_warehouse":
+        from .warehouse import open_warehouse
+
+        return open_warehouse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

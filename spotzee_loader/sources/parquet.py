@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
 from ..redaction import redact
-from . import ResumePoint, SourceBatch
+from .base import ResumePoint, SourceBatch
 
 _FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
 

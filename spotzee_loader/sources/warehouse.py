@@ -26,8 +26,8 @@ from ..config import SourceOptions
 from ..errors import ConfigError, MappingError
 from ..mapping import Mapping, utc_instant
 from ..redaction import redact
-from . import ResumePoint, SourceBatch
 from .arrow_rows import rows_to_batch
+from .base import ResumePoint, SourceBatch
 from .keys import RowKey, decode_key
 from .pg_copy import copy_batches, describe
 
