@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import logging
 import os
 import signal
@@ -29,10 +28,12 @@ from .config import (
     MAX_EVENTS_PER_REQUEST,
     ApiSettings,
     LoadSettings,
+    NetworkSettings,
     RetrySettings,
     Secret,
     SourceOptions,
     default_checkpoint_path,
+    instant,
     plaintext_key_warning,
     use_compact_memory_pool,
 )
@@ -44,6 +45,17 @@ from .redaction import install_log_redaction, redact
 from .report import RunReport
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+COMMANDS = """Replay historical orders and actions into Spotzee as events with their original time.
+
+commands:
+  SOURCE                   load a Parquet file, folder or glob, or a database URL (the options below)
+  status [JOB]             every job in the checkpoint store and where it stands
+  verify JOB|SOURCE        compare events per name and UTC day with Spotzee's counts (exit 4 on a difference)
+  resend DEAD_LETTER.jsonl send fixed dead letters again, under new jobs
+  mock-server              serve a local Spotzee stand-in for rehearsals
+Each command has its own --help."""
 
 
 class _UsageError(Exception):
@@ -58,8 +70,9 @@ class _Parser(argparse.ArgumentParser):
 def _load_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="spotzee-loader",
-        description="Replay historical orders and actions into Spotzee as events with their original time.",
-        epilog="Other commands (each with --help): status, verify JOB, resend DEAD_LETTER.jsonl, mock-server.",
+        usage="spotzee-loader SOURCE [options]\n       spotzee-loader {status,verify,resend,mock-server} ...",
+        description=COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", help="Parquet file, directory of Parquet files, glob, or database URL")
     db = p.add_argument_group("database sources (SOURCE is postgresql://..., duckdb:///file.duckdb, ...)")
@@ -69,10 +82,10 @@ def _load_parser() -> argparse.ArgumentParser:
     q.add_argument("--sql-file", type=Path, help="file holding the query")
     db.add_argument(
         "--since",
-        type=_instant,
+        type=instant,
         help="load rows with created_at >= SINCE (date or ISO time; UTC unless it has an offset)",
     )
-    db.add_argument("--until", type=_instant, help="load rows with created_at < UNTIL")
+    db.add_argument("--until", type=instant, help="load rows with created_at < UNTIL")
     m = p.add_mutually_exclusive_group()
     m.add_argument("--mapping", type=Path, help="TOML mapping file")
     m.add_argument("--preset", choices=PRESET_NAMES, help="built-in mapping (detected from the columns if omitted)")
@@ -113,15 +126,6 @@ def _load_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _instant(text: str) -> dt.datetime:
-    """``2024-01-01`` or ``2024-01-01T06:00:00+02:00`` -> an aware UTC datetime (naive means UTC)."""
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date or ISO 8601 time") from None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-
-
 def _source_options(args: argparse.Namespace) -> SourceOptions:
     sql = args.sql
     if args.sql_file is not None:
@@ -159,6 +163,7 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
         concurrency=args.concurrency,
         rate_limit=args.rate_limit,
         retry=retry,
+        network=NetworkSettings.from_env(env),
     )
     return LoadSettings(
         source=args.source,
@@ -216,7 +221,11 @@ def _print_summary(report: RunReport) -> None:
         print("  rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.rejects_by_reason.items())))
     if r.dead_letter:
         print(f"  rejected rows: {r.dead_letter}")
-    print(f"  checkpoint: {r.checkpoint} (job totals: {r.job_totals})")
+    t = r.job_totals
+    print(
+        f"  checkpoint: {redact(r.checkpoint)}; the job so far: {t.get('rows_done', 0):,} rows done, "
+        f"{t.get('events_sent', 0):,} events sent, {t.get('rejected', 0):,} rejected"
+    )
 
 
 def _install_signals(stop: threading.Event) -> None:
@@ -245,13 +254,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
         from .api import MockConfig, MockSpotzee
 
         mock = MockSpotzee(MockConfig(api_key="sk_mock_rehearsal")).start()
-        api = ApiSettings(
-            api_key=Secret("sk_mock_rehearsal"),
-            base_url=mock.base_url,
-            concurrency=settings.api.concurrency,
-            rate_limit=settings.api.rate_limit,
-            retry=settings.api.retry,
-        )
+        api = dataclasses.replace(settings.api, api_key=Secret("sk_mock_rehearsal"), base_url=mock.base_url)
         settings = dataclasses.replace(settings, api=api, target="mock-server")
         print(f"Rehearsal: sending to a local mock Spotzee at {mock.base_url}; nothing leaves this machine.")
     warning = plaintext_key_warning(settings.api.base_url)

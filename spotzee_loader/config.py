@@ -5,12 +5,18 @@ Library modules never read ``os.environ``: the CLI and the DAGs build these obje
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import ipaddress
 import os
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from .redaction import redact
 
 DEFAULT_BASE_URL = "https://apix.spotzee.com/api/client"
 API_VERSION = "2026-04-28"
@@ -71,6 +77,64 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """How requests reach Spotzee from this machine: proxies and the CAs to trust, read from the environment at
+    the edge (CLI, DAG task) with the names and precedence requests and curl use."""
+
+    http_proxy: str | None = None
+    """Proxy for ``http://`` base URLs (``HTTP_PROXY``)."""
+    https_proxy: str | None = None
+    """Proxy for ``https://`` base URLs (``HTTPS_PROXY``); ``http://`` (CONNECT) or ``https://`` (TLS to it too)."""
+    no_proxy: str | None = None
+    """Hosts reached directly (``NO_PROXY``): names, ``.domain`` suffixes, ``host:port``, IPs, CIDR blocks, ``*``."""
+    ca_bundle: str | None = None
+    """PEM file of the CAs to trust (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``); certifi's
+    bundle when ``None``. Verification itself is never off."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NetworkSettings:
+        def first(*names: str) -> str | None:
+            # Lower case first, as urllib and requests read them.
+            return next((env[n] for name in names for n in (name.lower(), name.upper()) if env.get(n)), None)
+
+        return cls(
+            http_proxy=first("http_proxy", "all_proxy"),
+            https_proxy=first("https_proxy", "all_proxy"),
+            no_proxy=first("no_proxy"),
+            ca_bundle=first("requests_ca_bundle", "curl_ca_bundle", "ssl_cert_file"),
+        )
+
+    def __repr__(self) -> str:  # a proxy URL may carry a password
+        shown = ", ".join(f"{k}={redact(v) if v else v!r}" for k, v in self.__dict__.items())
+        return f"NetworkSettings({shown})"
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy URL to reach ``url`` through, or ``None`` to connect directly."""
+        parts = urlsplit(url)
+        proxy = self.https_proxy if parts.scheme == "https" else self.http_proxy
+        if not proxy or self._bypassed(parts.hostname or "", parts.port):
+            return None
+        return proxy if "://" in proxy else f"http://{proxy}"
+
+    def _bypassed(self, host: str, port: int | None) -> bool:
+        entries = [e.strip() for e in (self.no_proxy or "").split(",") if e.strip()]
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        for entry in entries:
+            if address is not None and "/" in entry:
+                try:
+                    if address in ipaddress.ip_network(entry, strict=False):
+                        return True
+                except ValueError:
+                    continue
+        where = f"{host}:{port}" if port else host
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
+        return bool(entries) and bool(bypass(where, {"no": ",".join(entries)}))
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     """Where events go and with which key."""
 
@@ -84,6 +148,8 @@ class ApiSettings:
     """Requests per second across all workers of this run; 0 means unthrottled."""
     retry: RetrySettings = field(default_factory=RetrySettings)
     """Retry and timeout policy."""
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    """Proxies and CA bundle."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +233,16 @@ COMMAND_LINE_KEY_WARNING = (
     "warning: an API key given with --api-key is visible to other users of this machine (ps) and stays in "
     "your shell history; set SPOTZEE_API_KEY in the environment instead."
 )
+
+
+def instant(text: str) -> dt.datetime:
+    """The command lines' time argument: ``2024-01-01`` or ``2024-01-01T06:00:00+02:00`` -> an aware UTC
+    datetime (naive means UTC)."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or ISO 8601 time") from None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def plaintext_key_warning(base_url: str) -> str | None:

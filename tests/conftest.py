@@ -119,31 +119,42 @@ def pg(pg_database: str) -> Iterator[tuple[str, Any, str]]:
 
 
 class Proxy:
-    """A real forwarding HTTP proxy on loopback (proxy.py) that asks for a user and password."""
+    """A real HTTP proxy on loopback (proxy.py): forwards plain HTTP, tunnels HTTPS with CONNECT, may ask for
+    a user and password, and may itself be reached over TLS (an ``https://`` proxy)."""
 
-    def __init__(self, tmp_path: Path, user: str, password: str) -> None:
-        port_file = tmp_path / "proxy.port"
-        self.log = tmp_path / "proxy.log"
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0", "--port-file"),
-                *(str(port_file), "--basic-auth", f"{user}:{password}", "--num-workers", "1", "--num-acceptors"),
-                *("1", "--threaded", "--log-file", str(self.log)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def __init__(self, tmp_path: Path, user: str | None, password: str | None, tls: tuple[Path, Path] | None) -> None:
+        here = tmp_path / f"proxy-{time.monotonic_ns()}"
+        here.mkdir()
+        port_file, self.log = here / "port", here / "log"
+        args = [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0", "--port-file", str(port_file)]
+        args += ["--num-workers", "1", "--num-acceptors", "1", "--threaded", "--log-file", str(self.log)]
+        if user is not None:
+            args += ["--basic-auth", f"{user}:{password}"]
+        if tls is not None:
+            args += ["--cert-file", str(tls[0]), "--key-file", str(tls[1])]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
             assert self.process.poll() is None, "proxy.py exited at start"
             assert time.monotonic() < deadline, "proxy.py did not start within 30 s"
             time.sleep(0.05)
         self.port = int(port_file.read_text().strip())
-        self.url = f"http://{user}:{password}@127.0.0.1:{self.port}"
+        scheme = "https" if tls else "http"
+        userinfo = f"{user}:{password}@" if user is not None else ""
+        self.url = f"{scheme}://{userinfo}127.0.0.1:{self.port}"
 
-    def forwarded(self, path: str) -> int:
-        """How many requests for ``path`` the proxy logged as forwarded."""
-        return sum(1 for line in self.log.read_text().splitlines() if "access_log" in line and path in line)
+    def forwarded(self, path: str, expected: int = 1, timeout: float = 10.0) -> int:
+        """How many requests whose line holds ``path`` the proxy logged (a CONNECT tunnel logs host:port).
+
+        proxy.py logs a request when its connection ends, a moment after the client closed it: wait up to
+        ``timeout`` for ``expected`` lines, then count (so a count above ``expected`` still shows).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            count = sum(1 for line in self.log.read_text().splitlines() if "access_log" in line and path in line)
+            if count >= expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -154,13 +165,50 @@ class Proxy:
 def proxy_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Proxy] = []
 
-    def start(user: str, password: str) -> Proxy:
-        started.append(Proxy(tmp_path, user, password))
+    def start(user: str | None = None, password: str | None = None, tls: tuple[Path, Path] | None = None) -> Proxy:
+        started.append(Proxy(tmp_path, user, password, tls))
         return started[-1]
 
     yield start
     for p in started:
         p.stop()
+
+
+class PrivateCa:
+    """A CA made for one test (trustme) and a certificate it signed for 127.0.0.1 and localhost."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import trustme
+
+        self.ca = trustme.CA()
+        self.cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.bundle = tmp_path / "private-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.bundle))
+        self.cert_file, self.key_file = tmp_path / "server.pem", tmp_path / "server.key"
+        self.cert.cert_chain_pems[0].write_to_path(str(self.cert_file))
+        self.cert.private_key_pem.write_to_path(str(self.key_file))
+
+    def server_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.cert.configure_cert(context)
+        return context
+
+
+@pytest.fixture
+def private_ca(tmp_path: Path) -> PrivateCa:
+    return PrivateCa(tmp_path)
+
+
+@pytest.fixture
+def tls_mock(private_ca: PrivateCa) -> Iterator[MockSpotzee]:
+    """The mock Spotzee over HTTPS, its certificate signed by ``private_ca``."""
+    server = MockSpotzee(MockConfig(api_key=API_KEY), tls=private_ca.server_context()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def role_url(pg_database: str, role: str, password: str, *, in_query: bool = False) -> str:

@@ -81,6 +81,19 @@ def test_every_row_arrives_once_with_exact_values(cli: Cli, mock: MockSpotzee, w
     assert report["retries"] == 0 and report["job"] and report["duration_s"] >= 0
     assert API_KEY not in result.stdout + result.stderr + report_path.read_text()
     assert "1,234" in result.stdout
+    # The summary's job line reads like the rest of it, not like a Python dict.
+    assert "the job so far: 1,234 rows done, 1,234 events sent, 0 rejected" in result.stdout
+    assert "{" not in result.stdout
+
+
+def test_help_names_every_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "spotzee_loader", "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0
+    head = result.stdout.split("positional arguments")[0]
+    for command in ("status [JOB]", "verify JOB|SOURCE", "resend DEAD_LETTER.jsonl", "mock-server"):
+        assert command in head, command
 
 
 def test_created_at_of_every_row_matches_the_source(cli: Cli, mock: MockSpotzee, write_parquet) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from spotzee_loader.api.client import SpotzeeClient
 from spotzee_loader.api.mock import MockSpotzee
-from spotzee_loader.config import API_VERSION, ApiSettings, RetrySettings, Secret
+from spotzee_loader.config import ApiSettings, RetrySettings, Secret
 from spotzee_loader.errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
 
 from .conftest import API_KEY
@@ -165,7 +165,7 @@ def test_same_key_with_another_body_is_a_mismatch(mock: MockSpotzee) -> None:
 
 def test_unsupported_version_is_fatal(mock: MockSpotzee) -> None:
     client, _ = make_client(mock)
-    client._headers = client._headers.replace(API_VERSION, "1999-01-01")
+    client._headers["Spotzee-Version"] = "1999-01-01"
     with pytest.raises(ApiError, match="version_unsupported"):
         client.deliver(events(1), "k-10")
 

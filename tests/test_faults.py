@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import signal
@@ -15,7 +16,7 @@ import pytest
 
 from spotzee_loader.api.client import SpotzeeClient
 from spotzee_loader.api.mock import MockConfig, MockSpotzee
-from spotzee_loader.config import ApiSettings, Secret, plaintext_key_warning
+from spotzee_loader.config import ApiSettings, NetworkSettings, Secret, plaintext_key_warning
 from spotzee_loader.errors import TlsError
 
 from .conftest import API_KEY, Cli
@@ -153,7 +154,7 @@ def test_plain_http_outside_loopback_warns(url: str, warns: bool) -> None:
     assert (plaintext_key_warning(url) is not None) == warns
 
 
-def test_tls_certificates_are_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_certificates_are_verified(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     openssl = f"openssl req -x509 -newkey rsa:2048 -nodes -keyout {key} -out {cert} -days 1 -subj /CN=127.0.0.1"
     subprocess.run([*openssl.split(), "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
@@ -162,16 +163,14 @@ def test_tls_certificates_are_verified(tmp_path: Path, monkeypatch: pytest.Monke
     server = MockSpotzee(MockConfig(api_key=API_KEY), tls=context).start()
     try:
         settings = ApiSettings(api_key=Secret(API_KEY), base_url=server.base_url, rate_limit=0)
-        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
-            monkeypatch.delenv(variable, raising=False)
         # A self-signed certificate is refused at once: no retries, no event sent, a sentence with the fix.
-        with pytest.raises(TlsError, match=r"could not be verified.*SSL_CERT_FILE or REQUESTS_CA_BUNDLE"):
+        with pytest.raises(TlsError, match=r"could not be verified.*REQUESTS_CA_BUNDLE or SSL_CERT_FILE"):
             SpotzeeClient(settings).deliver([b'{"name":"e","external_id":"1"}'], "k-tls")
         assert server.event_count == 0
-        # Trusted through the environment (a private CA), the same server is accepted.
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+        # Trusted through the CA bundle the edge read from the environment, the same server is accepted.
+        trusted = dataclasses.replace(settings, network=NetworkSettings.from_env({"REQUESTS_CA_BUNDLE": str(cert)}))
         body = b'{"name":"e","external_id":"1","created_at":"2024-01-01T00:00:00.000Z"}'
-        assert SpotzeeClient(settings).deliver([body], "k-tls").accepted == 1
+        assert SpotzeeClient(trusted).deliver([body], "k-tls").accepted == 1
         assert server.event_count == 1
     finally:
         server.stop()

@@ -1,4 +1,4 @@
-"""The Spotzee events client: one keep-alive connection per thread (``wire``), explicit timeouts, retries per
+"""The Spotzee events client: a pool of keep-alive connections (``transport``), explicit timeouts, retries per
 ``retry.py``.
 
 Knows the API, nothing of sources or checkpoints. ``deliver`` takes serialized events and an
@@ -8,28 +8,27 @@ idempotency key and returns which events Spotzee accepted and which it rejected,
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import certifi
 import orjson
 
 from ..config import API_VERSION, ApiSettings
-from ..errors import ApiError, ApiUnavailableError, AuthError, ConfigError, IdempotencyMismatchError, TlsError
+from ..errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
 from .ratelimit import RateLimiter
 from .retry import Backoff, Verdict, classify, parse_retry_after
-from .wire import Connection, Endpoint, ProxyNotSupportedError, Response, WireError, WireTimeoutError, WireTlsError
+from .transport import Response, Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
 log = logging.getLogger(__name__)
 http_log = logging.getLogger("spotzee_loader.http")  # every exchange, shown by -vv
-_INDEX = re.compile(r"^\[?(\d+)\]?")
+# errors[].param names an event of the batch; the contract does not fix the spelling: "[1].name", "1.name",
+# "events[1].name" and a bare "[1]" are all read as event 1.
+_INDEX = re.compile(r"^(?:[A-Za-z_]\w*\[|\[)?(\d+)\]?(?:[.\[]|$)")
 _AUTH_ADVICE = {
     401: "Spotzee did not accept the API key; check the project secret key (sk_...) given by --api-key, "
     "SPOTZEE_API_KEY or the Airflow connection's password",
@@ -68,7 +67,7 @@ class _Answer:
 
 
 class SpotzeeClient:
-    """Posts event batches to ``{base_url}/events``; thread-safe (one session per thread)."""
+    """Posts event batches to ``{base_url}/events``; thread-safe (the connections are pooled)."""
 
     def __init__(
         self,
@@ -85,32 +84,16 @@ class SpotzeeClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
-        self._local = threading.local()
-        self._connections: list[Connection] = []
-        self._connections_lock = threading.Lock()
-        self._endpoint = open_endpoint(self._url, settings)
-        self._headers = (
-            f"Authorization: Bearer {settings.api_key.reveal()}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Spotzee-Version: {API_VERSION}\r\n"
-            "User-Agent: spotzee-loader\r\n"
-        )
-
-    def _connection(self) -> Connection:
-        """This thread's keep-alive connection to Spotzee (through a proxy when the environment names one)."""
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = Connection(self._endpoint)
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
+        self._transport = Transport(self._url, settings, pool_size=max(1, settings.concurrency))
+        self._headers = {
+            "Authorization": f"Bearer {settings.api_key.reveal()}",
+            "Content-Type": "application/json",
+            "Spotzee-Version": API_VERSION,
+            "User-Agent": "spotzee-loader",
+        }
 
     def close(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
+        self._transport.close()
 
     # -- one request, retried ------------------------------------------------------------
 
@@ -155,19 +138,15 @@ class SpotzeeClient:
     def _attempt(self, body: bytes, key: str) -> tuple[_Answer | None, str, float | None]:
         """One POST. Returns the answer, or ``None`` with the cause of a network failure."""
         try:
-            response = self._connection().post(f"{self._headers}Idempotency-Key: {key}\r\n", body)
-        except WireTlsError as exc:
-            raise TlsError(
-                f"the TLS certificate of {self._endpoint.host} could not be verified ({exc}); "
-                "if a proxy or private CA signs it, point SSL_CERT_FILE or REQUESTS_CA_BUNDLE at its CA bundle."
-            ) from None
-        except WireTimeoutError:
-            http_log.debug("POST %s key %s: timeout", self._endpoint.target, key)
+            response = self._transport.request("POST", self._url, {**self._headers, "Idempotency-Key": key}, body)
+        except TransportTlsError as exc:
+            raise tls_error(self._url, self._transport.proxy, exc) from None
+        except TransportTimeoutError:
+            http_log.debug("POST %s key %s: timeout", self._url, key)
             return None, "timeout", None
-        except WireError as exc:
-            http_log.debug("POST %s key %s: %s", self._endpoint.target, key, exc)
+        except TransportError as exc:
+            http_log.debug("POST %s key %s: %s", self._url, key, exc)
             return None, "connection", None
-        http_log.debug("POST %s key %s: %d", self._endpoint.target, key, response.status)
         self._honour_rate_headers(response)
         parsed: dict[str, Any] = {}
         if response.body:
@@ -177,6 +156,7 @@ class SpotzeeClient:
             except orjson.JSONDecodeError:
                 parsed = {}
         answer = _Answer(response.status, parsed, response.headers.get("x-request-id") or parsed.get("request_id"))
+        http_log.debug("POST %s key %s: %d, request %s", self._url, key, response.status, answer.request_id)
         cause = str(response.status)
         return answer, cause, parse_retry_after(response.headers.get("retry-after"))
 
@@ -234,9 +214,9 @@ class SpotzeeClient:
         errors = answer.body.get("errors") or []
         bad: dict[int, dict[str, Any]] = {}
         for error in errors if isinstance(errors, list) else []:
-            match = _INDEX.match(str((error or {}).get("param") or ""))
-            if match and int(match.group(1)) < len(indexes):
-                bad.setdefault(int(match.group(1)), error)
+            index = item_index(str((error or {}).get("param") or ""))
+            if index is not None and index < len(indexes):
+                bad.setdefault(index, error)
         if len(indexes) == 1 and not bad:
             bad = {0: {"code": answer.body.get("code"), "message": answer.body.get("message")}}
         if bad:
@@ -262,20 +242,7 @@ class SpotzeeClient:
         self._deliver(indexes[half:], events, key + "-b", delivery)
 
 
-def open_endpoint(url: str, settings: ApiSettings) -> Endpoint:
-    """Where ``url`` is and how to reach it, honouring the environment as requests would.
-
-    Read once: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, and the CA bundle from ``REQUESTS_CA_BUNDLE``,
-    ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` (else certifi's). TLS verification is always on.
-    """
-    ca = next(
-        (os.environ[v] for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if os.environ.get(v)),
-        certifi.where(),
-    )
-    retry = settings.retry
-    try:
-        return Endpoint.from_url(url, ca, retry.connect_timeout_s, retry.timeout_s)
-    except ProxyNotSupportedError as exc:
-        raise ConfigError(f"{exc}.") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot use {url} ({exc}).") from None
+def item_index(param: str) -> int | None:
+    """The position in the batch of the event an ``errors[].param`` names, or ``None`` for a request-level one."""
+    match = _INDEX.match(param)
+    return int(match.group(1)) if match else None

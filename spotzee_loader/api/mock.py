@@ -29,6 +29,7 @@ import msgspec
 import orjson
 
 from ..config import API_VERSION
+from .mock_reads import AggregationQuery, CursorBook, QueryError, RecordedEvent, aggregate, page, recorded
 
 FAULT_KINDS = ("500", "503", "429", "drop", "stall", "ack_drop")
 _USER_KEYS = {"email", "phone", "timezone", "locale", "data"}
@@ -61,6 +62,8 @@ class MockConfig:
     """Keep every event (tests); off for long benchmarks, which only need counts."""
     aggregation_delay_s: float = 0.0
     """Seconds before a recorded event shows in ``GET /events/aggregations`` (Spotzee processes asynchronously)."""
+    read_script: list[str] = field(default_factory=list)
+    """Exact outcomes for the next aggregation GETs (``"ok"``, ``"429"`` or ``"500"``), consumed in order."""
 
 
 def _problem(status: int, code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:
@@ -190,9 +193,14 @@ class MockSpotzee:
         self.statuses: Counter[int] = Counter()
         self._idem: dict[tuple[str, str], dict[str, Any]] = {}
         self._window: deque[float] = deque()
-        # (event name, UTC day) -> [count, first created_at, last created_at, users]; fed from _pending.
-        self._daily: dict[tuple[str, str], list[Any]] = {}
-        self._pending: deque[tuple[float, list[dict[str, Any]]]] = deque()
+        self.reads: list[dict[str, Any]] = []
+        """Every aggregation GET: its query string and status."""
+        # Events visible to the read-back (fed from _pending once processed), the groups of the last query
+        # asked (pages of one query read one computation), and the opaque cursors handed out.
+        self._settled: list[RecordedEvent] = []
+        self._pending: deque[tuple[float, dt.datetime, list[dict[str, Any]]]] = deque()
+        self._groups: tuple[tuple[Any, ...], int, list[dict[str, Any]]] | None = None
+        self.cursors = CursorBook()
         self.httpd = _QuietServer((host, port), _make_handler(self))
         self._scheme = "http"
         if tls is not None:  # HTTPS, to prove the client verifies certificates
@@ -221,8 +229,10 @@ class MockSpotzee:
             self.statuses.clear()
             self._idem.clear()
             self._window.clear()
-            self._daily.clear()
+            self._settled.clear()
             self._pending.clear()
+            self._groups = None
+            self.reads.clear()
             self.event_count = 0
 
     def configure(self, changes: dict[str, Any]) -> None:
@@ -306,31 +316,28 @@ class MockSpotzee:
             if self.config.store_events:  # off (benchmarks): no events, no aggregations, flat memory
                 events = orjson.loads(raw)
                 self.events.extend(events)
-                self._pending.append((time.monotonic(), events))
+                self._pending.append((time.monotonic(), dt.datetime.now(dt.UTC), events))
 
-    def aggregations(self, since: str, until: str, names: list[str]) -> list[dict[str, Any]]:
-        """Counts per event name and UTC day of ``created_at`` in ``[since, until)``, as processed so far."""
+    # -- the read-back endpoint --------------------------------------------------------------
+
+    def aggregations(self, query: AggregationQuery) -> list[dict[str, Any]]:
+        """Every group ``query`` selects among the events processed so far (``aggregation_delay_s``)."""
         with self._lock:
             settled = time.monotonic() - self.config.aggregation_delay_s
             while self._pending and self._pending[0][0] <= settled:
-                for event in self._pending.popleft()[1]:
-                    created = event.get("created_at") or ""
-                    group = self._daily.setdefault((event["name"], created[:10]), [0, created, created, set()])
-                    group[0] += 1
-                    group[1], group[2] = min(group[1], created), max(group[2], created)
-                    group[3].add(event.get("external_id") or event.get("anonymous_id"))
-            return [
-                {
-                    "event_name": name,
-                    "day": day,
-                    "count": count,
-                    "unique_user_count": len(users),
-                    "first_seen_at": first,
-                    "last_seen_at": last,
-                }
-                for (name, day), (count, first, last, users) in sorted(self._daily.items())
-                if since[:10] <= day < until[:10] and (not names or name in names)
-            ]
+                _, received_at, events = self._pending.popleft()
+                self._settled.extend(recorded(event, received_at) for event in events)
+            cached = self._groups
+            if cached is None or cached[0] != query.signature() or cached[1] != len(self._settled):
+                cached = self._groups = (query.signature(), len(self._settled), aggregate(self._settled, query))
+            return cached[2]
+
+    def draw_read_fault(self) -> str | None:
+        with self._lock:
+            if self.config.read_script:
+                outcome = self.config.read_script.pop(0)
+                return None if outcome == "ok" else outcome
+        return None
 
 
 def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
@@ -376,6 +383,13 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             )
             return True
 
+        def _via(self) -> str | None:
+            """The ``Via`` a forwarding proxy set on this connection (it may set it on the first request only),
+            so tests can prove each request crossed the proxy."""
+            via = self.headers.get("Via") or getattr(self, "via", None)
+            self.via = via
+            return via
+
         def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
             body = b"" if payload is None else (payload if isinstance(payload, bytes) else orjson.dumps(payload))
             self.send_response(status)
@@ -410,22 +424,39 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             elif self.path.split("?")[0].rstrip("/").endswith("/events/aggregations"):
                 self._aggregations()
             else:
-                self._send(404, _problem(404, "not_found", "no such endpoint", mock.next_request_id()))
+                rid = mock.next_request_id()
+                self._send(404, _problem(404, "not_found", "no such endpoint", rid), {"X-Request-Id": rid})
 
         def _aggregations(self) -> None:
             rid = mock.next_request_id()
+            entry: dict[str, Any] = {"at": time.time(), "query": urllib.parse.urlsplit(self.path).query}
+
+            def answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+                entry["status"] = status
+                with mock._lock:
+                    mock.reads.append(entry)
+                self._send(status, payload, {"X-Request-Id": rid, **(headers or {})})
+
             if self.headers.get("Authorization", "") != f"Bearer {mock.config.api_key}":
-                return self._send(401, _problem(401, "authentication_required", "invalid API key", rid))
-            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-            if "from" not in query or "to" not in query:
-                return self._send(400, _problem(400, "parameter_missing", "from and to are required", rid))
-            groups = mock.aggregations(query["from"][0], query["to"][0], query.get("event_name", []))
-            start = int(query.get("cursor", ["0"])[0])
-            limit = min(int(query.get("limit", ["100"])[0]), 1000)
-            page = groups[start : start + limit]
-            more = start + limit < len(groups)
-            self._send(200, {"data": page, "nextCursor": str(start + limit) if more else None, "request_id": rid})
-            return None
+                return answer(401, _problem(401, "authentication_required", "invalid API key", rid))
+            version = self.headers.get("Spotzee-Version")
+            if version is not None and version != API_VERSION:
+                return answer(400, _problem(400, "version_unsupported", f"unknown version {version}", rid))
+            fault = mock.draw_read_fault()
+            wait = mock.throttled()
+            if fault == "429" or wait is not None:
+                retry_after = str(max(1, round(wait or mock.config.retry_after_s)))
+                return answer(
+                    429, _problem(429, "rate_limited", "too many requests", rid), {"Retry-After": retry_after}
+                )
+            if fault == "500":
+                return answer(500, _problem(500, "internal_error", "injected fault", rid))
+            try:
+                query = AggregationQuery.parse(urllib.parse.parse_qs(entry["query"], keep_blank_values=True))
+                body = page(mock.aggregations(query), query, mock.cursors)
+            except QueryError as exc:
+                return answer(400, _problem(400, exc.code, exc.message, rid, param=exc.param))
+            return answer(200, body)
 
         def do_POST(self) -> None:
             raw = self._body()
@@ -441,7 +472,8 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
                     return self._send(400, {"error": f"bad config: {exc}"})
                 return self._send(204)
             if not self.path.rstrip("/").endswith("/events"):
-                return self._send(404, _problem(404, "not_found", "no such endpoint", mock.next_request_id()))
+                rid = mock.next_request_id()
+                return self._send(404, _problem(404, "not_found", "no such endpoint", rid), {"X-Request-Id": rid})
             self._events(raw)
 
         def _events(self, raw: bytes) -> None:
@@ -453,6 +485,7 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
                 "key": key,
                 "events": 0,
                 "version": self.headers.get("Spotzee-Version"),
+                "via": self._via(),
             }
             entry["body_sha256"] = digest = hashlib.sha256(raw).hexdigest()
 
@@ -467,6 +500,9 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             version = self.headers.get("Spotzee-Version")
             if version is not None and version != API_VERSION:
                 return answer(400, _problem(400, "version_unsupported", f"unknown version {version}", rid))
+            if key is not None and not 1 <= len(key) <= 255:
+                invalid = _problem(400, "idempotency_key_invalid", "Idempotency-Key must be 1 to 255 characters", rid)
+                return answer(400, {**invalid, "param": "Idempotency-Key"})
             wait = mock.throttled()
             if wait is not None:
                 return answer(

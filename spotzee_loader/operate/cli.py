@@ -6,6 +6,7 @@ Prints, like the top-level ``cli`` that dispatches to it; the modules beside it 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,16 @@ import orjson
 
 from ..api import spotzee_day_counts
 from ..checkpoint import open_checkpoint_store
-from ..config import COMMAND_LINE_KEY_WARNING, DEFAULT_BASE_URL, ApiSettings, RetrySettings, Secret, SourceOptions
+from ..config import (
+    COMMAND_LINE_KEY_WARNING,
+    DEFAULT_BASE_URL,
+    ApiSettings,
+    NetworkSettings,
+    RetrySettings,
+    Secret,
+    SourceOptions,
+    instant,
+)
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
@@ -61,7 +71,8 @@ def _api(args: argparse.Namespace, env: dict[str, str], target: str | None) -> A
     if not key:
         raise ConfigError("no API key: pass --api-key or set SPOTZEE_API_KEY.")
     base = args.base_url or env.get("SPOTZEE_BASE_URL") or (target if target and "://" in target else None)
-    return ApiSettings(api_key=Secret(key), base_url=base or DEFAULT_BASE_URL, retry=RetrySettings())
+    network = NetworkSettings.from_env(env)
+    return ApiSettings(api_key=Secret(key), base_url=base or DEFAULT_BASE_URL, retry=RetrySettings(), network=network)
 
 
 def run_verify(
@@ -80,8 +91,12 @@ def run_verify(
     p.add_argument("--sql")
     p.add_argument("--api-key")
     p.add_argument("--base-url", help="API base URL (default: the job's target, else $SPOTZEE_BASE_URL)")
+    p.add_argument("--since", type=instant, help="only events with created_at >= SINCE (date or ISO time, UTC)")
+    p.add_argument("--until", type=instant, help="only events with created_at < UNTIL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     args = p.parse_args(argv)
+    if args.since and args.until and args.since >= args.until:
+        raise ConfigError("--since must be before --until (the window is [since, until)).")
 
     spec, options, choice, target = args.target, SourceOptions(table=args.table, sql=args.sql), None, None
     store = open_checkpoint_store(args.checkpoint)
@@ -105,15 +120,22 @@ def run_verify(
     try:
         mapping = (choice or MappingChoice()).resolve(list(source.schema().names))
         source.prepare(mapping)
-        expected = source_day_counts(source, mapping)
+        expected = source_day_counts(source, mapping, args.since, args.until)
     finally:
         source.close()
     if not expected:
-        print("The source gives no valid events: nothing to verify.")
+        print(
+            "The source gives no valid events"
+            + (" in that window" if args.since or args.until else "")
+            + ": nothing to verify."
+        )
         return 0
     days = sorted(day for _, day in expected)
     names = sorted({name for name, _ in expected})
-    found = spotzee_day_counts(api, days[0], days[-1], names)
+    # The days the source spans (or the window asked for), as the contract's half-open date-time range.
+    since = args.since or dt.datetime.fromisoformat(days[0]).replace(tzinfo=dt.UTC)
+    until = args.until or dt.datetime.fromisoformat(days[-1]).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    found = spotzee_day_counts(api, since, until, names)
     rows = reconcile(expected, found)
     differing = [r for r in rows if r["difference"]]
     if args.json:
@@ -131,11 +153,12 @@ def run_verify(
             )
         total_source, total_spotzee = sum(expected.values()), sum(found.values())
         print(f"{'total':<12} {'':<30} {total_source:>10,} {total_spotzee:>10,} {total_spotzee - total_source:>+8,}")
+        pairs = f"(day, event) pairs over {len({r['day'] for r in rows}):,} day(s)"
         if differing:
-            print(f"{len(differing)} of {len(rows)} day(s) differ.")
+            print(f"{len(differing):,} of {len(rows):,} {pairs} differ.")
             print(SETTLING_NOTE)
         else:
-            print(f"All {len(rows)} day(s) match.")
+            print(f"All {len(rows):,} {pairs} match.")
     return EXIT_DIFFERENCES if differing else 0
 
 

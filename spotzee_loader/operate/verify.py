@@ -18,16 +18,33 @@ from ..mapping import BatchMapper, Mapping
 from ..sources import ResumePoint, Source
 
 
-def source_day_counts(source: Source, mapping: Mapping) -> Counter[DayKey]:
-    """Valid events per (name, day) that the source gives under ``mapping``, streamed batch by batch."""
+def _event_time(instant: dt.datetime) -> str:
+    """``instant`` written as the events' ``created_at`` is (``2024-01-01T00:00:00.000Z``), so strings compare."""
+    utc = instant.astimezone(dt.UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
+def source_day_counts(
+    source: Source, mapping: Mapping, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> Counter[DayKey]:
+    """Valid events per (name, UTC day of ``created_at``) that the source gives under ``mapping``, streamed
+    batch by batch; only events with ``since <= created_at < until`` when a window is given."""
     counts: Counter[DayKey] = Counter()
     mapper = BatchMapper(mapping, dt.datetime.now(dt.UTC))
     columns = None if mapping.data_columns == "*" else mapping.required_columns()
     for part in source.batches(ResumePoint(), columns):
         built = mapper.build(part.batch, part.first_row)
         if built.event_times is not None and len(built.event_times):
-            days = pc.utf8_slice_codeunits(built.event_times, 0, 10)
-            names = built.event_names if built.event_names is not None else pa.repeat(mapping.name, len(days))
+            times = built.event_times
+            names = built.event_names if built.event_names is not None else pa.repeat(mapping.name, len(times))
+            if since is not None or until is not None:
+                keep = pa.repeat(True, len(times))
+                if since is not None:
+                    keep = pc.and_(keep, pc.greater_equal(times, _event_time(since)))
+                if until is not None:
+                    keep = pc.and_(keep, pc.less(times, _event_time(until)))
+                times, names = pc.filter(times, keep), pc.filter(names, keep)
+            days = pc.utf8_slice_codeunits(times, 0, 10)
             grouped = pa.table({"name": names, "day": days}).group_by(["name", "day"]).aggregate([([], "count_all")])
             for name, day, count in zip(
                 *(grouped.column(c).to_pylist() for c in ("name", "day", "count_all")), strict=True

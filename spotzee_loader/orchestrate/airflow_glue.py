@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from ..config import DEFAULT_RATE_LIMIT, ApiSettings, RetrySettings, Secret
+from ..config import DEFAULT_RATE_LIMIT, ApiSettings, NetworkSettings, RetrySettings, Secret
 from ..errors import (
     ApiError,
     ApiUnavailableError,
@@ -84,7 +84,9 @@ def api_settings(conn_id: str) -> ApiSettings:
     if "://" not in host:
         scheme = conn.schema if conn.schema in ("http", "https") else "https"
         host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "") + "/api/client"
-    return ApiSettings(api_key=Secret(conn.password), base_url=host.rstrip("/"))
+    # The worker's proxies and CA bundle, as requests would read them.
+    network = NetworkSettings.from_env(os.environ)
+    return ApiSettings(api_key=Secret(conn.password), base_url=host.rstrip("/"), network=network)
 
 
 def warehouse_url(conn_id: str) -> str:

@@ -1,0 +1,120 @@
+"""How requests reach Spotzee: one urllib3 pool of keep-alive connections per client, shared by its threads.
+
+Through the proxy ``NetworkSettings`` names for the base URL (``http://``: forwarded, or tunnelled with
+``CONNECT`` for HTTPS; ``https://``: TLS to the proxy too, with TLS to Spotzee inside it), with TLS always
+verified against the configured CA bundle (certifi's by default). Retries are not done here: one call is one
+attempt, and the caller's retry policy (``retry.py``) decides what happens next.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.parse
+from dataclasses import dataclass
+
+import certifi
+import urllib3
+from urllib3.exceptions import HTTPError, ProxyError, SSLError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+
+from ..config import ApiSettings
+from ..errors import ConfigError, TlsError
+from ..redaction import redact
+
+
+class TransportError(Exception):
+    """The connection failed or broke before a whole answer arrived (nothing is known of the request)."""
+
+
+class TransportTimeoutError(TransportError):
+    """Connecting or waiting for the answer took longer than the timeout."""
+
+
+class TransportTlsError(TransportError):
+    """A TLS certificate (Spotzee's or the proxy's) could not be verified."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    """Header names in lower case (a repeated header keeps its last value)."""
+    body: bytes
+
+
+class Transport:
+    """Connections to one Spotzee base URL, pooled: ``pool_size`` stay open for reuse."""
+
+    def __init__(self, base_url: str, settings: ApiSettings, pool_size: int) -> None:
+        network = settings.network
+        ca_bundle = network.ca_bundle or certifi.where()
+        try:
+            context = ssl.create_default_context(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"cannot read the CA bundle {ca_bundle} ({exc}); check REQUESTS_CA_BUNDLE or SSL_CERT_FILE."
+            ) from None
+        self.timeout = urllib3.Timeout(connect=settings.retry.connect_timeout_s, read=settings.retry.timeout_s)
+        proxy = network.proxy_for(base_url)
+        self.proxy = redact(proxy) if proxy else None
+        """The proxy in use, for messages (``None``: direct)."""
+        self._pool: urllib3.PoolManager
+        if proxy is None:
+            self._pool = urllib3.PoolManager(num_pools=1, maxsize=pool_size, ssl_context=context)
+            return
+        parts = urllib.parse.urlsplit(proxy)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"the proxy {self.proxy} is not supported: give an http:// or https:// proxy URL in HTTPS_PROXY "
+                "or HTTP_PROXY (or reach Spotzee directly by naming its host in NO_PROXY)."
+            )
+        headers = None
+        if parts.username is not None:
+            credentials = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            headers = urllib3.make_headers(proxy_basic_auth=credentials)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._pool = urllib3.ProxyManager(
+            f"{parts.scheme}://{parts.hostname}:{port}",
+            num_pools=1,
+            maxsize=pool_size,
+            proxy_headers=headers,
+            ssl_context=context,
+            proxy_ssl_context=context if parts.scheme == "https" else None,
+        )
+
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
+        """One attempt; raises ``TransportError`` (or a subclass) when no whole answer arrived."""
+        try:
+            answer = self._pool.urlopen(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                timeout=self.timeout,
+                preload_content=True,
+            )
+        except SSLError as exc:
+            raise TransportTlsError(str(exc)) from None
+        except ProxyError as exc:
+            if isinstance(exc.original_error, SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                raise TransportTlsError(str(exc.original_error)) from None
+            raise TransportError(f"the proxy {self.proxy} failed: {exc.original_error}") from None
+        except Urllib3TimeoutError as exc:
+            raise TransportTimeoutError(str(exc)) from None
+        except (HTTPError, OSError) as exc:
+            raise TransportError(str(exc)) from None
+        return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.data)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def tls_error(url: str, proxy: str | None, exc: Exception) -> TlsError:
+    """The sentence for a certificate that could not be verified: whose, and which variable fixes it."""
+    through = f" through the proxy {proxy}" if proxy else ""
+    return TlsError(
+        f"the TLS certificate of {url.split('/')[2]}{through} could not be verified ({exc}); if a proxy or a "
+        "private CA signs it, point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at that CA's bundle."
+    )
