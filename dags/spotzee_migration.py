@@ -63,7 +63,12 @@ def spotzee_migration() -> None:
         glue.pool_slots(settings)
         return glue.fail_fast(lambda: plan_migration(conf, dict(context["params"]), glue.warehouse_url))
 
-    @task(pool=POOL, map_index_template="{{ slice_label }}", execution_timeout=dt.timedelta(hours=12))
+    @task(
+        multiple_outputs=False,
+        pool=POOL,
+        map_index_template="{{ slice_label }}",
+        execution_timeout=dt.timedelta(hours=12),
+    )
     def load(part: dict[str, Any]) -> dict[str, Any]:
         from spotzee_loader.orchestrate import airflow_glue as glue
         from spotzee_loader.orchestrate.plan import MigrationParams, Slice
@@ -78,7 +83,7 @@ def spotzee_migration() -> None:
             env = glue.with_warehouse(env, params.conn_id)
         return glue.fail_fast(lambda: run_migration_slice(env, params, Slice.from_dict(part)))
 
-    @task
+    @task(multiple_outputs=False)
     def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from spotzee_loader.orchestrate import airflow_glue as glue
         from spotzee_loader.orchestrate.plan import MigrationParams

@@ -48,7 +48,12 @@ def spotzee_nightly_backfill() -> None:
         run = context["dag_run"]
         return glue.fail_fast(lambda: glue.plan_nightly(SQL_DIR, run.data_interval_start, run.data_interval_end))
 
-    @task(pool=POOL, map_index_template="{{ slice_label }}", execution_timeout=dt.timedelta(hours=6))
+    @task(
+        multiple_outputs=False,
+        pool=POOL,
+        map_index_template="{{ slice_label }}",
+        execution_timeout=dt.timedelta(hours=6),
+    )
     def load(part: dict[str, Any]) -> dict[str, Any]:
         from spotzee_loader.orchestrate import airflow_glue as glue
 
@@ -57,7 +62,7 @@ def spotzee_nightly_backfill() -> None:
         params = context["params"]
         return glue.load_nightly_slice(SQL_DIR, part, str(params["conn_id"]), bool(params["restart"]))
 
-    @task
+    @task(multiple_outputs=False)
     def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from spotzee_loader.orchestrate import airflow_glue as glue
 

@@ -148,9 +148,9 @@ def test_each_package_says_what_it_is_for_and_names_its_surface(name: str) -> No
     assert len(doc.split("\n\n")[0].splitlines()) <= 2, f"{name}: say what the package is for in two lines"
     if name == "examples":
         return  # data, not code: its two names are the surface
-    exported = [
-        n for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in n.targets)
-    ]
+    targets = [t for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
+    targets += [n.target for n in tree.body if isinstance(n, ast.AnnAssign)]
+    exported = [t for t in targets if getattr(t, "id", "") == "__all__"]
     assert exported, f"{name}/__init__.py does not name its public surface in __all__"
 
 
