@@ -27,6 +27,7 @@ from .config import (
     DEFAULT_RATE_LIMIT,
     MAX_EVENTS_PER_REQUEST,
     ApiSettings,
+    BudgetSettings,
     LoadSettings,
     NetworkSettings,
     RetrySettings,
@@ -108,7 +109,13 @@ def _load_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         type=float,
         default=DEFAULT_RATE_LIMIT,
-        help="requests per second, 0 = unthrottled (default: %(default)s)",
+        help="the whole API budget in requests per second, shared live with the other loads of the same --budget "
+        "(0 = unthrottled; default: %(default)s)",
+    )
+    p.add_argument(
+        "--budget",
+        help="name of the API budget this load shares live with the others sending now (one per egress IP; "
+        "default: $SPOTZEE_BUDGET or 'default'); --rate-limit is the whole budget",
     )
     p.add_argument("--max-rejected", type=int, default=0, help="rejected rows tolerated before exit 3")
     p.add_argument(
@@ -178,6 +185,7 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
         source_options=_source_options(args),
         max_rejected=args.max_rejected,
         chunk_size=args.chunk_size,
+        budget=BudgetSettings(name=args.budget or env.get("SPOTZEE_BUDGET") or BudgetSettings.name),
     )
 
 

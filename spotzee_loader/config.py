@@ -153,6 +153,20 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class BudgetSettings:
+    """How sending loads share Spotzee's per-egress-IP request budget (``ApiSettings.rate_limit`` is all of it)."""
+
+    name: str = "default"
+    """Loads with the same name share one budget: give each egress IP (or worker queue) its own name."""
+    fallback_share: float = 1.0
+    """Fraction of the budget taken when the checkpoint store cannot hold leases (Airflow: 1 / pool slots)."""
+    renew_s: float = 0.5
+    """How often a load renews its lease and recomputes its share (and how long a newcomer waits to start)."""
+    ttl_s: float = 10.0
+    """A lease not renewed for this long belongs to a load that is gone."""
+
+
+@dataclass(frozen=True)
 class SourceOptions:
     """What selects the rows of a database source (ignored by files, refused when set for them)."""
 
@@ -227,6 +241,8 @@ class LoadSettings:
     """Table or query, and time window, for database sources."""
     target: str | None = None
     """What the checkpoint binds the job to; ``api.base_url`` when ``None``."""
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    """Which API budget this load shares with the others running now."""
 
 
 COMMAND_LINE_KEY_WARNING = (

@@ -20,8 +20,9 @@ from typing import IO, Protocol
 import orjson
 
 from . import deadletter
-from .api import Delivery, SpotzeeClient
-from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open_checkpoint_store
+from .api import Delivery, RateLimiter, SpotzeeClient
+from .budget import SharedBudget, static_share
+from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open_checkpoint_store, open_lease_book
 from .chunking import Chunk, Chunker
 from .config import LoadSettings
 from .errors import InterruptedRunError, MappingError, SpotzeeLoaderError
@@ -172,6 +173,7 @@ class _Run:
         self.fatal: BaseException | None = None
         self.output: IO[bytes] | None = None
         self.client: SpotzeeClient | None = None
+        self.budget: SharedBudget | None = None
         self.state: JobState
 
     def execute(self) -> None:
@@ -180,7 +182,9 @@ class _Run:
             self.state = self.store.open_job(self.identity, s.restart, keep_out_of_order=self.source.stable)
             report.resumed_from_row = self.state.prefix_row
             if not s.dry_run:
-                self.client = SpotzeeClient(s.api, sleep=self._interruptible_sleep)
+                limiter = RateLimiter(s.api.rate_limit)
+                self.budget = self._share_budget(limiter)
+                self.client = SpotzeeClient(s.api, limiter=limiter, sleep=self._interruptible_sleep)
             if s.output is not None:
                 self.output = s.output.open("wb")
             if not s.dry_run:
@@ -205,6 +209,25 @@ class _Run:
                 self.output.close()
             if self.client is not None:
                 self.client.close()
+            if self.budget is not None:
+                self.budget.close()
+
+    def _share_budget(self, limiter: RateLimiter) -> SharedBudget | None:
+        """This load's live share of the API budget, through the checkpoint store (else a static share)."""
+        s = self.s
+        if s.api.rate_limit <= 0:
+            return None  # unthrottled on purpose: nothing to share
+        try:
+            book = open_lease_book(s.checkpoint)
+        except Exception as exc:  # noqa: BLE001 - any failure falls back to the static share, said in the log
+            static_share(s.budget, s.api.rate_limit, limiter, self.store.location, str(exc))
+            return None
+        try:
+            return SharedBudget(book, s.budget, s.api.rate_limit, limiter).start()
+        except Exception as exc:  # noqa: BLE001 - as above
+            book.close()
+            static_share(s.budget, s.api.rate_limit, limiter, self.store.location, f"{type(exc).__name__}: {exc}")
+            return None
 
     def _announce_plan(self) -> None:
         """The first lines of a real run: what will be sent, and the journeys warning."""

@@ -44,3 +44,12 @@ CREATE TABLE IF NOT EXISTS spotzee_rejects (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS spotzee_rejects_by_job ON spotzee_rejects (job, row_no);
+
+-- Leases on a shared API budget (Spotzee's per-egress-IP request rate): every sending load renews its own
+-- row every few seconds; rows past expires_at (seconds since the epoch) belong to loads that are gone.
+CREATE TABLE IF NOT EXISTS spotzee_budget_leases (
+    budget     TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (budget, holder)
+);

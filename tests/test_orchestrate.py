@@ -14,7 +14,7 @@ from spotzee_loader.config import ApiSettings, Secret, SourceOptions
 from spotzee_loader.errors import ConfigError, TooManyRejectsError
 from spotzee_loader.orchestrate.nightly import NightlyConfig, nightly_slices
 from spotzee_loader.orchestrate.plan import MigrationParams, parquet_slices, plan_migration, window_slices
-from spotzee_loader.orchestrate.tasks import share_of_rate, summarize
+from spotzee_loader.orchestrate.tasks import budget_for_tasks, summarize
 from spotzee_loader.sources import ResumePoint, open_source
 
 UTC = dt.UTC
@@ -160,11 +160,12 @@ def test_nightly_config_errors(tmp_path: Path, raw: dict[str, Any], fragment: st
     assert fragment in str(info.value)
 
 
-def test_rate_is_shared_between_parallel_tasks() -> None:
+def test_every_task_gets_the_whole_budget_to_share_live_and_a_static_share_as_fallback() -> None:
     api = ApiSettings(api_key=Secret("k"), concurrency=4)
-    assert share_of_rate(api, 95, 4).rate_limit == pytest.approx(23.75)
-    assert share_of_rate(api, 95, 1).rate_limit == 95
-    assert share_of_rate(api, 0, 4).rate_limit == 0  # unthrottled stays unthrottled
+    shared, budget = budget_for_tasks(api, 95, 4, "egress-a")
+    assert shared.rate_limit == 95 and budget.name == "egress-a" and budget.fallback_share == 0.25
+    assert budget_for_tasks(api, 95, 1, "default")[1].fallback_share == 1.0
+    assert budget_for_tasks(api, 0, 4, "default")[0].rate_limit == 0  # unthrottled stays unthrottled
 
 
 def report(slice_: str, read: int, sent: int, rejected: int) -> dict[str, Any]:

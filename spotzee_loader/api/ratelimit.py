@@ -22,21 +22,26 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.rate = rate
-        self._interval = 1.0 / rate if rate > 0 else 0.0
-        self._burst = max(1.0, rate / 50.0) * self._interval
-        self._clock = clock
+        self.clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next = clock()
         self._paused_until = 0.0
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float) -> None:
+        """Change the pace (a shared budget's share moved); the next slot follows the new spacing."""
+        with self._lock:
+            self.rate = rate
+            self._interval = 1.0 / rate if rate > 0 else 0.0
+            self._burst = max(1.0, rate / 50.0) * self._interval
 
     def acquire(self) -> float:
         """Block until this caller may send; returns the seconds it waited."""
         if self._interval == 0.0 and self._paused_until == 0.0:
             return 0.0
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             slot = max(self._next, now - self._burst, self._paused_until)
             self._next = slot + self._interval
         wait = slot - now

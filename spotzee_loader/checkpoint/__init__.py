@@ -1,20 +1,41 @@
-"""The checkpoint store: which chunks of a job Spotzee acknowledged, and the job's rejected rows.
-
-``open_checkpoint_store`` picks the backend: a SQLite file (one host) or PostgreSQL (workers on many hosts).
+"""The checkpoint store: which chunks of a job Spotzee acknowledged, the job's rejected rows, and the leases
+of loads sharing an API budget. A SQLite file serves one host, PostgreSQL workers on many hosts.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from .base import AckedChunk, CheckpointStore, JobIdentity, JobState
+from .leases import LeaseBook, PostgresLeaseBook, SQLiteLeaseBook
 from .sqlite import SQLiteCheckpointStore
 
-__all__ = ["AckedChunk", "CheckpointStore", "JobIdentity", "JobState", "SQLiteCheckpointStore", "open_checkpoint_store"]
+__all__ = [
+    "AckedChunk",
+    "CheckpointStore",
+    "JobIdentity",
+    "JobState",
+    "LeaseBook",
+    "SQLiteCheckpointStore",
+    "open_checkpoint_store",
+    "open_lease_book",
+]
+_POSTGRES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
 def open_checkpoint_store(location: str) -> CheckpointStore:
     """A SQLite file path (or ``:memory:``), or a ``postgresql://`` URL for a shared store."""
-    if location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if location.startswith(_POSTGRES):
         from .postgres import PostgresCheckpointStore  # psycopg only when asked for
 
         return PostgresCheckpointStore(location)
     return SQLiteCheckpointStore(location)
+
+
+def open_lease_book(location: str) -> LeaseBook:
+    """The budget leases of the store at ``location``, on a connection of their own."""
+    if location.startswith(_POSTGRES):
+        from .postgres import connect
+
+        return PostgresLeaseBook(location, partial(connect, purpose="budget"))
+    return SQLiteLeaseBook(location)

@@ -92,3 +92,17 @@ class PostgresCheckpointStore(CheckpointStore):
         if self._lock_conn is not None:
             self._lock_conn.close()
             self._lock_conn = None
+
+
+def connect(url: str, purpose: str) -> Any:
+    """An autocommit connection to the store at ``url``, its tables made if missing (``purpose`` names it in
+    ``pg_stat_activity``)."""
+    psycopg = _psycopg()
+    try:
+        db = psycopg.connect(plain_url(url), autocommit=True, application_name=f"spotzee-loader-{purpose}")
+        with db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(7331)")  # as the store does: one creator at a time
+            db.execute(DDL)
+        return db
+    except psycopg.Error as exc:
+        raise ConfigError(f"cannot open the PostgreSQL checkpoint store {redact(url)} ({str(exc).strip()}).") from None

@@ -32,7 +32,7 @@ from ..errors import (
 from ..redaction import install_log_redaction
 from .nightly import NightlyConfig, nightly_slices
 from .plan import Slice
-from .tasks import TaskEnvironment, run_slice, share_of_rate, summarize
+from .tasks import TaskEnvironment, budget_for_tasks, run_slice, summarize
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,7 +48,9 @@ class AirflowSettings:
     pool_slots: int = 4
     """Used to share the rate when the pool's real size cannot be read (no metadata DB access)."""
     total_rate: float = DEFAULT_RATE_LIMIT
-    """Requests per second for all load tasks together (Spotzee allows ~100 per source IP)."""
+    """Requests per second for all loads sharing the budget together (Spotzee allows ~100 per source IP)."""
+    budget: str = "default"
+    """The API budget's name: one per egress IP (``SPOTZEE_BUDGET``), shared with CLI runs of the same name."""
     retry_budget_s: float = RetrySettings.budget_s
     """How long one batch may keep failing before the task fails (and Airflow retries it, resuming)."""
 
@@ -62,6 +64,7 @@ class AirflowSettings:
             pool_slots=int(env.get("SPOTZEE_POOL_SLOTS", cls.pool_slots)),
             total_rate=float(env.get("SPOTZEE_RATE_LIMIT", cls.total_rate)),
             retry_budget_s=float(env.get("SPOTZEE_RETRY_BUDGET", cls.retry_budget_s)),
+            budget=env.get("SPOTZEE_BUDGET", cls.budget),
         )
 
 
@@ -144,11 +147,11 @@ def task_environment(settings: AirflowSettings, parallel: int) -> TaskEnvironmen
     # Airflow masks the passwords of the connections it hands out, not one inside a URL in an extra
     # (sqlalchemy_url), a proxy variable or a driver's error text: the loader's own redaction covers those.
     install_log_redaction()
-    api = share_of_rate(api_settings(settings.api_conn_id), settings.total_rate, parallel)
+    api, budget = budget_for_tasks(api_settings(settings.api_conn_id), settings.total_rate, parallel, settings.budget)
     api = dataclasses.replace(api, retry=dataclasses.replace(api.retry, budget_s=settings.retry_budget_s))
     checkpoint = checkpoint_location(settings.checkpoint_conn_id)
     dead = Path(checkpoint).parent / "dead-letter" if "://" not in checkpoint else None
-    return TaskEnvironment(api=api, checkpoint=checkpoint, dead_letter_dir=dead)
+    return TaskEnvironment(api=api, checkpoint=checkpoint, dead_letter_dir=dead, budget=budget)
 
 
 # Errors a retry cannot fix: fail the task at once instead of burning its retries.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ApiSettings, LoadSettings, SourceOptions, use_compact_memory_pool
+from ..config import ApiSettings, BudgetSettings, LoadSettings, SourceOptions, use_compact_memory_pool
 from ..errors import SpotzeeLoaderError, TooManyRejectsError
 from ..pipeline import Loader, MappingChoice
 from ..progress import LogProgress
@@ -27,6 +27,7 @@ class TaskEnvironment:
     checkpoint: str
     warehouse_url: str | None = None
     dead_letter_dir: Path | None = None
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
 
 
 def _window(value: str | None) -> dt.datetime | None:
@@ -67,6 +68,7 @@ def run_slice(
         source_options=options,
         max_rejected=0,
         dead_letter=env.dead_letter_dir / f"{part.job}.jsonl" if env.dead_letter_dir else None,
+        budget=env.budget,
     )
     report = Loader(settings, mapping, progress=LogProgress()).run()
     out = report.as_dict()
@@ -87,11 +89,13 @@ def run_migration_slice(env: TaskEnvironment, params: MigrationParams, part: Sli
     )
 
 
-def share_of_rate(api: ApiSettings, total_rate: float, parallel: int) -> ApiSettings:
-    """Each of ``parallel`` concurrent tasks gets ``total_rate / parallel`` requests per second, so together
-    they stay under Spotzee's per-IP limit (0 stays unthrottled)."""
-    rate = total_rate / max(1, parallel) if total_rate > 0 else 0.0
-    return replace(api, rate_limit=rate, concurrency=min(api.concurrency, max(1, int(rate)) if rate else 4))
+def budget_for_tasks(
+    api: ApiSettings, total_rate: float, parallel: int, name: str
+) -> tuple[ApiSettings, BudgetSettings]:
+    """The whole budget (``total_rate``) for every task, shared live through the checkpoint store; where the
+    store cannot hold leases, each of ``parallel`` tasks falls back to ``1 / parallel`` of it."""
+    budget = BudgetSettings(name=name, fallback_share=1.0 / max(1, parallel))
+    return replace(api, rate_limit=max(0.0, total_rate)), budget
 
 
 _COUNTS = ("rows_read", "events_sent", "rejected", "rows_skipped", "requests", "retries")

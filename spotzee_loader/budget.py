@@ -1,0 +1,103 @@
+"""This load's live share of an API budget: the budget's rate divided by the loads holding it right now.
+
+Spotzee allows about 100 requests/s per egress IP, whoever sends them. Every sending load (a CLI run, an
+Airflow slice) holds a lease on its budget in the checkpoint store and renews it every ``renew_s``; each
+renewal counts the live leases and sets this load's rate limiter to ``rate / count``. One load alone gets
+the whole budget; when a second starts, both are at half within one renewal; when one ends (or dies and its
+lease expires after ``ttl_s``), the other takes it all back. Where the store cannot hold leases, a static
+``fallback_share`` of the budget is used instead, and the log says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from .api import RateLimiter
+from .checkpoint import LeaseBook
+from .config import BudgetSettings
+
+log = logging.getLogger(__name__)
+
+
+class SharedBudget:
+    """Keeps ``limiter`` at this load's share of ``rate`` while the load runs (a daemon thread renews)."""
+
+    def __init__(self, book: LeaseBook, settings: BudgetSettings, rate: float, limiter: RateLimiter) -> None:
+        self._book, self._settings, self._rate, self._limiter = book, settings, rate, limiter
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.loads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spotzee-budget", daemon=True)
+
+    def start(self) -> SharedBudget:
+        """Take the first lease (so the first request already goes at the right pace), then keep renewing.
+
+        A load joining others waits one renewal period before its first request: by then each of them has
+        seen it and slowed to its new share, so the loads together never run over the budget.
+        """
+        self._renew()
+        if self.loads > 1:
+            self._limiter.pause_until(self._limiter.clock() + self._settings.renew_s)
+        log.info(
+            "API budget %r (%.0f requests/s for every load sending from this egress) is shared live through the "
+            "checkpoint store %s: %d load(s) running, this one sends at %.1f requests/s.",
+            self._settings.name,
+            self._rate,
+            self._book.location,
+            self.loads,
+            self._limiter.rate,
+        )
+        self._thread.start()
+        return self
+
+    def _renew(self) -> None:
+        loads = max(1, self._book.renew(self._settings.name, self.holder, self._settings.ttl_s))
+        if loads != self.loads:
+            self._limiter.set_rate(self._rate / loads)
+            if self.loads:
+                log.info(
+                    "API budget %r: %d load(s) running now, this one sends at %.1f requests/s.",
+                    self._settings.name,
+                    loads,
+                    self._rate / loads,
+                )
+            self.loads = loads
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._settings.renew_s):
+            try:
+                self._renew()
+            except Exception as exc:  # noqa: BLE001 - a blip keeps the last share; the lease outlives a few
+                log.warning(
+                    "could not renew the lease on API budget %r (%s); keeping the last share.",
+                    self._settings.name,
+                    type(exc).__name__,
+                )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        try:
+            self._book.release(self._settings.name, self.holder)
+        except Exception as exc:  # noqa: BLE001 - the lease expires by itself
+            log.debug("could not release the budget lease (%s); it expires in %.0fs", exc, self._settings.ttl_s)
+        finally:
+            self._book.close()
+
+
+def static_share(settings: BudgetSettings, rate: float, limiter: RateLimiter, location: str, why: str) -> None:
+    """The fallback: a fixed fraction of the budget, said in the log."""
+    limiter.set_rate(rate * settings.fallback_share)
+    log.warning(
+        "API budget %r cannot be shared live through %s (%s); this load takes a static %.0f%% of it: %.1f requests/s.",
+        settings.name,
+        location,
+        why,
+        settings.fallback_share * 100,
+        limiter.rate,
+    )

@@ -1,0 +1,104 @@
+"""Leases on a shared API budget, kept in the checkpoint store every load already opens.
+
+Each sending load holds one row per budget (``spotzee_budget_leases``) and renews it every few seconds;
+a row not renewed before ``expires_at`` belongs to a load that is gone (killed, lost worker) and stops
+counting. ``renew`` returns how many loads hold the budget right now, which is how each load computes
+its share. SQLite serves the loads of one host, PostgreSQL those of many (its clock is the only clock,
+so hosts with skewed clocks still agree on who is alive).
+
+A lease book has its own connection: it is renewed from a background thread while the load's own
+connection commits checkpoints.
+"""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError
+from ..redaction import redact
+from .base import DDL
+
+
+class LeaseBook(abc.ABC):
+    """Who holds which budget, and until when."""
+
+    location: str
+
+    @abc.abstractmethod
+    def renew(self, budget: str, holder: str, ttl_s: float) -> int:
+        """Hold ``budget`` for ``ttl_s`` more seconds; the number of live holders, this one included."""
+
+    @abc.abstractmethod
+    def release(self, budget: str, holder: str) -> None:
+        """Give the lease back (a clean end: the others' shares grow at their next renewal)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+_UPSERT = (
+    "INSERT INTO spotzee_budget_leases (budget, holder, expires_at) VALUES ({p}, {p}, {expires}) "
+    "ON CONFLICT (budget, holder) DO UPDATE SET expires_at = excluded.expires_at"
+)
+_EXPIRE = "DELETE FROM spotzee_budget_leases WHERE expires_at < {now}"
+_COUNT = "SELECT count(*) FROM spotzee_budget_leases WHERE budget = {p} AND expires_at >= {now}"
+_RELEASE = "DELETE FROM spotzee_budget_leases WHERE budget = {p} AND holder = {p}"
+
+
+class SQLiteLeaseBook(LeaseBook):
+    """Leases in the embedded store's file: every load on this host sees them."""
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self.location = path
+        self._clock = clock
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
+            self._db.executescript(DDL)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot keep budget leases in {path} ({exc}).") from None
+
+    def renew(self, budget: str, holder: str, ttl_s: float) -> int:
+        now = self._clock()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(_UPSERT.format(p="?", expires="?"), (budget, holder, now + ttl_s))
+            self._db.execute(_EXPIRE.format(now="?"), (now,))
+            (count,) = self._db.execute(_COUNT.format(p="?", now="?"), (budget, now)).fetchone()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return int(count)
+
+    def release(self, budget: str, holder: str) -> None:
+        self._db.execute(_RELEASE.format(p="?"), (budget, holder))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresLeaseBook(LeaseBook):
+    """Leases in the shared PostgreSQL store, timed by the server's clock."""
+
+    _NOW = "extract(epoch from clock_timestamp())"
+
+    def __init__(self, url: str, connect: Callable[[str], Any]) -> None:
+        self.location = redact(url)
+        self._db = connect(url)
+
+    def renew(self, budget: str, holder: str, ttl_s: float) -> int:
+        with self._db.transaction():
+            self._db.execute(_UPSERT.format(p="%s", expires=f"{self._NOW} + %s"), (budget, holder, ttl_s))
+            self._db.execute(_EXPIRE.format(now=self._NOW))
+            (count,) = self._db.execute(_COUNT.format(p="%s", now=self._NOW), (budget,)).fetchone()
+        return int(count)
+
+    def release(self, budget: str, holder: str) -> None:
+        self._db.execute(_RELEASE.format(p="%s"), (budget, holder))
+
+    def close(self) -> None:
+        self._db.close()

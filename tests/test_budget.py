@@ -1,0 +1,125 @@
+"""One API budget shared live by every load that sends: leases in the checkpoint store (SQLite on one host,
+PostgreSQL across hosts), shares that follow loads starting, ending and dying, and two real CLI runs that
+together stay under a strict 100 requests/s window."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from spotzee_loader.api import RateLimiter
+from spotzee_loader.api.mock import MockSpotzee
+from spotzee_loader.budget import SharedBudget
+from spotzee_loader.checkpoint import open_lease_book
+from spotzee_loader.checkpoint.leases import SQLiteLeaseBook
+from spotzee_loader.config import BudgetSettings
+from spotzee_loader.examples import example_orders
+
+from .conftest import Cli
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sqlite_leases_count_the_live_holders(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = str(tmp_path / "checkpoints.sqlite")
+    a, b = SQLiteLeaseBook(path, clock), SQLiteLeaseBook(path, clock)
+    assert a.renew("egress-1", "a", ttl_s=10) == 1
+    assert b.renew("egress-1", "b", ttl_s=10) == 2
+    assert b.renew("egress-2", "b", ttl_s=10) == 1  # another budget (another egress IP) is counted apart
+    clock.now += 9
+    assert a.renew("egress-1", "a", ttl_s=10) == 2  # b's lease still has a second
+    clock.now += 2
+    assert a.renew("egress-1", "a", ttl_s=10) == 1  # b stopped renewing (killed): gone after its ttl
+    b.renew("egress-1", "b", ttl_s=10)
+    b.release("egress-1", "b")
+    assert a.renew("egress-1", "a", ttl_s=10) == 1
+    a.close()
+    b.close()
+
+
+def test_postgres_leases_use_the_servers_clock(pg: tuple[str, Any, str]) -> None:
+    url, conn, _ = pg
+    a, b = open_lease_book(url), open_lease_book(url)
+    try:
+        assert a.renew("shared", "host-a:1", ttl_s=30) == 1
+        assert b.renew("shared", "host-b:1", ttl_s=30) == 2
+        # host-b's process dies: its lease runs out (moved into the past rather than waited for).
+        conn.execute("UPDATE spotzee_budget_leases SET expires_at = expires_at - 60 WHERE holder = 'host-b:1'")
+        assert a.renew("shared", "host-a:1", ttl_s=30) == 1
+        assert conn.execute("SELECT count(*) FROM spotzee_budget_leases").fetchone()[0] == 1  # expired rows go
+        a.release("shared", "host-a:1")
+        assert conn.execute("SELECT count(*) FROM spotzee_budget_leases").fetchone()[0] == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_shares_follow_loads_starting_and_ending(tmp_path: Path) -> None:
+    path = str(tmp_path / "checkpoints.sqlite")
+    settings = BudgetSettings(name="default", renew_s=3600)  # renewed by hand below, not by the threads
+    first_limiter, second_limiter = RateLimiter(95), RateLimiter(95)
+    first = SharedBudget(open_lease_book(path), settings, 95, first_limiter).start()
+    assert (first.loads, first_limiter.rate) == (1, 95)  # alone: the whole budget
+    second = SharedBudget(open_lease_book(path), settings, 95, second_limiter).start()
+    assert (second.loads, second_limiter.rate) == (2, 47.5)  # the newcomer starts at its share
+    first._renew()
+    assert (first.loads, first_limiter.rate) == (2, 47.5)  # the first one follows at its next renewal
+    second.close()
+    first._renew()
+    assert (first.loads, first_limiter.rate) == (1, 95)  # and takes it all back when the other ends
+    first.close()
+
+
+def orders_from(first_id: int, rows: int) -> pa.Table:
+    table = example_orders(rows, seed=first_id)
+    return table.set_column(0, "order_id", pa.array(range(first_id, first_id + rows), pa.int64()))
+
+
+def test_two_cli_runs_on_one_host_share_one_budget(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
+    # Spotzee's edge, strictly: 100 requests in any 1-s window, 429 beyond.
+    mock.configure({"rate_limit": 100, "rate_window_s": 1.0})
+    orders = write_parquet(orders_from(1, 15_000), "orders.parquet")
+    actions = write_parquet(orders_from(100_001, 15_000), "more-orders.parquet")
+    runs = [cli.popen(str(path), "--preset", "orders", "--concurrency", "4") for path in (orders, actions)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+
+    for run, (_, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err[-2000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == [*range(1, 15_001), *range(100_001, 115_001)] and set(ids.values()) == {1}
+    throttled = mock.statuses.get(429, 0)
+    assert throttled <= 0.01 * len(mock.requests), mock.statuses  # at most 1% answered 429
+    logs = [err for _, err in outputs]
+    assert all("shared live through the checkpoint store" in log for log in logs)
+    # Each run saw the other: one started at half the budget or moved to it within a renewal.
+    assert all(re.search(r"2 load\(s\) running.*47\.5 requests/s", log) for log in logs), logs
+
+
+def test_a_store_that_cannot_hold_leases_falls_back_to_a_static_share(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, tmp_path: Path
+) -> None:
+    path = write_parquet(example_orders(300))
+    store = tmp_path / "state" / "checkpoints.sqlite"
+    first = cli(str(path), "--preset", "orders", "--checkpoint", str(store))
+    assert first.returncode == 0 and "shared live" in first.stderr
+    # The store refuses leases from now on (as a PostgreSQL role without rights on the table would).
+    with sqlite3.connect(store) as db:
+        db.execute(
+            "CREATE TRIGGER no_leases BEFORE INSERT ON spotzee_budget_leases BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    again = cli(str(path), "--preset", "orders", "--checkpoint", str(store), "--restart")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "cannot be shared live" in again.stderr and "static 100% of it: 95.0 requests/s" in again.stderr
+    assert len(mock.events) == 600
