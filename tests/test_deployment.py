@@ -12,15 +12,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -28,96 +24,9 @@ import pytest
 from spotzee_loader.api.mock import MockConfig, MockSpotzee
 from spotzee_loader.examples import example_orders
 
+from .airflow_deployment import Deployment, deployed
 from .conftest import API_KEY, PG_ADMIN_URL
 from .test_dags import NIGHTLY_ACTIONS, NIGHTLY_ORDERS
-
-ROOT = Path(__file__).resolve().parent.parent
-AIRFLOW = [sys.executable, "-m", "airflow"]
-DAGS = ("spotzee_migration", "spotzee_nightly_backfill")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Deployment:
-    """One Airflow deployment on this machine; every component its own process group."""
-
-    def __init__(self, home: Path, metadata_url: str, mock: MockSpotzee) -> None:
-        self.home, self.metadata_url, self.mock = home, metadata_url, mock
-        port = _free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPOTZEE_"))}
-        self.env.update(
-            {
-                "AIRFLOW_HOME": str(home),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url.replace("postgresql://", "postgresql+psycopg2://"),
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "8",
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(port),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-                "SPOTZEE_RETRY_DELAY_S": "2",  # read when the dag-processor parses the DAGs
-            }
-        )
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False)
-        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
-        return done
-
-    def start(self) -> None:
-        self.cli("db", "migrate")
-        for component in ("api-server", "scheduler", "dag-processor"):
-            log = (self.home / f"{component}.log").open("wb")
-            self.processes.append(
-                subprocess.Popen(
-                    [*AIRFLOW, component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
-        self.wait(lambda: len(self.query("SELECT dag_id FROM serialized_dag WHERE dag_id = ANY(%s)", list(DAGS))) == 2,
-                  timeout=120, what="the dag-processor to parse the DAGs")  # fmt: skip
-
-    def stop(self) -> None:
-        for process in self.processes:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(process.pid, sig)
-                    process.wait(timeout=15)
-                    break
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    continue
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.metadata_url, autocommit=True) as db:
-            return db.execute(sql, params).fetchall()
-
-    def wait(self, ready: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            for process in self.processes:
-                assert process.poll() is None, f"an Airflow process exited while waiting for {what}"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(1)
-
-    def run_state(self, run_id: str) -> str | None:
-        rows = self.query("SELECT state FROM dag_run WHERE run_id = %s", run_id)
-        return str(rows[0][0]) if rows else None
-
-    def wait_for_run(self, run_id: str, timeout: float = 240) -> str:
-        self.wait(lambda: self.run_state(run_id) in ("success", "failed"), timeout, f"run {run_id}")
-        return str(self.run_state(run_id))
-
-    def task_logs(self, run_id: str) -> str:
-        return "\n".join(
-            p.read_text(errors="replace") for p in (self.home / "logs").rglob("*") if p.is_file() and run_id in str(p)
-        )
 
 
 @pytest.fixture(scope="module")
@@ -132,27 +41,9 @@ def edge() -> Iterator[MockSpotzee]:
 
 @pytest.fixture(scope="module")
 def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory, edge: MockSpotzee) -> Iterator[Deployment]:
-    name = f"spotzee_airflow_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    deployed = Deployment(tmp_path_factory.mktemp("airflow-home"), PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, edge)
-    try:
-        deployed.start()
-        db = pg_database.rsplit("/", 1)[1]
-        deployed.cli("connections", "add", "spotzee_default", "--conn-type", "http",
-                     "--conn-host", edge.base_url, "--conn-password", API_KEY)  # fmt: skip
-        for conn_id in ("spotzee_checkpoint", "spotzee_warehouse"):
-            deployed.cli("connections", "add", conn_id, "--conn-type", "postgres", "--conn-host", "127.0.0.1",
-                         "--conn-port", "5432", "--conn-login", "postgres", "--conn-schema", db)  # fmt: skip
-        deployed.cli("pools", "set", "spotzee_api", "4", "Spotzee API requests")
-        for dag_id in DAGS:
-            deployed.cli("dags", "unpause", dag_id)
-        yield deployed
-    finally:
-        deployed.stop()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    store = pg_database.rsplit("/", 1)[1]  # the checkpoint store and the warehouse
+    with deployed(PG_ADMIN_URL, tmp_path_factory.mktemp("airflow-home"), edge, store, API_KEY) as deployment:
+        yield deployment
 
 
 def _orders(path: Path, first_id: int, rows: int) -> str:

@@ -1,0 +1,64 @@
+"""The migration DAG in a real Airflow deployment (PostgreSQL metadata DB, LocalExecutor, api-server, scheduler,
+dag-processor: ``tests/airflow_deployment.py``) against the mock Spotzee refusing more than 100 requests in any
+second: a 1-slice and a 2-slice migration of the same rows.
+
+Prints, per run, the events/s between the first and the last request the mock saw, requests/s and the share of
+429 answers. Targets (issue 14): each >= 8,500 events/s (90% of the budget), <= 1% 429.
+
+    ../.venv/bin/python airflow_migration.py [--rows 150000]      # needs '.[test]' and PostgreSQL on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spotzee_loader.api.mock import MockConfig, MockSpotzee
+from spotzee_loader.examples import example_orders
+from tests.airflow_deployment import deployed
+
+KEY = "sk_bench"
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+STORE = "spotzee_bench_store"  # the checkpoint store (and its budget leases)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=150_000)
+    args = parser.parse_args()
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {STORE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {STORE}")
+    mock = MockSpotzee(MockConfig(api_key=KEY, rate_limit=100, rate_window_s=1.0, store_events=False)).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders.parquet"
+        pq.write_table(example_orders(args.rows, seed=7), path, row_group_size=args.rows // 6)
+        with deployed(ADMIN, Path(tmp) / "airflow", mock, STORE, KEY) as airflow:
+            for slices in (1, 2):
+                mock.reset()
+                conf = {"path": str(path), "mapping": "orders", "slice_rows": args.rows // slices, "restart": True}
+                run_id = f"bench-{slices}-slice"
+                airflow.cli("dags", "trigger", "spotzee_migration", "--run-id", run_id, "--conf", json.dumps(conf))
+                state = airflow.wait_for_run(run_id, timeout=1800)
+                stats = mock.stats()
+                span = stats["last_request_at"] - stats["first_request_at"]
+                limited = stats["statuses"].get("429", 0)
+                print(
+                    f"{slices}-slice migration ({state}): {stats['events']:,} events, {stats['requests']:,} requests "
+                    f"in {span:.1f}s between first and last = {stats['events'] / span:,.0f} events/s "
+                    f"({stats['requests'] / span:.1f} req/s); 429s: {limited} ({limited / stats['requests']:.2%})",
+                    flush=True,
+                )
+    mock.stop()
+
+
+if __name__ == "__main__":
+    main()
