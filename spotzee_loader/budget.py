@@ -3,7 +3,7 @@
 Spotzee allows about 100 requests/s per egress IP, whoever sends them. Every sending load (a CLI run, an
 Airflow slice) holds a lease on its budget in the checkpoint store and renews it every ``renew_s``; each
 renewal counts the live leases and sets this load's rate limiter to ``rate / count``. One load alone gets
-the whole budget; when a second starts, both are at half within one renewal; when one ends (or dies and its
+the whole budget; when a second starts, both are at half before it sends; when one ends (or dies and its
 lease expires after ``ttl_s``), the other takes it all back. Where the store cannot hold leases, a static
 ``fallback_share`` of the budget is used instead, and the log says so.
 """
@@ -36,12 +36,13 @@ class SharedBudget:
     def start(self) -> SharedBudget:
         """Take the first lease (so the first request already goes at the right pace), then keep renewing.
 
-        A load joining others waits one renewal period before its first request: by then each of them has
-        seen it and slowed to its new share, so the loads together never run over the budget.
+        A load joining others waits two renewal periods before its first request: by then each of them has
+        renewed (a renewal can itself take a while on a busy store) and slowed to its new share, so the loads
+        together do not run over the budget.
         """
         self._renew()
         if self.loads > 1:
-            self._limiter.pause_until(self._limiter.clock() + self._settings.renew_s)
+            self._limiter.pause_until(self._limiter.clock() + 2 * self._settings.renew_s)
         log.info(
             "API budget %r (%.0f requests/s for every load sending from this egress) is shared live through the "
             "checkpoint store %s: %d load(s) running, this one sends at %.1f requests/s.",

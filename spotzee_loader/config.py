@@ -161,7 +161,7 @@ class BudgetSettings:
     fallback_share: float = 1.0
     """Fraction of the budget taken when the checkpoint store cannot hold leases (Airflow: 1 / pool slots)."""
     renew_s: float = 0.5
-    """How often a load renews its lease and recomputes its share (and how long a newcomer waits to start)."""
+    """How often a load renews its lease and recomputes its share (a newcomer waits two of these to start)."""
     ttl_s: float = 10.0
     """A lease not renewed for this long belongs to a load that is gone."""
 

@@ -36,8 +36,10 @@ def _free_port() -> int:
 class Deployment:
     """One Airflow deployment on this machine; every component its own process group."""
 
-    def __init__(self, home: Path, metadata_url: str, mock: MockSpotzee) -> None:
-        self.home, self.metadata_url, self.mock = home, metadata_url, mock
+    def __init__(self, home: Path, metadata_url: str, mock: MockSpotzee, celery_workers: int = 0) -> None:
+        """LocalExecutor, or with ``celery_workers`` CeleryExecutor and that many ``airflow celery worker``
+        processes (Redis on 127.0.0.1:6379 as the broker, the metadata database as the result backend)."""
+        self.home, self.metadata_url, self.mock, self.celery_workers = home, metadata_url, mock, celery_workers
         port = _free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPOTZEE_"))}
         self.env.update(
@@ -54,6 +56,15 @@ class Deployment:
                 "SPOTZEE_RETRY_DELAY_S": "2",  # read when the dag-processor parses the DAGs
             }
         )
+        if celery_workers:
+            self.env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                    "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/0",
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+                }
+            )
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -63,11 +74,13 @@ class Deployment:
 
     def start(self) -> None:
         self.cli("db", "migrate")
-        for component in ("api-server", "scheduler", "dag-processor"):
-            log = (self.home / f"{component}.log").open("wb")
+        components = [["api-server"], ["scheduler"], ["dag-processor"]]
+        components += [["celery", "worker", "--celery-hostname", f"worker{n}@%h"] for n in range(self.celery_workers)]
+        for n, component in enumerate(components):
+            log = (self.home / f"{n}-{'-'.join(component[:2])}.log").open("wb")
             self.processes.append(
                 subprocess.Popen(
-                    [*AIRFLOW, component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    [*AIRFLOW, *component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             )
         self.wait(lambda: len(self.query("SELECT dag_id FROM serialized_dag WHERE dag_id = ANY(%s)", list(DAGS))) == 2,
@@ -110,14 +123,16 @@ class Deployment:
 
 
 @contextmanager
-def deployed(admin_url: str, home: Path, mock: MockSpotzee, store_db: str, api_key: str) -> Iterator[Deployment]:
+def deployed(
+    admin_url: str, home: Path, mock: MockSpotzee, store_db: str, api_key: str, celery_workers: int = 0
+) -> Iterator[Deployment]:
     """A running deployment with a fresh metadata database, the connections (Spotzee = ``mock``; checkpoint store
     and warehouse = database ``store_db``), the ``spotzee_api`` pool of 4, and both DAGs unpaused."""
     name = f"spotzee_airflow_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
-    deployment = Deployment(home, admin_url.rsplit("/", 1)[0] + "/" + name, mock)
+    deployment = Deployment(home, admin_url.rsplit("/", 1)[0] + "/" + name, mock, celery_workers)
     try:
         deployment.start()
         deployment.cli("connections", "add", "spotzee_default", "--conn-type", "http",

@@ -72,12 +72,19 @@ def decimals_from_text(texts: pa.Array) -> pa.Array | None:
     if pc.any(pc.match_substring_regex(texts, "[EeNnIi]")).as_py():
         return None
     dot = pc.find_substring(texts, ".")
-    scales = pc.if_else(pc.greater_equal(dot, 0), pc.subtract(pc.subtract(pc.utf8_length(texts), dot), 1), 0)
+    length = pc.utf8_length(texts)
+    scales = pc.if_else(pc.greater_equal(dot, 0), pc.subtract(pc.subtract(length, dot), 1), 0)
     scale = pc.max(scales).as_py() or 0
+    # Integer digits (sign aside): Arrow's string cast does not always refuse a value past the precision, it
+    # can shift its digits instead (32 integer digits at scale 7 came back as 28), so the width is checked here.
+    signs = pc.cast(pc.starts_with(texts, "-"), pa.int32())
+    integers = pc.subtract(pc.if_else(pc.greater_equal(dot, 0), dot, length), signs)
+    if (pc.max(integers).as_py() or 0) + scale > 38:
+        return None  # more than 38 digits: inference picks decimal256
     try:
         return texts.cast(pa.decimal128(38, scale))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None  # more than 38 digits: inference picks decimal256
+        return None
 
 
 def rows_to_batch(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:

@@ -1,0 +1,72 @@
+"""The migration DAG spread over two machines' worth of workers: CeleryExecutor (Redis as the broker) with two
+``airflow celery worker`` processes, the shared PostgreSQL checkpoint store and one live API budget, against
+the mock Spotzee refusing more than 100 requests in any second (``tests/airflow_deployment.py``).
+
+Prints the events/s between the first and last request, the 429 share, and which worker ran each slice.
+
+    ../.venv/bin/python airflow_celery.py [--rows 300000]   # needs '.[test,scale]', PostgreSQL and Redis
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spotzee_loader.api.mock import MockConfig, MockSpotzee
+from spotzee_loader.examples import example_orders
+from tests.airflow_deployment import deployed
+
+KEY = "sk_bench"
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+STORE = "spotzee_bench_store"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--slices", type=int, default=4)
+    args = parser.parse_args()
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {STORE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {STORE}")
+    mock = MockSpotzee(MockConfig(api_key=KEY, rate_limit=100, rate_window_s=1.0, store_events=False)).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders.parquet"
+        pq.write_table(example_orders(args.rows, seed=8), path, row_group_size=args.rows // (2 * args.slices))
+        home = Path(tmp) / "airflow"
+        with deployed(ADMIN, home, mock, STORE, KEY, celery_workers=2) as airflow:
+            conf = {"path": str(path), "mapping": "orders", "slice_rows": args.rows // args.slices}
+            airflow.cli("dags", "trigger", "spotzee_migration", "--run-id", "celery", "--conf", json.dumps(conf))
+            state = airflow.wait_for_run("celery", timeout=1800)
+            stats = mock.stats()
+            span = stats["last_request_at"] - stats["first_request_at"]
+            limited = stats["statuses"].get("429", 0)
+            print(
+                f"{args.slices}-slice migration on 2 Celery workers ({state}): {stats['events']:,} events, "
+                f"{stats['requests']:,} requests in {span:.1f}s between first and last = "
+                f"{stats['events'] / span:,.0f} events/s ({stats['requests'] / span:.1f} req/s); 429s: {limited} "
+                f"({limited / stats['requests']:.2%})"
+            )
+            logs = {log.name: log.read_text(errors="replace") for log in home.glob("*-celery-worker.log")}
+            ran = Counter({name: text.count("spotzee_migration") for name, text in logs.items()})
+            print(f"task mentions per worker log: {dict(ran)}")
+            spans = airflow.query(
+                "SELECT map_index, hostname, start_date, end_date FROM task_instance "
+                "WHERE run_id = 'celery' AND task_id = 'load' ORDER BY map_index"
+            )
+            for index, host, start, end in spans:
+                print(f"  slice {index}: {host}, {start:%H:%M:%S}-{end:%H:%M:%S}")
+    mock.stop()
+
+
+if __name__ == "__main__":
+    main()
