@@ -57,8 +57,9 @@ def main() -> None:
                 f"({limited / stats['requests']:.2%})"
             )
             logs = {log.name: log.read_text(errors="replace") for log in home.glob("*-celery-worker.log")}
-            ran = Counter({name: text.count("spotzee_migration") for name, text in logs.items()})
-            print(f"task mentions per worker log: {dict(ran)}")
+            # Celery logs "Task ... received" when a worker takes a task: both workers should have taken some.
+            ran = Counter({name: text.count("] received") for name, text in logs.items()})
+            print(f"'received' lines per worker log: {dict(ran)}")
             spans = airflow.query(
                 "SELECT map_index, hostname, start_date, end_date FROM task_instance "
                 "WHERE run_id = 'celery' AND task_id = 'load' ORDER BY map_index"
