@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..mapping import json_safe
+from .mysql_types import BOOLEAN, JSON, UTC_TIME
 
 JSON_TYPE = pa.json_(pa.string())
 
@@ -36,11 +37,18 @@ def _holds_objects(values: Sequence[Any]) -> bool:
     return False
 
 
-def arrow_column(values: Sequence[Any]) -> pa.Array:
-    """One column of Python values as the Arrow array a warehouse column should become."""
+def arrow_column(values: Sequence[Any], kind: str | None = None) -> pa.Array:
+    """One column of Python values as the Arrow array a warehouse column should become (``kind``: what the
+    column's declared type says the values mean, where the driver's values lose it; see ``mysql_types``)."""
+    if kind == UTC_TIME:  # naive values read in a UTC session: the instants they are
+        return pa.array(values, pa.timestamp("us", tz="UTC"))
+    if kind == BOOLEAN:
+        return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
     sample = next((v for v in values if v is not None), None)
     if sample is None:
         return pa.nulls(len(values))
+    if kind == JSON and isinstance(sample, (str, bytes)):
+        return json_array([None if v is None else v if isinstance(v, str) else v.decode() for v in values])
     if isinstance(sample, (dict, list)) and _holds_objects(values):
         return json_array([None if v is None else orjson.dumps(json_safe(v)).decode() for v in values])
     if isinstance(sample, uuid.UUID):
@@ -53,6 +61,11 @@ def arrow_column(values: Sequence[Any]) -> pa.Array:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         pass
+    if isinstance(sample, int) and not isinstance(sample, bool):
+        try:  # BIGINT UNSIGNED past the signed range
+            return pa.array(values, pa.uint64())
+        except (pa.ArrowInvalid, OverflowError):
+            pass
     if isinstance(sample, decimal.Decimal):
         finite = [v if v is None or v.is_finite() else None for v in values]
         try:
@@ -87,7 +100,12 @@ def decimals_from_text(texts: pa.Array) -> pa.Array | None:
         return None
 
 
-def rows_to_batch(names: list[str], rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+def rows_to_batch(
+    names: list[str], rows: Sequence[Sequence[Any]], kinds: Sequence[str | None] | None = None
+) -> pa.RecordBatch:
     """A record batch of ``rows`` (tuples in ``names`` order)."""
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.RecordBatch.from_arrays([arrow_column(values) for values in columns], names=names)
+    kinds = kinds or [None] * len(names)
+    return pa.RecordBatch.from_arrays(
+        [arrow_column(values, kind) for values, kind in zip(columns, kinds, strict=True)], names=names
+    )

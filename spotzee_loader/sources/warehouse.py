@@ -16,6 +16,7 @@ import abc
 import datetime as dt
 import hashlib
 import re
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ..redaction import redact
 from .arrow_rows import rows_to_batch
 from .base import ResumePoint, SourceBatch
 from .keys import RowKey, decode_key
+from .mysql_types import column_kinds, json_columns_from_checks
 from .pg_copy import copy_batches, describe
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -68,6 +70,10 @@ class WarehouseSource(abc.ABC):
 
     @abc.abstractmethod
     def _set_timezone(self, timezone: str) -> None: ...
+
+    def _bind_window(self, params: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
+        """``since``/``until`` as this engine compares them with ``created_at`` (aware UTC by default)."""
+        return params
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -122,6 +128,7 @@ class WarehouseSource(abc.ABC):
         missing = [k for k in self._key if k not in self.schema().names]
         if missing:
             raise MappingError(f"{mapping.origin}: key column(s) {', '.join(missing)} are not in {self.description}.")
+        self._params = self._bind_window(self._params, mapping)
         null_test = " OR ".join(f"{self.quote(k)} IS NULL" for k in self._key)
         nulls = self._scalar(f"SELECT count(*) FROM ({self._base}) AS b WHERE {null_test}", self._params)
         if nulls:
@@ -273,6 +280,8 @@ class SqlAlchemySource(WarehouseSource):
         scheme, _, rest = url.partition("://")
         if scheme in ("postgresql", "postgres"):
             url = f"postgresql+psycopg://{rest}"
+        elif scheme in ("mysql", "mariadb"):  # PyMySQL, in utf8mb4 (the 4-byte UTF-8 every text may hold)
+            url = f"{scheme}+pymysql://{rest}" + ("&" if "?" in rest else "?") + "charset=utf8mb4"
         try:
             self._engine = sa.create_engine(url, pool_pre_ping=True)
             self._conn = self._engine.connect()
@@ -286,6 +295,8 @@ class SqlAlchemySource(WarehouseSource):
         self._timezone: str | None = None
         # PostgreSQL through psycopg 3 streams results as CSV through COPY, typed by Arrow (pg_copy).
         self._copy_reads = self._engine.dialect.name == "postgresql" and self._engine.dialect.driver == "psycopg"
+        self._mysql = self._engine.dialect.name in ("mysql", "mariadb")
+        self._json_columns: set[str] | None = None
         self._driver_errors: tuple[type[Exception], ...] = ()
         if self._copy_reads:
             import psycopg
@@ -307,15 +318,17 @@ class SqlAlchemySource(WarehouseSource):
                     if copied is not None:
                         yield from copied
                         return
+                json_columns = self._mysql_json() if self._mysql else set()  # before the streaming cursor opens
                 # Per statement: Connection.execution_options() would switch every later statement to a cursor.
                 result = conn.execute(
                     sa.text(sql), params, execution_options={"stream_results": True, "max_row_buffer": batch_size}
                 )
                 names = list(result.keys())
+                kinds = column_kinds(result.cursor.description, json_columns) if self._mysql else None
                 emitted = False
                 for rows in result.partitions(batch_size):
                     emitted = True
-                    yield rows_to_batch(names, rows)
+                    yield rows_to_batch(names, rows, kinds)
                 if not emitted:
                     yield pa.RecordBatch.from_pylist([], schema=pa.schema([(n, pa.null()) for n in names]))
         except (sa.exc.SQLAlchemyError, *self._driver_errors) as exc:
@@ -345,7 +358,39 @@ class SqlAlchemySource(WarehouseSource):
     def _set_timezone(self, timezone: str) -> None:
         self._timezone = timezone
 
+    def _bind_window(self, params: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
+        if not self._mysql or not params:
+            return params
+        # PyMySQL writes a datetime's wall time and drops its zone: give the wall time the column compares in.
+        # TIMESTAMP compares in the session zone (UTC); DATETIME holds the mapping's local time.
+        created = self.schema().field(mapping.created_at).type if mapping.created_at in self.schema().names else None
+        utc = isinstance(created, pa.TimestampType) and created.tz is not None
+        zone = dt.UTC if utc else zoneinfo.ZoneInfo(mapping.timezone)
+        return {k: v.astimezone(zone).replace(tzinfo=None) for k, v in params.items()}
+
+    def _mysql_json(self) -> set[str]:
+        """MariaDB's JSON columns of the ``--table`` (found once, from its json_valid checks)."""
+        if self._json_columns is None:
+            self._json_columns = set()
+            if self._engine.dialect.name == "mariadb" and self.options.table:
+                schema, _, table = self.options.table.rpartition(".")
+                checks = self._conn.execute(
+                    self._sa.text(
+                        "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                        "WHERE CONSTRAINT_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table"
+                    ),
+                    {"schema": schema or None, "table": table},
+                ).scalars()
+                self._json_columns = json_columns_from_checks(checks)
+        return self._json_columns
+
     def _apply_session(self) -> None:
+        if self._mysql:
+            # TIMESTAMP values come back in the session's zone: UTC makes them the instants they are (DATETIME has
+            # no zone and is left as written). One read-only transaction with a consistent snapshot per page.
+            self._conn.execute(self._sa.text("SET time_zone = '+00:00'"))
+            self._conn.execute(self._sa.text("START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT"))
+            return
         if self._engine.dialect.name != "postgresql":
             return
         # The loader only reads: a user's --sql cannot write, whatever it says.
