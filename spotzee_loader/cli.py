@@ -84,9 +84,10 @@ def _load_parser() -> argparse.ArgumentParser:
     db.add_argument(
         "--since",
         type=instant,
-        help="load rows with created_at >= SINCE (date or ISO time; UTC unless it has an offset)",
+        help="load rows with created_at >= SINCE (date or ISO time; UTC unless it has an offset); files too: "
+        "rows outside are skipped and counted, row groups wholly outside are not read",
     )
-    db.add_argument("--until", type=instant, help="load rows with created_at < UNTIL")
+    db.add_argument("--until", type=instant, help="load rows with created_at < UNTIL (the cutover)")
     m = p.add_mutually_exclusive_group()
     m.add_argument("--mapping", type=Path, help="TOML mapping file")
     m.add_argument("--preset", choices=PRESET_NAMES, help="built-in mapping (detected from the columns if omitted)")
@@ -204,7 +205,8 @@ def _print_summary(report: RunReport) -> None:
     r = report
     if r.dry_run:
         print(f"Dry run of job {r.job}: nothing sent, no checkpoint written.")
-        print(f"  rows read {r.rows_read:,}; events {r.events_sent:,}; rejected {r.rejected:,}")
+        outside = f"; outside the window {r.rows_outside_window:,}" if r.rows_outside_window else ""
+        print(f"  rows read {r.rows_read:,}; events {r.events_sent:,}; rejected {r.rejected:,}{outside}")
         names = ", ".join(f"{n} {c:,}" for n, c in r.events_by_name.most_common())
         print(f"  events by name: {names or '-'}")
         print(f"  created_at from {r.first_created_at or '-'} to {r.last_created_at or '-'}")
@@ -221,7 +223,9 @@ def _print_summary(report: RunReport) -> None:
         )
         return
     print(
-        f"Job {r.job}: {r.status}. rows read {r.rows_read:,} (already sent {r.rows_skipped:,}), events sent "
+        f"Job {r.job}: {r.status}. rows read {r.rows_read:,} (already sent {r.rows_skipped:,}"
+        + (f", outside the window {r.rows_outside_window:,}" if r.rows_outside_window else "")
+        + f"), events sent "
         f"{r.events_sent:,}, rejected {r.rejected:,}, requests {r.requests:,}, retries {r.retries:,}, "
         f"{r.duration_s:.1f}s ({r.as_dict()['events_per_s'] or 0:,.0f} events/s)."
     )

@@ -29,7 +29,7 @@ from .errors import InterruptedRunError, MappingError, SpotzeeLoaderError
 from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping
 from .redaction import redact
 from .report import RunReport
-from .sources import ResumePoint, Source, open_source
+from .sources import ResumePoint, Source, is_database_url, open_source
 
 log = logging.getLogger(__name__)
 JOURNEY_WARNING = (
@@ -251,13 +251,25 @@ class _Run:
             names,
             f"; {span}" if span else "",
         )
+        kept = getattr(self.source, "rows_in_window", lambda: None)()
+        if kept is not None:
+            log.info(
+                "The window [%s, %s) on created_at keeps at most %s of these rows: row groups wholly outside it "
+                "(by their statistics) are skipped unread, other rows outside it are skipped as they are read.",
+                self.s.source_options.since or "-",
+                self.s.source_options.until or "-",
+                f"{kept:,}",
+            )
         log.info("Rejects are counted as rows are read: rehearse with --dry-run for events per name and rejects.")
         log.warning(JOURNEY_WARNING)
 
     def _stream(self) -> None:
         state, report = self.state, self.report
         now = dt.datetime.now(dt.UTC)
-        mapper = BatchMapper(self.mapping, now)
+        opts = self.s.source_options
+        # Files are windowed here, on the mapped created_at; databases already select the window in SQL.
+        window = (None, None) if is_database_url(self.s.source) else (opts.since, opts.until)
+        mapper = BatchMapper(self.mapping, now, window)
         chunker = Chunker(self.s.chunk_size, state.prefix_seq + 1, state.prefix_row)
         columns = None if self.mapping.data_columns == "*" else self.mapping.required_columns()
         end_row = state.prefix_row
@@ -269,7 +281,10 @@ class _Run:
                     if self._stopping():
                         break
                     built = mapper.build(part.batch, part.first_row)
-                    report.rows_read += part.batch.num_rows
+                    # Positions jump over row groups the source skipped unread (wholly outside the window).
+                    unread = part.first_row - end_row
+                    report.rows_read += unread + part.batch.num_rows
+                    report.rows_outside_window += unread + built.outside
                     report.events_by_name.update(built.names)
                     report.note_times(built.first_created_at, built.last_created_at)
                     end_row = part.first_row + part.batch.num_rows
@@ -287,7 +302,8 @@ class _Run:
                     self.abort.set()
                 while self.inflight:
                     self._collect()
-        report.rows_unfinished = report.rows_read - report.events_sent - report.rejected - report.rows_skipped
+        r = report
+        r.rows_unfinished = r.rows_read - r.events_sent - r.rejected - r.rows_skipped - r.rows_outside_window
         if self.fatal is not None:
             raise self.fatal
         if self.stop.is_set():
@@ -300,7 +316,8 @@ class _Run:
 
     def _dispatch(self, chunk: Chunk) -> None:
         if chunk.seq in self.state.acked:
-            self.report.rows_skipped += chunk.rows
+            # Its events and rejects: rows of its range outside a window were counted as such when mapped.
+            self.report.rows_skipped += len(chunk.events) + len(chunk.rejects)
             return
         if self.client is None or not chunk.events:
             if self.output is not None:

@@ -9,7 +9,8 @@ from typing import Any
 
 @dataclass
 class RunReport:
-    """Counts of one run. ``rows_read = events_sent + rejected + rows_skipped + rows_unfinished``."""
+    """Counts of one run: ``rows_read = events_sent + rejected + rows_skipped + rows_outside_window +
+    rows_unfinished``."""
 
     job: str
     source: str
@@ -25,6 +26,8 @@ class RunReport:
     rejected: int = 0
     rows_skipped: int = 0
     """Rows re-read but already acknowledged in an earlier run of the job."""
+    rows_outside_window: int = 0
+    """File rows whose ``created_at`` lies outside ``--since``/``--until`` (row groups wholly outside unread)."""
     rows_unfinished: int = 0
     """Rows read but not acknowledged when the run stopped early; the next run sends them."""
     resumed_from_row: int = 0

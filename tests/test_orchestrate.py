@@ -31,7 +31,7 @@ def write(path: Path, rows: int, group: int) -> Path:
         ({}, "exactly one source"),
         ({"path": "a.parquet", "table": "t"}, "exactly one source"),
         ({"table": "t", "since": "2024-02-01", "until": "2024-01-01"}, "since must be before until"),
-        ({"path": "a.parquet", "since": "2024-01-01"}, "a Parquet path is loaded whole"),
+        ({"path": "a.parquet", "since": "2024-02-01", "until": "2024-01-01"}, "since must be before until"),
         ({"sql": "SELECT 1", "since": "2024-01-01"}, "needs since and until"),
         ({"table": "t", "since": "yesterday"}, "since='yesterday' is not a date"),
         ({"table": "t", "slice_rows": 0}, "slice_rows must be a whole number of at least 1"),
@@ -43,7 +43,7 @@ def write(path: Path, rows: int, group: int) -> Path:
         "none",
         "two",
         "window-order",
-        "window-on-parquet",
+        "window-order-on-parquet",
         "sql-window",
         "bad-date",
         "slice-rows",
@@ -98,6 +98,10 @@ def test_parquet_slices_split_big_files_and_pack_small_ones(tmp_path: Path) -> N
         for part in source.batches(ResumePoint(), None):
             seen += part.batch.column("order_id").to_pylist()
     assert sorted(seen) == sorted(list(range(2_500)) + list(range(300)) * 3)
+    # A window (the cutover) travels with every file slice, and names other jobs than the whole load.
+    windowed = parquet_slices(MigrationParams.from_conf({**params.__dict__, "since": "2024-01-01", "until": None}))
+    assert {(s.since, s.until) for s in windowed} == {("2024-01-01T00:00:00+00:00", None)}
+    assert not {s.job for s in windowed} & {s.job for s in slices}
 
 
 def test_too_many_slices_is_refused(tmp_path: Path) -> None:

@@ -161,6 +161,12 @@ def _parse_iso_strings(arr: pa.Array, timezone: str) -> tuple[pa.Array, list[int
     return merged.cast(UTC_MS, safe=False), bad
 
 
+def iso_instant(instant: dt.datetime) -> str:
+    """One instant as ``created_at`` is written (``2024-01-01T00:00:00.000Z``), so the two compare as strings."""
+    utc = instant.astimezone(dt.UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
 def iso_strings(utc_ms: pa.Array) -> pa.Array:
     """``timestamp[ms, UTC]`` -> ``"2026-04-28T05:14:00.000Z"`` strings.
 

@@ -59,6 +59,8 @@ class BuiltBatch:
     """``created_at`` of each event, in event order (ISO strings)."""
     event_names: pa.Array | None = None
     """The name of each event, in event order; ``None`` when the mapping gives one fixed name."""
+    outside: int = 0
+    """Rows whose ``created_at`` lies outside the window: skipped, neither events nor rejects."""
 
 
 def _profile_strings(batch: pa.RecordBatch, column: str) -> pa.Array:
@@ -73,9 +75,19 @@ def _mask_rows(mask: pa.Array) -> list[int]:
 class EventBuilder:
     """Turns batches of one schema into events, following one mapping."""
 
-    def __init__(self, mapping: Mapping, schema: pa.Schema, now: dt.datetime, *, row_by_row: bool = False) -> None:
+    def __init__(
+        self,
+        mapping: Mapping,
+        schema: pa.Schema,
+        now: dt.datetime,
+        *,
+        row_by_row: bool = False,
+        window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+    ) -> None:
         self.mapping = mapping
         self._row_by_row = row_by_row
+        # Bounds written as created_at is (ISO, UTC, milliseconds), so the window is a string comparison.
+        self._window = tuple(None if t is None else convert.iso_instant(t) for t in window)
         columns = list(schema.names)
         mapping.check_columns(columns)
         self._data_props = mapping.data_properties(columns)
@@ -104,6 +116,8 @@ class EventBuilder:
         """Map one batch whose first row sits at ``first_row`` in the source."""
         m = self.mapping
         n = batch.num_rows
+        if n == 0:  # a source saying where it is (rows skipped unread before it): nothing to map
+            return BuiltBatch(first_row=first_row, events=[], rejects=[])
         problems: dict[int, tuple[str, str | None, str]] = {}
 
         def flag(rows: list[int], code: str, field_: str | None, message: str) -> None:
@@ -145,6 +159,10 @@ class EventBuilder:
         )
 
         created = self._created_at(batch, flag)
+        outside = self._outside(created)
+        if outside is not None:  # skipped rows are not judged: neither events nor rejects
+            for row in _mask_rows(outside):
+                problems.pop(row, None)
         data_json = self._data_json(batch, flag)
         if data_json is None and not self._row_by_row:
             bodies = self._assemble(batch, names, ids, created)
@@ -154,6 +172,8 @@ class EventBuilder:
         fault = np.zeros(n, dtype=bool)
         fault[list(problems)] = True
         clean = pc.invert(pa.array(fault))
+        if outside is not None:
+            clean = pc.and_(clean, pc.invert(outside))
         sizes = pc.binary_length(bodies)
         fits = pc.fill_null(pc.less_equal(sizes, MAX_EVENT_BYTES), False)
         too_large = pc.and_(clean, pc.invert(fits))
@@ -181,7 +201,21 @@ class EventBuilder:
             last_created_at=span["max"],
             event_times=event_times,
             event_names=pc.filter(names, valid) if names is not None else None,
+            outside=0 if outside is None else pc.sum(outside).as_py() or 0,
         )
+
+    def _outside(self, created: pa.Array) -> pa.Array | None:
+        """Rows with a valid ``created_at`` before ``since`` or at/after ``until``; ``None`` without a window."""
+        since, until = self._window
+        if since is None and until is None:
+            return None
+        times = created.cast(pa.string())  # a column of nulls only may come typed null
+        out = pa.array([False] * len(times), pa.bool_())
+        if since is not None:
+            out = pc.or_(out, pc.less(times, since))
+        if until is not None:
+            out = pc.or_(out, pc.greater_equal(times, until))
+        return pc.fill_null(out, False)
 
     def _assemble(
         self, batch: pa.RecordBatch, names: pa.Array | None, ids: dict[str, pa.Array], created: pa.Array
@@ -337,14 +371,17 @@ class EventBuilder:
 class BatchMapper:
     """Maps a stream of batches; files of one source may differ in schema, so the builder follows it."""
 
-    def __init__(self, mapping: Mapping, now: dt.datetime) -> None:
-        self.mapping, self._now = mapping, now
+    def __init__(
+        self, mapping: Mapping, now: dt.datetime, window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
+    ) -> None:
+        self.mapping, self._now, self._window = mapping, now, window
         self._builder: EventBuilder | None = None
         self._schema: pa.Schema | None = None
 
     def build(self, batch: pa.RecordBatch, first_row: int) -> BuiltBatch:
         if self._builder is None or not batch.schema.equals(self._schema):
-            self._builder, self._schema = EventBuilder(self.mapping, batch.schema, self._now), batch.schema
+            builder = EventBuilder(self.mapping, batch.schema, self._now, window=self._window)
+            self._builder, self._schema = builder, batch.schema
         return self._builder.build(batch, first_row)
 
 

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
 from ..redaction import redact
-from ..sources import open_source
+from ..sources import is_database_url, open_source
 from .resend import prepare_resend
 from .status import format_statuses, job_statuses
 from .verify import reconcile, source_day_counts
@@ -120,7 +120,11 @@ def run_verify(
     try:
         mapping = (choice or MappingChoice()).resolve(list(source.schema().names))
         source.prepare(mapping)
-        expected = source_day_counts(source, mapping, args.since, args.until)
+        # A job's window on files is applied while mapping, as the load did (databases select it in SQL).
+        files = not is_database_url(spec)
+        since = args.since or (options.since if files else None)
+        until = args.until or (options.until if files else None)
+        expected = source_day_counts(source, mapping, since, until)
     finally:
         source.close()
     if not expected:
@@ -133,8 +137,8 @@ def run_verify(
     days = sorted(day for _, day in expected)
     names = sorted({name for name, _ in expected})
     # The days the source spans (or the window asked for), as the contract's half-open date-time range.
-    since = args.since or dt.datetime.fromisoformat(days[0]).replace(tzinfo=dt.UTC)
-    until = args.until or dt.datetime.fromisoformat(days[-1]).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    since = since or dt.datetime.fromisoformat(days[0]).replace(tzinfo=dt.UTC)
+    until = until or dt.datetime.fromisoformat(days[-1]).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
     found = spotzee_day_counts(api, since, until, names)
     rows = reconcile(expected, found)
     differing = [r for r in rows if r["difference"]]

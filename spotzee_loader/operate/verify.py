@@ -14,14 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..api import DayKey
-from ..mapping import BatchMapper, Mapping
+from ..mapping import BatchMapper, Mapping, iso_instant
 from ..sources import ResumePoint, Source
-
-
-def _event_time(instant: dt.datetime) -> str:
-    """``instant`` written as the events' ``created_at`` is (``2024-01-01T00:00:00.000Z``), so strings compare."""
-    utc = instant.astimezone(dt.UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 def source_day_counts(
@@ -40,9 +34,9 @@ def source_day_counts(
             if since is not None or until is not None:
                 keep = pa.repeat(True, len(times))
                 if since is not None:
-                    keep = pc.and_(keep, pc.greater_equal(times, _event_time(since)))
+                    keep = pc.and_(keep, pc.greater_equal(times, iso_instant(since)))
                 if until is not None:
-                    keep = pc.and_(keep, pc.less(times, _event_time(until)))
+                    keep = pc.and_(keep, pc.less(times, iso_instant(until)))
                 times, names = pc.filter(times, keep), pc.filter(names, keep)
             days = pc.utf8_slice_codeunits(times, 0, 10)
             grouped = pa.table({"name": names, "day": days}).group_by(["name", "day"]).aggregate([([], "count_all")])

@@ -92,8 +92,6 @@ class MigrationParams:
             )
         if self.since and self.until and self.since >= self.until:
             raise ConfigError("since must be before until (the window is [since, until)).")
-        if self.path and (self.since or self.until):
-            raise ConfigError("since/until select rows of a table or query; a Parquet path is loaded whole.")
         if self.sql and not (self.since and self.until):
             raise ConfigError("a sql migration needs since and until (bound to :since and :until, sliced by days).")
         if self.mapping and self.mapping not in PRESET_NAMES and not Path(self.mapping).is_file():
@@ -149,6 +147,9 @@ def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> lis
     """Whole small files packed together, big files cut into row-group ranges of ``slice_rows``."""
     assert params.path is not None
     base = params.base_job()
+    # The window (the cutover) applies to every file slice; row groups wholly outside it are skipped unread.
+    since = params.since.isoformat() if params.since else None
+    until = params.until.isoformat() if params.until else None
     slices: list[Slice] = []
     pack: list[tuple[str, int]] = []
 
@@ -156,7 +157,8 @@ def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> lis
         if pack:
             files = [p for p, _ in pack]
             label = Path(files[0]).name + (f" +{len(files) - 1} files" if len(files) > 1 else "")
-            slices.append(Slice(label, _job(base, [Path(f).name for f in files]), files, rows=sum(n for _, n in pack)))
+            job = _job(base, [Path(f).name for f in files])
+            slices.append(Slice(label, job, files, rows=sum(n for _, n in pack), since=since, until=until))
             pack.clear()
 
     for path in list_parquet_files(params.path):
@@ -180,6 +182,8 @@ def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> lis
                         [str(path)],
                         [first, i + 1],
                         rows=rows,
+                        since=since,
+                        until=until,
                     )
                 )
                 first, rows = i + 1, 0

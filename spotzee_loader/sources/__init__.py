@@ -43,11 +43,12 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
         from .warehouse import open_warehouse
 
         return open_warehouse(spec, options)
-    if options.table or options.sql or options.since or options.until:
-        raise ConfigError("--table, --sql, --sql-file, --since and --until apply to database sources only.")
+    if options.table or options.sql:
+        raise ConfigError("--table, --sql and --sql-file apply to database sources only.")
     from .parquet import ParquetSource
 
-    return ParquetSource.open(spec, options.batch_size, options.files, options.row_groups)
+    window = (options.since, options.until)
+    return ParquetSource.open(spec, options.batch_size, options.files, options.row_groups, window)
 
 
 def __getattr__(name: str) -> Any:

@@ -65,11 +65,18 @@ def _footer_digest(path: Path) -> str:
 class ParquetSource:
     """One or more Parquet files read in sorted path order, row groups in file order."""
 
-    def __init__(self, spec: str, files: list[_File], batch_size: int) -> None:
+    def __init__(
+        self,
+        spec: str,
+        files: list[_File],
+        batch_size: int,
+        window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+    ) -> None:
         self.description = redact(spec)
         self.stable = True
         self._files = files
         self._batch_size = batch_size
+        self._window = window
         self._mapping: Mapping | None = None
 
     @classmethod
@@ -79,6 +86,7 @@ class ParquetSource:
         batch_size: int = 10_000,
         files: tuple[str, ...] = (),
         row_groups: tuple[int, int] | None = None,
+        window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""
@@ -100,7 +108,7 @@ class ParquetSource:
             found.append(_File(path, offset, sum(kept), kept, first, sum(groups[:first])))
             offset += sum(kept)
         label = spec if not row_groups else f"{spec} row groups {row_groups[0]}..{row_groups[1] - 1}"
-        return cls(label, found, batch_size)
+        return cls(label, found, batch_size, window)
 
     def schema(self) -> pa.Schema:
         return pq.ParquetFile(self._files[0].path).schema_arrow
@@ -109,26 +117,49 @@ class ParquetSource:
         """Files are read in file order; the mapping's key only labels rejected rows."""
         self._mapping = mapping
 
-    def created_at_bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """First and last ``created_at`` from the row groups' statistics (no data read); ``None`` where a
-        file keeps no statistics or the column holds strings."""
-        lows, highs = [], []
+    def _group_spans(self, f: _File) -> list[tuple[dt.datetime, dt.datetime] | None]:
+        """Per row group of ``f`` read here: its first and last ``created_at`` from the statistics (UTC), or
+        ``None`` where the file keeps none or the column holds strings (no data is read)."""
         assert self._mapping is not None, "prepare() first"
-        for f in self._files:
-            meta = pq.ParquetFile(f.path).metadata
-            names = [meta.schema.column(i).path for i in range(meta.num_columns)]
-            if self._mapping.created_at not in names:
-                return None, None
-            column = names.index(self._mapping.created_at)
-            for group in range(f.first_group, f.first_group + len(f.row_group_rows)):
-                stats = meta.row_group(group).column(column).statistics
-                if stats is None or not stats.has_min_max:
-                    return None, None
-                lows.append(utc_instant(stats.min, self._mapping.timezone))
-                highs.append(utc_instant(stats.max, self._mapping.timezone))
-        if not lows or None in lows or None in highs:
+        meta = pq.ParquetFile(f.path).metadata
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        if self._mapping.created_at not in names:
+            return [None] * len(f.row_group_rows)
+        column = names.index(self._mapping.created_at)
+        spans: list[tuple[dt.datetime, dt.datetime] | None] = []
+        for group in range(f.first_group, f.first_group + len(f.row_group_rows)):
+            stats = meta.row_group(group).column(column).statistics
+            low = high = None
+            if stats is not None and stats.has_min_max:
+                low = utc_instant(stats.min, self._mapping.timezone)
+                high = utc_instant(stats.max, self._mapping.timezone)
+            spans.append((low, high) if low is not None and high is not None else None)
+        return spans
+
+    def created_at_bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """First and last ``created_at`` from the row groups' statistics; ``None`` where any group has none."""
+        spans = [span for f in self._files for span in self._group_spans(f)]
+        if not spans or None in spans:
             return None, None
-        return min(lows), max(highs)  # type: ignore[type-var]
+        return min(s[0] for s in spans if s), max(s[1] for s in spans if s)
+
+    def _outside_window(self, span: tuple[dt.datetime, dt.datetime] | None) -> bool:
+        """Whether a row group lies wholly outside ``[since, until)`` by its statistics."""
+        since, until = self._window
+        if span is None:
+            return False
+        return (since is not None and span[1] < since) or (until is not None and span[0] >= until)
+
+    def rows_in_window(self) -> int | None:
+        """Rows in the row groups that overlap the window (the rest are skipped unread); ``None`` without one."""
+        if self._window == (None, None):
+            return None
+        return sum(
+            rows
+            for f in self._files
+            for rows, span in zip(f.row_group_rows, self._group_spans(f), strict=True)
+            if not self._outside_window(span)
+        )
 
     def close(self) -> None:
         """Files are opened per read; nothing stays open."""
@@ -153,6 +184,7 @@ class ParquetSource:
         return str(last.path), last.rows_before + row - last.first_row
 
     def batches(self, start: ResumePoint, columns: list[str] | None) -> Iterator[SourceBatch]:
+        last_end = start.row
         for f in self._files:
             if f.first_row + f.rows <= start.row or not f.row_group_rows:
                 continue  # finished in an earlier run (or empty): not even opened
@@ -161,17 +193,43 @@ class ParquetSource:
             while group < len(f.row_group_rows) and group_first + f.row_group_rows[group] <= skip:
                 group_first += f.row_group_rows[group]
                 group += 1
-            position = f.first_row + group_first
-            try:
-                yield from self._read_file(f, group, position, start, columns)
-            except (pa.ArrowException, OSError) as exc:
-                raise SourceReadError(
-                    f"cannot read {f.path} near row {position:,} ({exc}); the file looks corrupt or changed while "
-                    "being read. Rows before it are checkpointed: fix or replace the file, then re-run."
-                ) from None
+            for first, end, position in self._runs(f, group, group_first):
+                try:
+                    for part in self._read_groups(f, first, end, position, start, columns):
+                        last_end = part.first_row + part.batch.num_rows
+                        yield part
+                except (pa.ArrowException, OSError) as exc:
+                    raise SourceReadError(
+                        f"cannot read {f.path} near row {position:,} ({exc}); the file looks corrupt or changed "
+                        "while being read. Rows before it are checkpointed: fix or replace the file, then re-run."
+                    ) from None
+        end_of_source = self.total_rows()
+        if last_end < end_of_source:
+            # The last row groups lay outside the window, unread: an empty batch at the end says where it is.
+            schema = pq.ParquetFile(self._files[-1].path).schema_arrow
+            kept = [n for n in schema.names if columns is None or n in columns]
+            empty = pa.RecordBatch.from_pylist([], schema=pa.schema([schema.field(n) for n in kept]))
+            yield SourceBatch(end_of_source, empty)
 
-    def _read_file(
-        self, f: _File, group: int, position: int, start: ResumePoint, columns: list[str] | None
+    def _runs(self, f: _File, group: int, group_first: int) -> Iterator[tuple[int, int, int]]:
+        """``(first group, end group, first row position)`` of each run of row groups to read from ``group`` on:
+        all of them, or those not lying wholly outside the window by their statistics."""
+        spans = self._group_spans(f) if self._window != (None, None) else [None] * len(f.row_group_rows)
+        position = f.first_row + group_first
+        run_start, run_position = None, position
+        for index in range(group, len(f.row_group_rows)):
+            if self._outside_window(spans[index]):
+                if run_start is not None:
+                    yield run_start, index, run_position
+                    run_start = None
+            elif run_start is None:
+                run_start, run_position = index, position
+            position += f.row_group_rows[index]
+        if run_start is not None:
+            yield run_start, len(f.row_group_rows), run_position
+
+    def _read_groups(
+        self, f: _File, first: int, end: int, position: int, start: ResumePoint, columns: list[str] | None
     ) -> Iterator[SourceBatch]:
         # Pages are streamed 1 MiB at a time instead of pre-buffering whole row groups: reading a TPC-H
         # scale-1 file then adds ~37 MiB instead of ~86 MiB, whatever the row group size.
@@ -179,7 +237,7 @@ class ParquetSource:
             file_columns = None if columns is None else [c for c in columns if c in reader.schema_arrow.names]
             for batch in reader.iter_batches(
                 batch_size=self._batch_size,
-                row_groups=range(f.first_group + group, f.first_group + len(f.row_group_rows)),
+                row_groups=range(f.first_group + first, f.first_group + end),
                 columns=file_columns,
             ):
                 end = position + batch.num_rows
