@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
-from ..sources import list_parquet_files
+from ..sources import list_parquet_files, parquet_metadata
 
 MAX_SLICES = 1000  # Airflow's max_map_length is 1024: stay well under it
 
@@ -161,25 +160,25 @@ def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> lis
             slices.append(Slice(label, job, files, rows=sum(n for _, n in pack), since=since, until=until))
             pack.clear()
 
-    for path in list_parquet_files(params.path):
-        meta = pq.ParquetFile(path).metadata
+    for stored in list_parquet_files(params.path):
+        meta, name = parquet_metadata(stored), stored.url.rsplit("/", 1)[-1]
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         if meta.num_rows <= params.slice_rows:
             if pack and sum(n for _, n in pack) + meta.num_rows > params.slice_rows:
                 flush()
-            pack.append((str(path), meta.num_rows))
+            pack.append((stored.url, meta.num_rows))
             continue
         flush()
         first, rows = 0, 0
         for i, n in enumerate(groups):
             rows += n
             if rows >= params.slice_rows or i == len(groups) - 1:
-                bounds = [path.name, first, i + 1]
+                bounds = [name, first, i + 1]
                 slices.append(
                     Slice(
-                        f"{path.name} row groups {first}-{i}",
+                        f"{name} row groups {first}-{i}",
                         _job(base, bounds),
-                        [str(path)],
+                        [stored.url],
                         [first, i + 1],
                         rows=rows,
                         since=since,

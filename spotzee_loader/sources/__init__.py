@@ -12,9 +12,10 @@ from ..config import SourceOptions
 from ..errors import ConfigError
 from .base import ResumePoint, Source, SourceBatch
 from .keys import RowKey, decode_key, encode_key
+from .storage import is_object_storage
 
 if TYPE_CHECKING:
-    from .parquet import list_parquet_files
+    from .parquet import list_parquet_files, parquet_metadata
     from .warehouse import open_warehouse
 
 __all__ = [
@@ -28,12 +29,15 @@ __all__ = [
     "list_parquet_files",
     "open_source",
     "open_warehouse",
+    "parquet_metadata",
 ]
 
 
 def is_database_url(spec: str) -> bool:
     scheme = spec.partition("://")[0]
-    return "://" in spec and not Path(spec).exists() and scheme.replace("+", "").replace("_", "").isalnum()
+    if "://" not in spec or Path(spec).exists() or is_object_storage(spec):
+        return False
+    return scheme.replace("+", "").replace("_", "").isalnum()
 
 
 def open_source(spec: str, options: SourceOptions | None = None) -> Source:
@@ -53,10 +57,10 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
 
 def __getattr__(name: str) -> Any:
     # The readers load on first use: a DAG file parses without pyarrow.parquet or a database driver.
-    if name == "list_parquet_files":
-        from .parquet import list_parquet_files
+    if name in ("list_parquet_files", "parquet_metadata"):
+        from . import parquet
 
-        return list_parquet_files
+        return getattr(parquet, name)
     if name == "open_warehouse":
         from .warehouse import open_warehouse
 

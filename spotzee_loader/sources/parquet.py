@@ -1,14 +1,12 @@
-"""Parquet files as a source: streamed by record batch, resumable by seeking to a row group."""
+"""Parquet files as a source, on disk or in object storage (``storage``): streamed by record batch, resumable by
+seeking to a file and row group without reading the earlier ones."""
 
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,13 +15,14 @@ from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
+from .storage import StoredFile, is_object_storage, list_files, storage_reason
 
 _FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
 
 
 @dataclass(frozen=True)
 class _File:
-    path: Path
+    file: StoredFile
     first_row: int
     """Position of the file's first read row in the source."""
     rows: int
@@ -34,26 +33,24 @@ class _File:
     """Rows of the file before ``first_group`` (for a slice of a file)."""
 
 
-def list_parquet_files(spec: str) -> list[Path]:
-    path = Path(spec)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
-    elif path.is_file():
-        files = [path]
-    elif glob.has_magic(spec):
-        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
-    else:
-        raise ConfigError(f"source {spec} does not exist; give a Parquet file, a directory or a glob.")
-    if not files:
-        raise ConfigError(f"source {spec} matches no Parquet files.")
-    return files
+def list_parquet_files(spec: str) -> list[StoredFile]:
+    """The Parquet files ``spec`` names (file, folder or prefix, glob; local or object storage), sorted."""
+    return list_files(spec, ".parquet")
 
 
-def _footer_digest(path: Path) -> str:
+def parquet_metadata(file: StoredFile) -> pq.FileMetaData:
+    try:
+        with file.open() as handle:
+            return pq.ParquetFile(handle).metadata
+    except (pa.ArrowInvalid, OSError) as exc:
+        reason = storage_reason(exc) if is_object_storage(file.url) else str(exc)
+        raise ConfigError(f"{file.url} is not a readable Parquet file ({reason}).") from None
+
+
+def _footer_digest(file: StoredFile) -> str:
     """Hash of the Parquet footer: row groups, offsets and statistics, without reading the data."""
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
+    with file.open() as f:
+        size = f.size()
         f.seek(size - _FOOTER_TAIL)
         tail = f.read(_FOOTER_TAIL)
         footer_len = int.from_bytes(tail[:4], "little")
@@ -90,28 +87,25 @@ class ParquetSource:
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""
-        paths = [Path(f) for f in files] if files else list_parquet_files(spec)
-        if row_groups is not None and len(paths) != 1:
+        stored = [one for f in files for one in list_files(f, ".parquet")] if files else list_parquet_files(spec)
+        if row_groups is not None and len(stored) != 1:
             raise ConfigError("a row-group range applies to exactly one Parquet file.")
         found: list[_File] = []
         offset = 0
-        for path in paths:
-            try:
-                meta = pq.ParquetFile(path).metadata
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise ConfigError(f"{path} is not a readable Parquet file ({exc}).") from None
+        for file in stored:
+            meta = parquet_metadata(file)
             groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
             first, end = row_groups or (0, len(groups))
             if not 0 <= first <= end <= len(groups):
-                raise ConfigError(f"{path} has {len(groups)} row groups; [{first}, {end}) is outside them.")
+                raise ConfigError(f"{file.url} has {len(groups)} row groups; [{first}, {end}) is outside them.")
             kept = tuple(groups[first:end])
-            found.append(_File(path, offset, sum(kept), kept, first, sum(groups[:first])))
+            found.append(_File(file, offset, sum(kept), kept, first, sum(groups[:first])))
             offset += sum(kept)
         label = spec if not row_groups else f"{spec} row groups {row_groups[0]}..{row_groups[1] - 1}"
         return cls(label, found, batch_size, window)
 
     def schema(self) -> pa.Schema:
-        return pq.ParquetFile(self._files[0].path).schema_arrow
+        return parquet_metadata(self._files[0].file).schema.to_arrow_schema()
 
     def prepare(self, mapping: Mapping) -> None:
         """Files are read in file order; the mapping's key only labels rejected rows."""
@@ -121,7 +115,7 @@ class ParquetSource:
         """Per row group of ``f`` read here: its first and last ``created_at`` from the statistics (UTC), or
         ``None`` where the file keeps none or the column holds strings (no data is read)."""
         assert self._mapping is not None, "prepare() first"
-        meta = pq.ParquetFile(f.path).metadata
+        meta = parquet_metadata(f.file)
         names = [meta.schema.column(i).path for i in range(meta.num_columns)]
         if self._mapping.created_at not in names:
             return [None] * len(f.row_group_rows)
@@ -167,9 +161,8 @@ class ParquetSource:
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for f in self._files:
-            digest.update(
-                f"{f.path.name}\0{_footer_digest(f.path)}\0{f.first_group}:{len(f.row_group_rows)}\n".encode()
-            )
+            name = f.file.url.rsplit("/", 1)[-1]
+            digest.update(f"{name}\0{_footer_digest(f.file)}\0{f.first_group}:{len(f.row_group_rows)}\n".encode())
         return digest.hexdigest()[:16]
 
     def total_rows(self) -> int:
@@ -179,9 +172,9 @@ class ParquetSource:
         """``(file path, row within that file)`` of a global row position, for dead letters."""
         for f in self._files:
             if f.first_row <= row < f.first_row + f.rows:
-                return str(f.path), f.rows_before + row - f.first_row
+                return f.file.url, f.rows_before + row - f.first_row
         last = self._files[-1]
-        return str(last.path), last.rows_before + row - last.first_row
+        return last.file.url, last.rows_before + row - last.first_row
 
     def batches(self, start: ResumePoint, columns: list[str] | None) -> Iterator[SourceBatch]:
         last_end = start.row
@@ -200,13 +193,13 @@ class ParquetSource:
                         yield part
                 except (pa.ArrowException, OSError) as exc:
                     raise SourceReadError(
-                        f"cannot read {f.path} near row {position:,} ({exc}); the file looks corrupt or changed "
+                        f"cannot read {f.file.url} near row {position:,} ({exc}); the file looks corrupt or changed "
                         "while being read. Rows before it are checkpointed: fix or replace the file, then re-run."
                     ) from None
         end_of_source = self.total_rows()
         if last_end < end_of_source:
             # The last row groups lay outside the window, unread: an empty batch at the end says where it is.
-            schema = pq.ParquetFile(self._files[-1].path).schema_arrow
+            schema = parquet_metadata(self._files[-1].file).schema.to_arrow_schema()
             kept = [n for n in schema.names if columns is None or n in columns]
             empty = pa.RecordBatch.from_pylist([], schema=pa.schema([schema.field(n) for n in kept]))
             yield SourceBatch(end_of_source, empty)
@@ -233,7 +226,7 @@ class ParquetSource:
     ) -> Iterator[SourceBatch]:
         # Pages are streamed 1 MiB at a time instead of pre-buffering whole row groups: reading a TPC-H
         # scale-1 file then adds ~37 MiB instead of ~86 MiB, whatever the row group size.
-        with pq.ParquetFile(f.path, pre_buffer=False, buffer_size=1 << 20) as reader:
+        with f.file.open() as handle, pq.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20) as reader:
             file_columns = None if columns is None else [c for c in columns if c in reader.schema_arrow.names]
             for batch in reader.iter_batches(
                 batch_size=self._batch_size,

@@ -1,0 +1,108 @@
+"""Where files live: the local disk, or object storage (``s3://``, ``gs://``, ``az://`` / ``abfs://``) through
+Arrow's own filesystems, which stream ranges of an object instead of downloading it.
+
+Credentials come from each cloud's standard chain, read by Arrow's SDKs (environment, profile, instance
+role): the one place the loader lets a library read the environment, since that chain is what users configure.
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` point S3 at a compatible store (MinIO, R2, Ceph).
+Listings are sorted by key, so a job means the same files every time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from ..errors import ConfigError
+
+OBJECT_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+
+
+def is_object_storage(spec: str) -> bool:
+    return spec.partition("://")[0].lower() in OBJECT_SCHEMES and "://" in spec
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One file: its filesystem, its path there, and the URL people see."""
+
+    fs: Any
+    path: str
+    url: str
+
+    def open(self) -> Any:
+        """A seekable Arrow input file (object storage reads only the ranges asked for)."""
+        return self.fs.open_input_file(self.path)
+
+
+def _filesystem(spec: str) -> tuple[Any, str, str]:
+    """``(filesystem, path in it, URL prefix)`` of an object-storage URL."""
+    scheme = spec.partition("://")[0].lower()
+    try:
+        # from_uri reads the SDK's whole standard chain, AWS_ENDPOINT_URL(_S3) included (a hand-built
+        # S3FileSystem does not); its S3 retry strategy retries throttling (503 SlowDown) and dropped connections.
+        fs, path = pafs.FileSystem.from_uri(spec)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ConfigError(f"cannot use {spec} ({storage_reason(exc)}).") from None
+    return fs, path, f"{scheme}://"
+
+
+def list_files(spec: str, suffix: str) -> list[StoredFile]:
+    """The files ``spec`` names, sorted: one file, every ``*suffix`` below a folder/prefix, or a glob."""
+    if not is_object_storage(spec):
+        return _list_local(spec, suffix)
+    pattern = None
+    if glob.has_magic(spec):  # list the folder before the first wildcard, then match keys against the rest
+        magic = min(i for i, c in enumerate(spec) if c in "*?[")
+        folder = spec[:magic].rsplit("/", 1)[0]
+        fs, base, prefix = _filesystem(folder + "/")
+        base = base.rstrip("/")
+        pattern = base + spec[len(folder) :]
+    else:
+        fs, path, prefix = _filesystem(spec)
+        base = path.rstrip("/")
+    try:
+        info = fs.get_file_info(base)
+        if info.type == pafs.FileType.File and pattern is None:
+            return [StoredFile(fs, base, prefix + base)]
+        found = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=False))
+    except OSError as exc:
+        raise ConfigError(f"cannot list {spec}: {storage_reason(exc)}.") from None
+    keys = sorted(i.path for i in found if i.type == pafs.FileType.File)
+    keys = [k for k in keys if (fnmatch.fnmatch(k, pattern) if pattern else k.endswith(suffix))]
+    if not keys:
+        raise ConfigError(f"source {spec} matches no {suffix} files.")
+    return [StoredFile(fs, k, prefix + k) for k in keys]
+
+
+def _list_local(spec: str, suffix: str) -> list[StoredFile]:
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
+    elif path.is_file():
+        files = [path]
+    elif glob.has_magic(spec):
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+    else:
+        raise ConfigError(f"source {spec} does not exist; give a Parquet file, a directory or a glob.")
+    if not files:
+        raise ConfigError(f"source {spec} matches no Parquet files.")
+    local = pafs.LocalFileSystem()
+    return [StoredFile(local, str(p.absolute()), str(p)) for p in files]
+
+
+def storage_reason(exc: BaseException) -> str:
+    """One clause for an object-storage failure: what it means for the user, not the SDK's paragraph."""
+    text = str(exc)
+    if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
+        return "the bucket does not exist (check its name and region)"
+    if "ACCESS_DENIED" in text or "AccessDenied" in text or "403" in text:
+        return "access denied: the credentials in use may not read it (check the key, profile or role)"
+    if "SlowDown" in text or "503" in text:
+        return "the store kept throttling (503 SlowDown) past the SDK's retries; try again later"
+    return text.strip().splitlines()[0][:300]

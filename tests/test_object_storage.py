@@ -1,0 +1,125 @@
+"""Parquet exports in object storage, read through Arrow's S3 filesystem from a real S3-compatible server on
+loopback (moto's standalone server), credentials and endpoint from the standard AWS variables."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spotzee_loader.api.mock import MockSpotzee
+from spotzee_loader.examples import example_orders
+
+from .conftest import Cli
+
+BUCKET = "history"
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, str]]:
+    """moto's S3 server on loopback; the environment a user would set for an S3-compatible store."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    try:
+        yield env
+    finally:
+        server.stop()
+
+
+def _client(env: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+
+
+def _upload(env: dict[str, str], prefix: str, parts: list[tuple[int, int]], tmp_path: Path) -> list[int]:
+    """Parquet files ``part-N.parquet`` under ``prefix`` (each ``(first id, rows)``, row groups of 1,000)."""
+    client = _client(env)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=BUCKET)
+    ids: list[int] = []
+    for n, (first, rows) in enumerate(parts):
+        table = example_orders(rows, seed=first)
+        table = table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64()))
+        local = tmp_path / f"part-{n}.parquet"
+        pq.write_table(table, local, row_group_size=1_000)
+        client.upload_file(str(local), BUCKET, f"{prefix}/part-{n}.parquet")
+        ids += range(first, first + rows)
+    return ids
+
+
+def _cli(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> Cli:
+    cli = Cli(tmp_path, mock)
+    cli.env.update(s3)
+    return cli
+
+
+def test_a_prefix_in_s3_loads_every_file_once(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> None:
+    ids = _upload(s3, "a/exports", [(1, 2_500), (10_001, 1_500), (20_001, 3_000)], tmp_path)
+    cli = _cli(tmp_path, mock, s3)
+    report = tmp_path / "report.json"
+    result = cli(f"s3://{BUCKET}/a/exports/", "--preset", "orders", "--report", str(report))
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(got) == ids and set(got.values()) == {1}
+    r = json.loads(report.read_text())
+    assert r["rows_total"] == len(ids) and r["source"] == f"s3://{BUCKET}/a/exports/"
+    # A glob picks files by key, sorted.
+    globbed = cli(f"s3://{BUCKET}/a/exports/part-[02].parquet", "--preset", "orders", "--dry-run")
+    assert globbed.returncode == 0 and "rows read 5,500" in globbed.stdout
+
+
+def test_a_killed_load_from_s3_resumes_and_a_new_file_is_reported(
+    tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]
+) -> None:
+    ids = _upload(s3, "b/exports", [(1, 3_000), (50_001, 3_000)], tmp_path)
+    cli = _cli(tmp_path, mock, s3)
+    args = [f"s3://{BUCKET}/b/exports/", "--preset", "orders", "--job", "from-s3"]
+    proc = cli.popen(*args, "--rate-limit", "20", "--concurrency", "2")
+    deadline = time.monotonic() + 60
+    while mock.event_count < 1_000 and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL and mock.event_count < 6_000
+    assert cli(*args, "--rate-limit", "0").returncode == 0
+    got = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(got) == ids and set(got.values()) == {1}
+
+    # A file added under the prefix after the job ran is not mixed into it silently.
+    _upload(s3, "b/exports", [(1, 3_000), (50_001, 3_000), (90_001, 100)], tmp_path)
+    changed = cli(*args)
+    assert changed.returncode != 0 and "Traceback" not in changed.stderr
+    assert "changed" in changed.stderr, changed.stderr[-1000:]
+    assert mock.event_count == 6_000
+
+
+def test_a_missing_bucket_is_one_sentence(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> None:
+    result = _cli(tmp_path, mock, s3)("s3://no-such-bucket/exports/", "--preset", "orders")
+    assert result.returncode == 2
+    assert "the bucket does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert mock.event_count == 0
