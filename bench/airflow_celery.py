@@ -16,10 +16,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import psycopg
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import fresh_database, pace
 
 from spotzee_loader.api.mock import MockConfig, MockSpotzee
 from spotzee_loader.examples import example_orders
@@ -35,9 +36,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--slices", type=int, default=4)
     args = parser.parse_args()
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {STORE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {STORE}")
+    fresh_database(ADMIN, STORE)
     mock = MockSpotzee(MockConfig(api_key=KEY, rate_limit=100, rate_window_s=1.0, store_events=False)).start()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "orders.parquet"
@@ -47,15 +46,7 @@ def main() -> None:
             conf = {"path": str(path), "mapping": "orders", "slice_rows": args.rows // args.slices}
             airflow.cli("dags", "trigger", "spotzee_migration", "--run-id", "celery", "--conf", json.dumps(conf))
             state = airflow.wait_for_run("celery", timeout=1800)
-            stats = mock.stats()
-            span = stats["last_request_at"] - stats["first_request_at"]
-            limited = stats["statuses"].get("429", 0)
-            print(
-                f"{args.slices}-slice migration on 2 Celery workers ({state}): {stats['events']:,} events, "
-                f"{stats['requests']:,} requests in {span:.1f}s between first and last = "
-                f"{stats['events'] / span:,.0f} events/s ({stats['requests'] / span:.1f} req/s); 429s: {limited} "
-                f"({limited / stats['requests']:.2%})"
-            )
+            print(f"{args.slices}-slice migration on 2 Celery workers ({state}): {pace(mock.stats())}")
             logs = {log.name: log.read_text(errors="replace") for log in home.glob("*-celery-worker.log")}
             # Celery logs "Task ... received" when a worker takes a task: both workers should have taken some.
             ran = Counter({name: text.count("] received") for name, text in logs.items()})

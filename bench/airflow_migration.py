@@ -16,10 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import psycopg
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import fresh_database, pace
 
 from spotzee_loader.api.mock import MockConfig, MockSpotzee
 from spotzee_loader.examples import example_orders
@@ -34,9 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=150_000)
     args = parser.parse_args()
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {STORE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {STORE}")
+    fresh_database(ADMIN, STORE)
     mock = MockSpotzee(MockConfig(api_key=KEY, rate_limit=100, rate_window_s=1.0, store_events=False)).start()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "orders.parquet"
@@ -48,15 +47,7 @@ def main() -> None:
                 run_id = f"bench-{slices}-slice"
                 airflow.cli("dags", "trigger", "spotzee_migration", "--run-id", run_id, "--conf", json.dumps(conf))
                 state = airflow.wait_for_run(run_id, timeout=1800)
-                stats = mock.stats()
-                span = stats["last_request_at"] - stats["first_request_at"]
-                limited = stats["statuses"].get("429", 0)
-                print(
-                    f"{slices}-slice migration ({state}): {stats['events']:,} events, {stats['requests']:,} requests "
-                    f"in {span:.1f}s between first and last = {stats['events'] / span:,.0f} events/s "
-                    f"({stats['requests'] / span:.1f} req/s); 429s: {limited} ({limited / stats['requests']:.2%})",
-                    flush=True,
-                )
+                print(f"{slices}-slice migration ({state}): {pace(mock.stats())}", flush=True)
     mock.stop()
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psycopg
 import pyarrow.parquet as pq
-from harness import KEY, MockProcess, run_loader
+from harness import KEY, MockProcess, pace, run_loader
 
 HERE = Path(__file__).resolve().parent
 MAPPING = HERE / "tpch_orders.toml"
@@ -191,15 +191,7 @@ def main() -> None:
     rows = pq.ParquetFile(path).metadata.num_rows
     with MockProcess("--rate-limit", "100", "--rate-window", "1") as mock:
         run = run_loader(loader_cmd(str(path), mock.base_url, checkpoint, "paced", "--restart"))
-        stats = mock.stats()
-        span = stats["last_request_at"] - stats["first_request_at"]
-        limited = stats["statuses"].get("429", 0)
-        print(
-            f"[3] default pace vs 100 req/s window, scale {scales[0]}: {stats['events']:,} events, "
-            f"{stats['requests']:,} requests in {span:.1f}s between first and last = "
-            f"{stats['events'] / span:,.0f} events/s ({stats['requests'] / span:.1f} req/s); 429s: {limited} "
-            f"({limited / stats['requests']:.2%}); exit {run.code}"
-        )
+        print(f"[3] default pace vs 100 req/s window, scale {scales[0]}: {pace(mock.stats())}; exit {run.code}")
 
     # 6: PostgreSQL as the source.
     if not args.skip_pg:

@@ -90,3 +90,24 @@ def run_loader(cmd: list[str], kill_when: Callable[[], bool] | None = None) -> R
     if proc.returncode != 0:
         print(f"    (exit {proc.returncode}: {(proc.stderr.read() if proc.stderr else '')[-500:]})")
     return Run(seconds, peak, cpu, proc.returncode)
+
+
+def pace(stats: dict[str, Any]) -> str:
+    """The mock's view of a paced run: events, requests and their rate between the first and the last request
+    (the sustained pace, without start-up), and the share answered 429."""
+    span = stats["last_request_at"] - stats["first_request_at"]
+    limited = stats["statuses"].get("429", 0)
+    return (
+        f"{stats['events']:,} events, {stats['requests']:,} requests in {span:.1f}s between first and last = "
+        f"{stats['events'] / span:,.0f} events/s ({stats['requests'] / span:.1f} req/s); 429s: {limited} "
+        f"({limited / stats['requests']:.2%})"
+    )
+
+
+def fresh_database(admin_url: str, name: str) -> None:
+    """Drop and create database ``name`` (a clean checkpoint store for one bench run)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from harness import KEY, MockProcess
+from harness import KEY, MockProcess, pace
 
 from spotzee_loader.examples import example_orders
 
@@ -38,15 +38,7 @@ def start(source: Path, mock: MockProcess, checkpoint: Path, budget: str = "defa
 
 def report(label: str, mock: MockProcess, runs: list[subprocess.Popen[str]]) -> None:
     codes = [run.wait() for run in runs]
-    stats = mock.stats()
-    span = stats["last_request_at"] - stats["first_request_at"]
-    limited = stats["statuses"].get("429", 0)
-    print(
-        f"{label}: {stats['events']:,} events, {stats['requests']:,} requests in {span:.1f}s between first and "
-        f"last = {stats['events'] / span:,.0f} events/s ({stats['requests'] / span:.1f} req/s, "
-        f"{stats['requests'] / span / 100:.0%} of 100); 429s: {limited} ({limited / stats['requests']:.2%}); "
-        f"exits {codes}"
-    )
+    print(f"{label}: {pace(mock.stats())}; exits {codes}")
     mock.reset()
 
 

@@ -160,7 +160,7 @@ class BudgetSettings:
     """Loads with the same name share one budget: give each egress IP (or worker queue) its own name."""
     fallback_share: float = 1.0
     """Fraction of the budget taken when the checkpoint store cannot hold leases (Airflow: 1 / pool slots)."""
-    renew_s: float = 0.5
+    renew_s: float = 0.25
     """How often a load renews its lease and recomputes its share (a newcomer waits two of these to start)."""
     ttl_s: float = 10.0
     """A lease not renewed for this long belongs to a load that is gone."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -230,3 +231,14 @@ def secret_role(pg: tuple[str, Any, str]) -> Iterator[str]:
     finally:
         conn.execute(f"DROP OWNED BY {role}")
         conn.execute(f"DROP ROLE {role}")
+
+
+def kill_once_sending(proc: subprocess.Popen[str], mock: MockSpotzee, events: int, timeout: float = 60) -> None:
+    """SIGKILL ``proc`` once the mock holds ``events`` events: a kill proven to land mid-run, not before or after."""
+    deadline = time.monotonic() + timeout
+    while mock.event_count < events:
+        assert proc.poll() is None, f"the load ended before sending {events} events"
+        assert time.monotonic() < deadline, f"the load did not send {events} events within {timeout}s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL

@@ -11,8 +11,6 @@ import datetime as dt
 import decimal
 import json
 import os
-import signal
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 
-from .conftest import Cli
+from .conftest import Cli, kill_once_sending
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 URL = "mysql://root@127.0.0.1:3306/test"
@@ -155,14 +153,8 @@ def test_mariadb_kill_9_then_resume_by_key(
     _create(conn, table, rows)
     (tmp_path / "orders.toml").write_text(MAPPING)
     args = [URL, "--table", table, "--mapping", str(tmp_path / "orders.toml"), "--page-rows", "2000"]
-    proc = cli.popen(*args, "--rate-limit", "40")
-    deadline = dt.datetime.now() + dt.timedelta(seconds=60)
-    while mock.event_count < 3_000 and proc.poll() is None:
-        assert dt.datetime.now() < deadline, "the load never got going"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(10) == -signal.SIGKILL
-    assert 3_000 <= mock.event_count < 12_000  # the kill landed mid-run
+    kill_once_sending(cli.popen(*args, "--rate-limit", "40"), mock, 3_000)
+    assert mock.event_count < 12_000  # the kill landed mid-run
     again = cli(*args, "--rate-limit", "0")
     assert again.returncode == 0, again.stderr[-2000:]
     ids = Counter(e["data"]["order_id"] for e in mock.events)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.examples import example_orders
 
-from .conftest import Cli
+from .conftest import Cli, kill_once_sending
 
 BUCKET = "history"
 
@@ -99,13 +97,8 @@ def test_a_killed_load_from_s3_resumes_and_a_new_file_is_reported(
     ids = _upload(s3, "b/exports", [(1, 3_000), (50_001, 3_000)], tmp_path)
     cli = _cli(tmp_path, mock, s3)
     args = [f"s3://{BUCKET}/b/exports/", "--preset", "orders", "--job", "from-s3"]
-    proc = cli.popen(*args, "--rate-limit", "20", "--concurrency", "2")
-    deadline = time.monotonic() + 60
-    while mock.event_count < 1_000 and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(10) == -signal.SIGKILL and mock.event_count < 6_000
+    kill_once_sending(cli.popen(*args, "--rate-limit", "20", "--concurrency", "2"), mock, 1_000)
+    assert mock.event_count < 6_000
     assert cli(*args, "--rate-limit", "0").returncode == 0
     got = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(got) == ids and set(got.values()) == {1}

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pyarrow.parquet as pq
 
 from spotzee_loader.api.mock import MockSpotzee
 
-from .conftest import Cli
+from .conftest import Cli, kill_once_sending
 
 DAY0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 PER_DAY = 1_000
@@ -93,13 +91,8 @@ def test_a_windowed_load_killed_midway_resumes(cli: Cli, mock: MockSpotzee, tmp_
     until = DAY0 + dt.timedelta(days=5)  # the far-future row stays outside: skipped, not rejected
     args = [str(tmp_path / "orders.parquet"), "--mapping", _mapping(tmp_path), "--since", since.isoformat()]
     args += ["--until", until.isoformat()]
-    proc = cli.popen(*args, "--rate-limit", "20", "--concurrency", "2")
-    deadline = time.monotonic() + 60
-    while mock.event_count < 600 and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(10) == -signal.SIGKILL and mock.event_count < 3 * PER_DAY - 1
+    kill_once_sending(cli.popen(*args, "--rate-limit", "20", "--concurrency", "2"), mock, 600)
+    assert mock.event_count < 3 * PER_DAY - 1
     assert cli(*args, "--rate-limit", "0").returncode == 0
     ids = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(ids) == [i for i, t in rows if since <= t < until] and set(ids.values()) == {1}
