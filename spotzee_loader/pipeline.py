@@ -189,6 +189,7 @@ class _Run:
                 self.output = s.output.open("wb")
             if not s.dry_run:
                 self._announce_plan()
+                self.store.set_state(self.identity.name, "running", report.as_dict(), None)
             self.progress.start(report.rows_total, self.state.rows_done)
             self._stream()
             report.status = "dry_run" if s.dry_run else "finished"
@@ -397,15 +398,18 @@ def _finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepo
     """Totals, dead-letter export, job state and report file; runs after every run, failed or not."""
     try:
         report.job_totals = store.totals(job)
+        # A refused run (another process holds the job) leaves the job's state, last error and dead letters to it.
+        held = job in store.held
         dead_letter = s.dead_letter
         if dead_letter is None and not s.dry_run:
             base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
             dead_letter = base / "dead-letter" / f"{job}.jsonl"
-        if dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
+        if held and dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
             deadletter.export(store.rejects(job), dead_letter)
             report.dead_letter = str(dead_letter)
         state = "finished" if report.status == "nothing_to_do" else report.status
-        store.set_state(job, state, report.as_dict(), report.error)
+        if held:
+            store.set_state(job, state, report.as_dict(), report.error)
     finally:
         store.close()
     if s.report is not None:

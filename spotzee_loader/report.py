@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ class RunReport:
     events_by_name: Counter[str] = field(default_factory=Counter)
     first_created_at: str | None = None
     last_created_at: str | None = None
+    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    """When the run started (UTC), for the ETA of a running job."""
     duration_s: float = 0.0
     dead_letter: str | None = None
     job_totals: dict[str, int] = field(default_factory=dict)

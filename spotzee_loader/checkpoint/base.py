@@ -97,6 +97,8 @@ class CheckpointStore(abc.ABC):
     """The store's logic over a DB-API connection; backends supply connection, locking, placeholders."""
 
     location: str
+    held: set[str]
+    """Jobs this process holds the lock of: only their records may be written by it."""
 
     @abc.abstractmethod
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -124,6 +126,7 @@ class CheckpointStore(abc.ABC):
         may change between runs (a live table) cannot promise that they would be cut the same again.
         """
         self._lock(identity.name)
+        self.held.add(identity.name)
         rows = self._run(f"SELECT {_JOB_COLUMNS} FROM spotzee_jobs WHERE job = ?", (identity.name,))
         if rows and not restart:
             row = rows[0]

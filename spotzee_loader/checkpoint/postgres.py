@@ -37,6 +37,7 @@ class PostgresCheckpointStore(CheckpointStore):
 
     def __init__(self, url: str) -> None:
         psycopg = _psycopg()
+        self.held = set()
         self.location = redact(url)
         self._url = plain_url(url)
         try:

@@ -22,6 +22,7 @@ class SQLiteCheckpointStore(CheckpointStore):
     """The embedded store: one SQLite file (``:memory:`` for dry runs)."""
 
     def __init__(self, path: str) -> None:
+        self.held = set()
         self.location = path
         self._lock_file: int | None = None
         if path != ":memory:":

@@ -291,12 +291,34 @@ class EventBuilder:
         m = self.mapping
         raw = convert.plain(batch.column(m.created_at))
         utc, unparseable = convert.utc_timestamps(raw, m.timezone)
+        future = f"column {m.created_at!r} is more than a day in the future (after {self._latest:%Y-%m-%dT%H:%M:%SZ})"
+        too_old = f"column {m.created_at!r} is before {EARLIEST:%Y-%m-%d}, the earliest time accepted"
         flag(
             unparseable,
             "created_at_unparseable",
             "created_at",
             f"column {m.created_at!r} is not an ISO 8601 timestamp or date",
         )
+        if pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type):
+            # Times past the convertible range are still times: say which bound they break first.
+            aware = pa.types.is_timestamp(raw.type) and raw.type.tz is not None
+            latest: Any = self._latest if aware else self._latest.replace(tzinfo=None)
+            earliest: Any = EARLIEST if aware else EARLIEST.replace(tzinfo=None)
+            if pa.types.is_date(raw.type):  # a date is the whole day: compare days, in the date's own type
+                latest, earliest = latest.date(), earliest.date()
+            stamps = raw
+            flag(
+                _mask_rows(pc.greater(stamps, pa.scalar(latest, stamps.type))),
+                "created_at_future",
+                "created_at",
+                future,
+            )
+            flag(
+                _mask_rows(pc.less(stamps, pa.scalar(earliest, stamps.type))),
+                "created_at_too_old",
+                "created_at",
+                too_old,
+            )
         if not convert.is_texty(raw.type):
             flag(
                 _mask_rows(pc.and_(pc.is_valid(raw), pc.is_null(utc))),
@@ -310,13 +332,13 @@ class EventBuilder:
             _mask_rows(pc.less(utc, pa.scalar(EARLIEST, convert.UTC_MS))),
             "created_at_too_old",
             "created_at",
-            f"column {m.created_at!r} is before {EARLIEST:%Y-%m-%d}",
+            too_old,
         )
         flag(
             _mask_rows(pc.greater(utc, pa.scalar(self._latest, convert.UTC_MS))),
             "created_at_future",
             "created_at",
-            f"column {m.created_at!r} is in the future",
+            future,
         )
         return convert.iso_strings(utc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from ..checkpoint import CheckpointStore
@@ -20,6 +21,7 @@ def job_statuses(store: CheckpointStore) -> list[dict[str, Any]]:
         if state == "running" and not store.is_running(job["job"]):
             state = "stale"
         last_run = job["report"] or {}
+        eta = _eta_s(job, last_run) if state == "running" else None
         out.append(
             {
                 "job": job["job"],
@@ -29,6 +31,7 @@ def job_statuses(store: CheckpointStore) -> list[dict[str, Any]]:
                 "target": job["target"],
                 "rows_done": job["rows_done"],
                 "rows_total": last_run.get("rows_total"),
+                "eta_s": eta,
                 "chunks": job["chunks"],
                 "events_sent": job["events_sent"],
                 "rejected": job["rejected"],
@@ -41,6 +44,25 @@ def job_statuses(store: CheckpointStore) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _eta_s(job: dict[str, Any], run: dict[str, Any]) -> float | None:
+    """Seconds left at the pace of the running run so far (rows acknowledged since it started), as the
+    progress bar computes it; ``None`` before the first acknowledgement or without a total."""
+    total, started = run.get("rows_total"), run.get("started_at")
+    if not total or not started:
+        return None
+    elapsed = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(started)).total_seconds()
+    done = int(job["rows_done"]) - int(run.get("resumed_from_row") or 0)
+    if done <= 0 or elapsed <= 0:
+        return None
+    return round(max(0, int(total) - int(job["rows_done"])) / (done / elapsed), 1)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def format_statuses(statuses: list[dict[str, Any]]) -> list[str]:
@@ -56,6 +78,8 @@ def format_statuses(statuses: list[dict[str, Any]]) -> list[str]:
             f"{s['rejected']:>9,}  {s['last_moved_at']}"
         )
         lines.append(f"    source {s['source']}; mapping {s['mapping']}")
+        if s.get("eta_s") is not None:
+            lines.append(f"    ETA {_duration(s['eta_s'])} at this run's pace so far")
         if s["last_error"]:
             rid = f" (request {s['last_error_request_id']})" if s["last_error_request_id"] else ""
             lines.append(f"    last error{rid}: {s['last_error']}")
