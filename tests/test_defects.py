@@ -28,13 +28,19 @@ def _status(cli: Cli, job: str) -> dict[str, Any]:
     return status  # type: ignore[no-any-return]
 
 
+def _moving(cli: Cli, mock: MockSpotzee, path: str, job: str) -> subprocess.Popen[str]:
+    """A load of ``job`` that is sending now, slowly (20 requests/s), so it is still running when asked."""
+    run = cli.popen(path, "--preset", "orders", "--job", job, "--rate-limit", "20")
+    while mock.event_count < 300:
+        assert run.poll() is None, "the load ended before it was seen running"
+        time.sleep(0.05)
+    return run
+
+
 def test_a_refused_second_run_leaves_the_running_job_alone(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
     path = str(write_parquet(orders(20_000)))
-    first = cli.popen(path, "--preset", "orders", "--job", "busy", "--rate-limit", "20")
+    first = _moving(cli, mock, path, "busy")
     try:
-        while mock.event_count < 300:
-            assert first.poll() is None
-            time.sleep(0.05)
         second = cli(path, "--preset", "orders", "--job", "busy")
         assert second.returncode == 1 and "being run by another process" in second.stderr
         status = _status(cli, "busy")
@@ -49,11 +55,8 @@ def test_a_refused_second_run_leaves_the_running_job_alone(cli: Cli, mock: MockS
 
 def test_status_shows_the_total_of_a_running_job(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
     path = str(write_parquet(orders(20_000)))
-    run = cli.popen(path, "--preset", "orders", "--job", "moving", "--rate-limit", "20")
+    run = _moving(cli, mock, path, "moving")
     try:
-        while mock.event_count < 300:
-            assert run.poll() is None
-            time.sleep(0.05)
         cmd = [sys.executable, "-m", "spotzee_loader", "status", "moving", "--checkpoint", str(cli.checkpoint)]
         text = subprocess.run(cmd, env=cli.env, capture_output=True, text=True, timeout=60, check=False).stdout
         assert "/20,000" in text and "eta" in text.lower(), text

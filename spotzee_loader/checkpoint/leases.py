@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..redaction import redact
-from .base import DDL
+from .sqlite import open_sqlite
 
 
 class LeaseBook(abc.ABC):
@@ -56,8 +56,7 @@ class SQLiteLeaseBook(LeaseBook):
         self.location = path
         self._clock = clock
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
-            self._db.executescript(DDL)
+            self._db = open_sqlite(path, timeout_s=10)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot keep budget leases in {path} ({exc}).") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,6 +17,30 @@ from typing import Any
 
 from ..errors import ConfigError, JobLockedError
 from .base import DDL, CheckpointStore, lock_id
+
+
+def open_sqlite(path: str, timeout_s: float) -> sqlite3.Connection:
+    """A connection to the store file in WAL mode, its tables made if missing.
+
+    Loads starting together on one fresh file (two CLI runs, parallel slices) race to switch it to WAL and make
+    the tables: the DDL takes the write lock up front (BEGIN IMMEDIATE waits; a statement upgrading a read lock
+    gets "database is locked" at once), and a still-locked open is tried again until ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        db = sqlite3.connect(path, isolation_level=None, timeout=timeout_s, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any process kill; only power loss may drop the last
+            # acks, which then resend under the same idempotency keys.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(f"BEGIN IMMEDIATE;\n{DDL}\nCOMMIT;")
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class SQLiteCheckpointStore(CheckpointStore):
@@ -31,12 +56,7 @@ class SQLiteCheckpointStore(CheckpointStore):
             except OSError as exc:
                 raise ConfigError(f"cannot create the checkpoint folder for {path} ({exc.strerror}).") from None
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives any process kill; only power loss may drop the last
-            # acks, which then resend under the same idempotency keys.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(DDL)
+            self._db = open_sqlite(path, timeout_s=30)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the checkpoint store {path} ({exc}).") from None
 
