@@ -166,3 +166,18 @@ def test_every_real_run_starts_with_the_plan_and_the_journeys_warning(
     second = cli(path, "--preset", "orders")
     assert second.returncode == 0
     assert "300 already sent in earlier runs (resuming at row 300)" in second.stderr
+
+
+def test_verify_job_asks_the_jobs_own_target_before_spotzee_base_url(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    path = str(write_parquet(orders(500)))
+    assert cli(path, "--preset", "orders", "--job", "sent-to-mock").returncode == 0
+    # The shell now points elsewhere (nothing listens there): the job still verifies against where it went.
+    cli.env["SPOTZEE_BASE_URL"] = "http://127.0.0.1:9/api/client"
+    cmd = [sys.executable, "-m", "spotzee_loader", "verify", "sent-to-mock", "--checkpoint", str(cli.checkpoint)]
+    done = subprocess.run(
+        cmd, env={**cli.env, "SPOTZEE_API_KEY": API_KEY}, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"against {mock.base_url}" in done.stdout

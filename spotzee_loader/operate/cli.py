@@ -70,7 +70,8 @@ def _api(args: argparse.Namespace, env: dict[str, str], target: str | None) -> A
     key = args.api_key or env.get("SPOTZEE_API_KEY", "")
     if not key:
         raise ConfigError("no API key: pass --api-key or set SPOTZEE_API_KEY.")
-    base = args.base_url or env.get("SPOTZEE_BASE_URL") or (target if target and "://" in target else None)
+    # The job's own target first: verify JOB checks where that job sent its events, whatever the shell says now.
+    base = args.base_url or (target if target and "://" in target else None) or env.get("SPOTZEE_BASE_URL")
     network = NetworkSettings.from_env(env)
     return ApiSettings(api_key=Secret(key), base_url=base or DEFAULT_BASE_URL, retry=RetrySettings(), network=network)
 
