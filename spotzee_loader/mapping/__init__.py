@@ -3,7 +3,7 @@
 Pure and vectorised: nothing here reads a file, a database or the network; callers hand in text and batches.
 """
 
-from .convert import iso_instant, json_safe, utc_instant
+from .convert import json_safe, utc_instant
 from .events import BatchMapper, BuiltBatch, Reject
 from .presets import PRESET_NAMES, detect_preset, preset_mapping
 from .spec import Mapping, mapping_from_toml
@@ -15,7 +15,6 @@ __all__ = [
     "Mapping",
     "Reject",
     "detect_preset",
-    "iso_instant",
     "json_safe",
     "mapping_from_toml",
     "preset_mapping",

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..api import DayKey
-from ..mapping import BatchMapper, Mapping, iso_instant
+from ..mapping import BatchMapper, Mapping
 from ..sources import ResumePoint, Source
 
 
@@ -24,20 +24,14 @@ def source_day_counts(
     """Valid events per (name, UTC day of ``created_at``) that the source gives under ``mapping``, streamed
     batch by batch; only events with ``since <= created_at < until`` when a window is given."""
     counts: Counter[DayKey] = Counter()
-    mapper = BatchMapper(mapping, dt.datetime.now(dt.UTC))
+    # The mapper applies the window exactly as a windowed load does: rows outside it are no events.
+    mapper = BatchMapper(mapping, dt.datetime.now(dt.UTC), (since, until))
     columns = None if mapping.data_columns == "*" else mapping.required_columns()
     for part in source.batches(ResumePoint(), columns):
         built = mapper.build(part.batch, part.first_row)
         if built.event_times is not None and len(built.event_times):
             times = built.event_times
             names = built.event_names if built.event_names is not None else pa.repeat(mapping.name, len(times))
-            if since is not None or until is not None:
-                keep = pa.repeat(True, len(times))
-                if since is not None:
-                    keep = pc.and_(keep, pc.greater_equal(times, iso_instant(since)))
-                if until is not None:
-                    keep = pc.and_(keep, pc.less(times, iso_instant(until)))
-                times, names = pc.filter(times, keep), pc.filter(names, keep)
             days = pc.utf8_slice_codeunits(times, 0, 10)
             grouped = pa.table({"name": names, "day": days}).group_by(["name", "day"]).aggregate([([], "count_all")])
             for name, day, count in zip(
