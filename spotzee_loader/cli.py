@@ -25,6 +25,7 @@ from .config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
     DEFAULT_RATE_LIMIT,
+    FILE_FORMATS,
     MAX_EVENTS_PER_REQUEST,
     ApiSettings,
     BudgetSettings,
@@ -75,7 +76,16 @@ def _load_parser() -> argparse.ArgumentParser:
         description=COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="Parquet file, directory of Parquet files, glob, or database URL")
+    p.add_argument(
+        "source",
+        help="Parquet, CSV or JSON Lines file (plain, .gz, .zst), directory, glob, s3:// gs:// az:// URL, "
+        "or database URL",
+    )
+    p.add_argument(
+        "--format",
+        choices=FILE_FORMATS,
+        help="file format when the names do not tell (a Segment archive's *.gz files are jsonl)",
+    )
     db = p.add_argument_group("database sources (SOURCE is postgresql://..., duckdb:///file.duckdb, ...)")
     q = db.add_mutually_exclusive_group()
     q.add_argument("--table", help="table to read, optionally schema-qualified (quoted for you)")
@@ -149,6 +159,7 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
         since=args.since,
         until=args.until,
         page_rows=args.page_rows,
+        file_format=args.format,
     )
 
 
@@ -201,11 +212,20 @@ def _setup_logging(verbose: int, quiet: int) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
+def _skipped_rows(r: RunReport, separator: str) -> str:
+    """The rows skipped on purpose (window, ``only``), or nothing when there are none."""
+    out = f"{separator}outside the window {r.rows_outside_window:,}" if r.rows_outside_window else ""
+    if r.rows_filtered:
+        values = ", ".join(f"{k} {v:,}" for k, v in sorted(r.rows_filtered_by_value.items()))
+        out += f"{separator}left out by the mapping's only {r.rows_filtered:,} ({values})"
+    return out
+
+
 def _print_summary(report: RunReport) -> None:
     r = report
     if r.dry_run:
         print(f"Dry run of job {r.job}: nothing sent, no checkpoint written.")
-        outside = f"; outside the window {r.rows_outside_window:,}" if r.rows_outside_window else ""
+        outside = _skipped_rows(r, "; ")
         print(f"  rows read {r.rows_read:,}; events {r.events_sent:,}; rejected {r.rejected:,}{outside}")
         names = ", ".join(f"{n} {c:,}" for n, c in r.events_by_name.most_common())
         print(f"  events by name: {names or '-'}")
@@ -224,7 +244,7 @@ def _print_summary(report: RunReport) -> None:
         return
     print(
         f"Job {r.job}: {r.status}. rows read {r.rows_read:,} (already sent {r.rows_skipped:,}"
-        + (f", outside the window {r.rows_outside_window:,}" if r.rows_outside_window else "")
+        + _skipped_rows(r, ", ")
         + f"), events sent "
         f"{r.events_sent:,}, rejected {r.rejected:,}, requests {r.requests:,}, retries {r.retries:,}, "
         f"{r.duration_s:.1f}s ({r.as_dict()['events_per_s'] or 0:,.0f} events/s)."

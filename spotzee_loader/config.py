@@ -166,6 +166,10 @@ class BudgetSettings:
     """A lease not renewed for this long belongs to a load that is gone."""
 
 
+FILE_FORMATS = ("parquet", "csv", "jsonl")
+"""Formats of file sources (``--format``; otherwise told by the file names)."""
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """What selects the rows of a database source (ignored by files, refused when set for them)."""
@@ -186,6 +190,8 @@ class SourceOptions:
     """Parquet: exactly these files instead of listing the source (a slice of a migration)."""
     row_groups: tuple[int, int] | None = None
     """Parquet: read only row groups ``[first, end)`` of a single file (a slice of a migration)."""
+    file_format: str | None = None
+    """Files: ``parquet``, ``csv`` or ``jsonl``; from the file names when ``None``."""
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready, only what was set (kept in the report, read back by ``verify JOB``)."""
@@ -196,6 +202,7 @@ class SourceOptions:
             "until": self.until.isoformat() if self.until else None,
             "files": list(self.files) or None,
             "row_groups": list(self.row_groups) if self.row_groups else None,
+            "file_format": self.file_format,
         }
         return {k: v for k, v in record.items() if v is not None}
 
@@ -208,6 +215,7 @@ class SourceOptions:
             until=dt.datetime.fromisoformat(record["until"]) if record.get("until") else None,
             files=tuple(record.get("files") or ()),
             row_groups=tuple(record["row_groups"]) if record.get("row_groups") else None,
+            file_format=record.get("file_format"),
         )
 
 

@@ -272,7 +272,7 @@ class _Run:
         window = (None, None) if is_database_url(self.s.source) else (opts.since, opts.until)
         mapper = BatchMapper(self.mapping, now, window)
         chunker = Chunker(self.s.chunk_size, state.prefix_seq + 1, state.prefix_row)
-        columns = None if self.mapping.data_columns == "*" else self.mapping.required_columns()
+        columns = self.mapping.read_columns()
         end_row = state.prefix_row
         self.workers = max(1, self.s.api.concurrency)
         self.key_prefix = state.idempotency_prefix(self.identity)
@@ -286,6 +286,8 @@ class _Run:
                     unread = part.first_row - end_row
                     report.rows_read += unread + part.batch.num_rows
                     report.rows_outside_window += unread + built.outside
+                    report.rows_filtered += built.filtered.total()
+                    report.rows_filtered_by_value.update(built.filtered)
                     report.events_by_name.update(built.names)
                     report.note_times(built.first_created_at, built.last_created_at)
                     end_row = part.first_row + part.batch.num_rows
@@ -304,7 +306,9 @@ class _Run:
                 while self.inflight:
                     self._collect()
         r = report
-        r.rows_unfinished = r.rows_read - r.events_sent - r.rejected - r.rows_skipped - r.rows_outside_window
+        r.rows_unfinished = (
+            r.rows_read - r.events_sent - r.rejected - r.rows_skipped - r.rows_outside_window - r.rows_filtered
+        )
         if self.fatal is not None:
             raise self.fatal
         if self.stop.is_set():

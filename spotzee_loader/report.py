@@ -11,7 +11,7 @@ from typing import Any
 @dataclass
 class RunReport:
     """Counts of one run: ``rows_read = events_sent + rejected + rows_skipped + rows_outside_window +
-    rows_unfinished``."""
+    rows_filtered + rows_unfinished``."""
 
     job: str
     source: str
@@ -29,6 +29,9 @@ class RunReport:
     """Rows re-read but already acknowledged in an earlier run of the job."""
     rows_outside_window: int = 0
     """File rows whose ``created_at`` lies outside ``--since``/``--until`` (row groups wholly outside unread)."""
+    rows_filtered: int = 0
+    """Rows the mapping's ``only`` leaves out (a Segment archive's identify, page and group calls)."""
+    rows_filtered_by_value: Counter[str] = field(default_factory=Counter)
     rows_unfinished: int = 0
     """Rows read but not acknowledged when the run stopped early; the next run sends them."""
     resumed_from_row: int = 0
@@ -59,7 +62,7 @@ class RunReport:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, counters as plain sorted dicts."""
         out = dict(self.__dict__)
-        for name in ("retries_by_cause", "rejects_by_reason", "events_by_name"):
+        for name in ("retries_by_cause", "rejects_by_reason", "events_by_name", "rows_filtered_by_value"):
             out[name] = dict(sorted(getattr(self, name).items()))
         out["duration_s"] = round(self.duration_s, 3)
         out["events_per_s"] = round(self.events_sent / self.duration_s, 1) if self.duration_s > 0 else None

@@ -3,13 +3,14 @@
 Pure and vectorised: nothing here reads a file, a database or the network; callers hand in text and batches.
 """
 
-from .convert import json_safe, utc_instant
-from .events import BatchMapper, BuiltBatch, Reject
+from .convert import json_safe, utc_instant, utc_timestamps
+from .events import VALUE_FAULT, BatchMapper, BuiltBatch, Reject
 from .presets import PRESET_NAMES, detect_preset, preset_mapping
 from .spec import Mapping, mapping_from_toml
 
 __all__ = [
     "PRESET_NAMES",
+    "VALUE_FAULT",
     "BatchMapper",
     "BuiltBatch",
     "Mapping",
@@ -19,4 +20,5 @@ __all__ = [
     "mapping_from_toml",
     "preset_mapping",
     "utc_instant",
+    "utc_timestamps",
 ]

@@ -19,8 +19,12 @@ import pyarrow.compute as pc
 
 from ..errors import MappingError
 from . import convert, fragments
+from .nested import with_members
 from .spec import Mapping
 
+VALUE_FAULT = "__spotzee_value_fault__"
+"""A column sources without types of their own (CSV, JSON Lines) add: per row ``null``, or a struct
+``{code, column, message}`` saying which value did not fit its column's type; such rows become rejects."""
 MAX_NAME_CHARS = 200
 MAX_ID_CHARS = 255
 MAX_EVENT_BYTES = 32 * 1024
@@ -61,6 +65,8 @@ class BuiltBatch:
     """The name of each event, in event order; ``None`` when the mapping gives one fixed name."""
     outside: int = 0
     """Rows whose ``created_at`` lies outside the window: skipped, neither events nor rejects."""
+    filtered: Counter[str] = field(default_factory=Counter)
+    """Rows the mapping's ``only`` leaves out, by ``column=value``: skipped, neither events nor rejects."""
 
 
 def _profile_strings(batch: pa.RecordBatch, column: str) -> pa.Array:
@@ -88,7 +94,7 @@ class EventBuilder:
         self._row_by_row = row_by_row
         # Bounds written as created_at is (ISO, UTC, milliseconds), so the window is a string comparison.
         self._window = tuple(None if t is None else convert.iso_instant(t) for t in window)
-        columns = list(schema.names)
+        columns = [name for name in schema.names if name != VALUE_FAULT]
         mapping.check_columns(columns)
         self._data_props = mapping.data_properties(columns)
         self._latest = now + FUTURE_TOLERANCE
@@ -123,6 +129,14 @@ class EventBuilder:
         def flag(rows: list[int], code: str, field_: str | None, message: str) -> None:
             for row in rows:
                 problems.setdefault(row, (code, field_, message))
+
+        faulty: pa.Array | None = None
+        if VALUE_FAULT in batch.schema.names:  # a value the source could not read as its column's type
+            faults = batch.column(VALUE_FAULT)
+            faulty = pc.is_valid(faults)
+            for row in _mask_rows(faulty):
+                fault = faults[row].as_py()
+                flag([row], fault["code"], fault["column"], fault["message"])
 
         # Identity and name first: they decide whether a row can be an event at all.
         names: pa.Array | None = None
@@ -160,8 +174,12 @@ class EventBuilder:
 
         created = self._created_at(batch, flag)
         outside = self._outside(created)
-        if outside is not None:  # skipped rows are not judged: neither events nor rejects
-            for row in _mask_rows(outside):
+        # A row the source could not read is a reject whatever the filter says: it may well be a wanted one.
+        exempt = faulty if outside is None else outside if faulty is None else pc.or_(faulty, outside)
+        filtered, filtered_by_value = self._filtered(batch, exempt)
+        skipped = outside if filtered is None else filtered if outside is None else pc.or_(outside, filtered)
+        if skipped is not None:  # skipped rows are not judged: neither events nor rejects
+            for row in _mask_rows(skipped):
                 problems.pop(row, None)
         data_json = self._data_json(batch, flag)
         if data_json is None and not self._row_by_row:
@@ -172,8 +190,8 @@ class EventBuilder:
         fault = np.zeros(n, dtype=bool)
         fault[list(problems)] = True
         clean = pc.invert(pa.array(fault))
-        if outside is not None:
-            clean = pc.and_(clean, pc.invert(outside))
+        if skipped is not None:
+            clean = pc.and_(clean, pc.invert(skipped))
         sizes = pc.binary_length(bodies)
         fits = pc.fill_null(pc.less_equal(sizes, MAX_EVENT_BYTES), False)
         too_large = pc.and_(clean, pc.invert(fits))
@@ -202,7 +220,25 @@ class EventBuilder:
             event_times=event_times,
             event_names=pc.filter(names, valid) if names is not None else None,
             outside=0 if outside is None else pc.sum(outside).as_py() or 0,
+            filtered=filtered_by_value,
         )
+
+    def _filtered(self, batch: pa.RecordBatch, exempt: pa.Array | None) -> tuple[pa.Array | None, Counter[str]]:
+        """Rows the mapping's ``only`` leaves out, but for ``exempt`` ones (outside the window: counted as such;
+        unreadable: rejected)."""
+        if not self.mapping.only:
+            return None, Counter()
+        kept = pa.array([True] * batch.num_rows, pa.bool_()) if exempt is None else pc.invert(exempt)
+        by_value: Counter[str] = Counter()
+        for column, values in self.mapping.only:
+            texts = convert.plain(batch.column(column)).cast(pa.string())
+            out = pc.invert(pc.fill_null(pc.is_in(texts, pa.array(values, pa.string())), False))
+            newly = pc.and_(kept, out)
+            for entry in pc.value_counts(pc.fill_null(pc.filter(texts, newly), "(empty)")).to_pylist():
+                by_value[f"{column}={entry['values']}"] += entry["counts"]
+            kept = pc.and_(kept, pc.invert(out))
+        filtered = pc.invert(kept) if exempt is None else pc.and_(pc.invert(kept), pc.invert(exempt))
+        return filtered, by_value
 
     def _outside(self, created: pa.Array) -> pa.Array | None:
         """Rows with a valid ``created_at`` before ``since`` or at/after ``until``; ``None`` without a window."""
@@ -377,7 +413,8 @@ class EventBuilder:
         if not problems:
             return []
         rows = sorted(problems)
-        sources = convert.readable_rows(batch.take(pa.array(rows, pa.int64())))
+        shown = batch.drop_columns([VALUE_FAULT]) if VALUE_FAULT in batch.schema.names else batch
+        sources = convert.readable_rows(shown.take(pa.array(rows, pa.int64())))
         return [
             Reject(
                 row=first_row + i,
@@ -397,10 +434,12 @@ class BatchMapper:
         self, mapping: Mapping, now: dt.datetime, window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
     ) -> None:
         self.mapping, self._now, self._window = mapping, now, window
+        self._references = [c for c in mapping.required_columns() if "." in c]
         self._builder: EventBuilder | None = None
         self._schema: pa.Schema | None = None
 
     def build(self, batch: pa.RecordBatch, first_row: int) -> BuiltBatch:
+        batch = with_members(batch, self._references)
         if self._builder is None or not batch.schema.equals(self._schema):
             builder = EventBuilder(self.mapping, batch.schema, self._now, window=self._window)
             self._builder, self._schema = builder, batch.schema

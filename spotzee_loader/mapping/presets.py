@@ -6,7 +6,9 @@
 | actions   | action, occurred_at, user_id and/or anonymous_id            | the ``action`` value|
 | segment   | event, timestamp / original_timestamp, user_id / anonymous_id (or camelCase) | the ``event`` value |
 
-Every column a preset does not consume goes into ``data`` under its snake_case name.
+Every column a preset does not consume goes into ``data`` under its snake_case name. ``segment`` also reads a
+Segment archive (JSON Lines of calls): only ``type = "track"`` calls become events, the others are counted, and
+``context.groupId`` (the B2B account) arrives as the ``group_id`` property.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ _SEGMENT_SYSTEM = (
     "integrations",
     "channel",
     "version",
+    "traits",
+    "groupId",
+    "previousId",
+    "writeKey",
+    "_metadata",
 )
 
 
@@ -98,6 +105,11 @@ def _segment(columns: set[str]) -> tuple[Mapping | None, list[str]]:
     email = _first(columns, "context_traits_email")
     properties = _first(columns, "properties")
     exclude = tuple(c for c in columns if c in _SEGMENT_SYSTEM or c.startswith("context_"))
+    # The B2B account a call happened in (journy.io's track spec): context.groupId in an archive, flattened to
+    # context_group_id in a Segment warehouse.
+    group = _first(columns, "context_group_id", "context_groupId") or (
+        "context.groupId" if "context" in columns else None
+    )
     return Mapping(
         name_column="event",
         external_id=external,
@@ -107,7 +119,10 @@ def _segment(columns: set[str]) -> tuple[Mapping | None, list[str]]:
         data_json=properties,
         data_columns=() if properties else "*",
         exclude_columns=exclude,
+        data=(("group_id", group),) if group else (),
         user=(("email", email),) if email else (),
+        # An archive holds every call; only track calls are events (identify, page, group are counted).
+        only=(("type", ("track",)),) if "type" in columns else (),
         origin="preset:segment",
     ), []
 

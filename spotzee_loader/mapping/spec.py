@@ -33,7 +33,11 @@ _TOP_KEYS = {
     "exclude_columns",
     "data",
     "user",
+    "types",
+    "only",
 }
+COLUMN_TYPES = ("string", "integer", "number", "boolean", "timestamp", "json")
+"""What ``[types]`` may declare for a column of a CSV or JSON Lines file (see ``sources/text_types``)."""
 # Bumped whenever the same mapping would produce different request bodies, so old checkpoints
 # (and their idempotency keys) are never reused with new bodies.
 EVENT_FORMAT_VERSION = 1
@@ -76,6 +80,12 @@ class Mapping:
     """``(field, column)`` for the inline profile: email, phone, timezone, locale."""
     user_data: tuple[tuple[str, str], ...] = ()
     """``(trait, column)`` pairs for ``user.data``."""
+    types: tuple[tuple[str, str], ...] = ()
+    """``(column, type)`` for CSV and JSON Lines files, whose text has no types of its own (``COLUMN_TYPES``);
+    undeclared columns take the type their first rows show."""
+    only: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``(column, values)``: rows whose column holds another value are skipped and counted by value (the
+    ``segment`` preset keeps ``type = "track"`` calls), neither events nor rejects."""
     origin: str = "mapping"
     """Where it came from, for messages: a file path or ``preset:NAME``."""
 
@@ -116,6 +126,22 @@ class Mapping:
 
         data_columns: str | tuple[str, ...] = "*" if raw.get("data_columns") == "*" else columns("data_columns")
 
+        types = pairs(raw.get("types", {}), "types")
+        for column, type_ in types:
+            if type_ not in COLUMN_TYPES:
+                raise MappingError(
+                    f"{origin}: types.{column} = {type_!r}; a column type is one of {', '.join(COLUMN_TYPES)}."
+                )
+        only_raw = raw.get("only", {})
+        if not isinstance(only_raw, dict):
+            raise MappingError(f'{origin}: [only] must be a table of column = ["value", ...].')
+        only = []
+        for column, values in only_raw.items():
+            kept = [values] if isinstance(values, str) else values
+            if not isinstance(kept, list) or not kept or not all(isinstance(v, str) for v in kept):
+                raise MappingError(f"{origin}: only.{column} must be a value or a list of values, got {values!r}.")
+            only.append((column, tuple(kept)))
+
         user_raw = dict(raw.get("user", {}))
         if not isinstance(user_raw, dict):
             raise MappingError(f"{origin}: [user] must be a table.")
@@ -141,6 +167,8 @@ class Mapping:
             data=pairs(raw.get("data", {}), "data"),
             user=pairs(user_raw, "user"),
             user_data=pairs(user_data_raw, "user.data"),
+            types=types,
+            only=tuple(only),
             origin=origin,
         )
         mapping._check_shape()
@@ -177,9 +205,19 @@ class Mapping:
     def required_columns(self) -> list[str]:
         """Every column the mapping names explicitly (``data_columns = "*"`` names none)."""
         named = self.identity_columns() + list(self.key) + [column for _, column in self.data]
+        named += [column for column, _ in self.only]
         if isinstance(self.data_columns, tuple):
             named += list(self.data_columns)
         return list(dict.fromkeys(named))
+
+    def read_columns(self) -> list[str] | None:
+        """The columns a source must read for this mapping (``None``: all of them, for ``data_columns = "*"``);
+        ``a.b`` also reads ``a``, whose objects hold ``b``."""
+        if self.data_columns == "*":
+            return None
+        named = self.required_columns()
+        heads = [".".join(c.split(".")[:cut]) for c in named for cut in range(1, c.count(".") + 1)]
+        return list(dict.fromkeys(named + heads))
 
     def data_properties(self, source_columns: list[str]) -> list[tuple[str, str]]:
         """``(property, column)`` pairs that go into ``data``, explicit ones last so they win."""
@@ -193,9 +231,10 @@ class Mapping:
         return pairs + list(self.data)
 
     def check_columns(self, source_columns: list[str]) -> None:
-        """Stop before reading anything if the source lacks a column the mapping names."""
+        """Stop before reading anything if the source lacks a column the mapping names (``a.b`` names the
+        member ``b`` of the objects in column ``a``)."""
         present = set(source_columns)
-        missing = [c for c in self.required_columns() if c not in present]
+        missing = [c for c in self.required_columns() if c not in present and nested_path(c, present) is None]
         if missing:
             raise MappingError(
                 f"{self.origin}: the source has no column(s) {', '.join(missing)}; "
@@ -219,6 +258,8 @@ class Mapping:
             "exclude_columns": list(self.exclude_columns),
             "data": dict(self.data),
             "user": {**dict(self.user), "data": dict(self.user_data)},
+            "types": dict(self.types),
+            "only": {column: list(values) for column, values in self.only},
         }
         return {k: v for k, v in out.items() if v not in (None, [], {})}
 
@@ -226,6 +267,19 @@ class Mapping:
         """A short hash of everything that shapes the request bodies."""
         canonical = orjson.dumps({"v": EVENT_FORMAT_VERSION, "mapping": self.as_dict()}, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def nested_path(reference: str, columns: set[str]) -> tuple[str, list[str]] | None:
+    """``("context", ["groupId"])`` for ``context.groupId`` when ``context`` is a column and ``context.groupId``
+    is not; ``None`` when the reference is a column or names none."""
+    if reference in columns or "." not in reference:
+        return None
+    parts = reference.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in columns:
+            return head, parts[cut:]
+    return None
 
 
 def mapping_from_toml(text: str, origin: str) -> Mapping:

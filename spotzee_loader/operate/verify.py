@@ -26,7 +26,7 @@ def source_day_counts(
     counts: Counter[DayKey] = Counter()
     # The mapper applies the window exactly as a windowed load does: rows outside it are no events.
     mapper = BatchMapper(mapping, dt.datetime.now(dt.UTC), (since, until))
-    columns = None if mapping.data_columns == "*" else mapping.required_columns()
+    columns = mapping.read_columns()
     for part in source.batches(ResumePoint(), columns):
         built = mapper.build(part.batch, part.first_row)
         if built.event_times is not None and len(built.event_times):

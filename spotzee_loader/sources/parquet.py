@@ -15,7 +15,7 @@ from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
-from .storage import StoredFile, is_object_storage, list_files, storage_reason
+from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
 
 _FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
 
@@ -35,7 +35,11 @@ class _File:
 
 def list_parquet_files(spec: str) -> list[StoredFile]:
     """The Parquet files ``spec`` names (file, folder or prefix, glob; local or object storage), sorted."""
-    return list_files(spec, ".parquet")
+    return list_files(spec, _is_parquet, "Parquet")
+
+
+def _is_parquet(name: str) -> bool:
+    return name.endswith(".parquet") and is_data_file(name)
 
 
 def parquet_metadata(file: StoredFile) -> pq.FileMetaData:
@@ -87,7 +91,7 @@ class ParquetSource:
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""
-        stored = [one for f in files for one in list_files(f, ".parquet")] if files else list_parquet_files(spec)
+        stored = [one for name in files or (spec,) for one in list_parquet_files(name)]
         if row_groups is not None and len(stored) != 1:
             raise ConfigError("a row-group range applies to exactly one Parquet file.")
         found: list[_File] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,35 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from ..config import FILE_FORMATS
 from ..errors import ConfigError
 
 OBJECT_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+__all__ = ["FILE_FORMATS", "StoredFile", "format_of", "is_data_file", "is_object_storage", "list_files"]
+_FORMAT_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+COMPRESSION_SUFFIXES = (".gz", ".zst", ".zstd")
+"""Compressions of text files, known by the name's last suffix (Arrow's ``compression="detect"``)."""
+
+
+def without_compression(name: str) -> str:
+    """``orders.csv.gz`` -> ``orders.csv`` (lower case)."""
+    lowered = name.lower()
+    for compression in COMPRESSION_SUFFIXES:
+        if lowered.endswith(compression):
+            return lowered[: -len(compression)]
+    return lowered
+
+
+def format_of(name: str) -> str | None:
+    """``parquet``, ``csv`` or ``jsonl`` from a file name (``orders.csv.gz`` -> ``csv``), or ``None``."""
+    lowered = without_compression(name)
+    return next((fmt for suffix, fmt in _FORMAT_SUFFIXES.items() if lowered.endswith(suffix)), None)
+
+
+def is_data_file(name: str) -> bool:
+    """Any file but the markers and hidden files writers leave next to data (``_SUCCESS``, ``.crc``)."""
+    base = name.rsplit("/", 1)[-1]
+    return not base.startswith((".", "_"))
 
 
 def is_object_storage(spec: str) -> bool:
@@ -52,10 +79,11 @@ def _filesystem(spec: str) -> tuple[Any, str, str]:
     return fs, path, f"{scheme}://"
 
 
-def list_files(spec: str, suffix: str) -> list[StoredFile]:
-    """The files ``spec`` names, sorted: one file, every ``*suffix`` below a folder/prefix, or a glob."""
+def list_files(spec: str, accept: Callable[[str], bool], kind: str) -> list[StoredFile]:
+    """The files ``spec`` names, sorted: one file, every file below a folder/prefix whose name ``accept`` takes,
+    or a glob. ``kind`` names what is looked for in messages (``Parquet``)."""
     if not is_object_storage(spec):
-        return _list_local(spec, suffix)
+        return _list_local(spec, accept, kind)
     pattern = None
     if glob.has_magic(spec):  # list the folder before the first wildcard, then match keys against the rest
         magic = min(i for i, c in enumerate(spec) if c in "*?[")
@@ -74,24 +102,24 @@ def list_files(spec: str, suffix: str) -> list[StoredFile]:
     except OSError as exc:
         raise ConfigError(f"cannot list {spec}: {storage_reason(exc)}.") from None
     keys = sorted(i.path for i in found if i.type == pafs.FileType.File)
-    keys = [k for k in keys if (fnmatch.fnmatch(k, pattern) if pattern else k.endswith(suffix))]
+    keys = [k for k in keys if (fnmatch.fnmatch(k, pattern) if pattern else accept(k))]
     if not keys:
-        raise ConfigError(f"source {spec} matches no {suffix} files.")
+        raise ConfigError(f"source {spec} matches no {kind} files.")
     return [StoredFile(fs, k, prefix + k) for k in keys]
 
 
-def _list_local(spec: str, suffix: str) -> list[StoredFile]:
+def _list_local(spec: str, accept: Callable[[str], bool], kind: str) -> list[StoredFile]:
     path = Path(spec)
     if path.is_dir():
-        files = sorted(p for p in path.rglob(f"*{suffix}") if p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.is_file() and accept(p.relative_to(path).as_posix()))
     elif path.is_file():
         files = [path]
     elif glob.has_magic(spec):
         files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
     else:
-        raise ConfigError(f"source {spec} does not exist; give a Parquet file, a directory or a glob.")
+        raise ConfigError(f"source {spec} does not exist; give a file, a directory or a glob.")
     if not files:
-        raise ConfigError(f"source {spec} matches no Parquet files.")
+        raise ConfigError(f"source {spec} matches no {kind} files.")
     local = pafs.LocalFileSystem()
     return [StoredFile(local, str(p.absolute()), str(p)) for p in files]
 

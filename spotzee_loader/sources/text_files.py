@@ -1,0 +1,214 @@
+"""CSV and JSON Lines files as a source: plain, gzip or zstd, on disk or in object storage, streamed.
+
+CSV goes through Arrow's streaming CSV reader with every column read as text; JSON Lines through Arrow's
+decompressing input stream and orjson, one line at a time. Arrow's own JSON reader infers a struct type per
+field from the first block and fails the read when a later line holds a field of another shape, which is
+what a Segment archive's ``properties`` do from event to event. Either way, ``text_types`` then gives each
+column one type for the whole source (the mapping's ``[types]`` or what the first rows show), so a value
+that does not fit is one rejected row, never a crashed run.
+
+Text files have no row groups to seek to: a resumed run re-reads (without sending) the rows before its
+checkpoint, in the same order, so positions stay the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..errors import ConfigError, SourceReadError
+from ..mapping import Mapping
+from ..redaction import redact
+from .base import ResumePoint, SourceBatch
+from .storage import StoredFile, is_object_storage, storage_reason, without_compression
+from .text_types import Faults, from_text, from_values, infer_text, infer_values, with_faults
+
+_BLOCK = 1 << 20
+_NULL_TEXTS = ["", "\\N", "NULL"]
+"""CSV cells read as empty (MySQL's ``\\N`` and the common ``NULL``); anything else is a value to type."""
+
+
+class TextFileSource:
+    """CSV or JSON Lines files read in sorted path order, rows in file order."""
+
+    def __init__(self, spec: str, files: list[StoredFile], file_format: str, batch_size: int = 10_000) -> None:
+        if file_format not in ("csv", "jsonl"):
+            raise ConfigError(f"unknown text format {file_format!r}; use csv or jsonl.")
+        self.description = redact(spec)
+        self.stable = True
+        self._files = files
+        self._format = file_format
+        self._batch_size = batch_size
+        self._declared: dict[str, str] = {}
+        self._types: dict[str, str] = {}
+        self._seen: dict[str, None] = {}
+        """Every JSON Lines member met so far: a batch where one is absent still has its column (nulls)."""
+        self._timezone = "UTC"
+        self._starts: list[tuple[int, str]] = []
+        """``(first row, file URL)`` of each file opened in this run, for ``locate``."""
+
+    # -- the Source protocol --------------------------------------------------------------------
+
+    def schema(self) -> pa.Schema:
+        """The first file's columns, typed as its first rows show (before a mapping declares types)."""
+        for part in self._file_batches(self._files[0], None):
+            if part.num_rows or part.num_columns:
+                return pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
+        raise ConfigError(f"{self._files[0].url} holds no rows.")
+
+    def prepare(self, mapping: Mapping) -> None:
+        self._declared = dict(mapping.types)
+        self._types = dict(self._declared)
+        self._seen = {}
+        self._timezone = mapping.timezone
+
+    def fingerprint(self) -> str:
+        """Names, sizes and modification times: a file rewritten between runs changes the job's identity."""
+        digest = hashlib.sha256(self._format.encode())
+        for file in self._files:
+            try:
+                info = file.fs.get_file_info(file.path)
+            except OSError as exc:
+                raise ConfigError(f"cannot read {file.url}: {storage_reason(exc)}.") from None
+            mtime = info.mtime_ns if info.mtime_ns is not None else 0
+            digest.update(f"{file.url.rsplit('/', 1)[-1]}\0{info.size}\0{mtime}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def total_rows(self) -> int | None:
+        return None  # unknown until read: counting would read every file twice
+
+    def locate(self, row: int) -> tuple[str, int]:
+        url, first = self._files[0].url, 0
+        for start, name in self._starts:
+            if start > row:
+                break
+            url, first = name, start
+        return url, row - first
+
+    def close(self) -> None:
+        """Files are opened per read; nothing stays open."""
+
+    def batches(self, start: ResumePoint, columns: list[str] | None) -> Iterator[SourceBatch]:
+        position = 0
+        self._starts = []
+        for file in self._files:
+            self._starts.append((position, file.url))
+            try:
+                for batch in self._file_batches(file, columns):
+                    end = position + batch.num_rows
+                    if end > start.row:
+                        if position < start.row:
+                            batch, position = batch.slice(start.row - position), start.row
+                        yield SourceBatch(position, batch)
+                    position = end
+            except (pa.ArrowException, OSError) as exc:
+                reason = storage_reason(exc) if is_object_storage(file.url) else str(exc).strip().splitlines()[0]
+                raise SourceReadError(
+                    f"cannot read {file.url} near row {position:,} ({reason}); rows before it are checkpointed: "
+                    "fix or replace the file, then re-run."
+                ) from None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _file_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+        if self._format == "csv":
+            return self._csv_batches(file, columns)
+        return self._jsonl_batches(file, columns)
+
+    def _type_of(self, column: str, decide: Any) -> str:
+        """The column's type: declared, or decided by its first values and kept for the whole source (text
+        while it has held no value yet)."""
+        kind = self._types.get(column)
+        if kind is None:
+            kind = decide()
+            if kind is None:
+                return "string"
+            self._types[column] = kind
+        return kind
+
+    def _csv_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+        delimiter = "\t" if without_compression(file.url).endswith(".tsv") else ","
+        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+        with file.fs.open_input_stream(file.path, compression="detect") as stream:
+            names = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse)
+            header = names.schema.names
+        convert = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            include_columns=[n for n in header if columns is None or n in columns],
+            null_values=_NULL_TEXTS,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
+        # One thread: blocks come back in file order, so row positions are the same in every run.
+        read = pacsv.ReadOptions(block_size=_BLOCK, use_threads=False)
+        with (
+            file.fs.open_input_stream(file.path, compression="detect") as stream,
+            pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader,
+        ):
+            for text in reader:
+                yield self._typed_text(text)
+
+    def _typed_text(self, text: pa.RecordBatch) -> pa.RecordBatch:
+        faults = Faults(text.num_rows, {})
+        arrays = []
+        for name, arr in zip(text.schema.names, text.columns, strict=True):
+            kind = self._type_of(name, lambda arr=arr: infer_text(arr))
+            arrays.append(from_text(arr, name, kind, self._timezone, faults, name in self._declared))
+        return with_faults(pa.RecordBatch.from_arrays(arrays, names=text.schema.names), faults)
+
+    def _jsonl_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+        with file.fs.open_input_stream(file.path, compression="detect") as stream:
+            rows: list[Any] = []
+            for line in _lines(stream):
+                rows.append(line)
+                if len(rows) >= self._batch_size:
+                    yield self._typed_objects(rows, columns)
+                    rows = []
+            if rows:
+                yield self._typed_objects(rows, columns)
+
+    def _typed_objects(self, lines: list[bytes], columns: list[str] | None) -> pa.RecordBatch:
+        faults = Faults(len(lines), {})
+        objects: list[dict[str, Any]] = []
+        for row, line in enumerate(lines):
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                faults.add(row, "line_invalid", "line", f"line is not JSON ({exc}): {line[:80]!r}")
+                value = {}
+            if not isinstance(value, dict):
+                if row not in faults.found:
+                    kind = type(value).__name__
+                    faults.add(row, "line_not_object", "line", f"line holds a JSON {kind}, not an object")
+                value = {}
+            objects.append(value)
+        for value in objects:
+            self._seen.update(dict.fromkeys(value))
+        kept = [n for n in self._seen if columns is None or n in columns]
+        arrays = []
+        for name in kept:
+            values = [value.get(name) for value in objects]
+            kind = self._type_of(name, lambda values=values: infer_values(values))
+            arrays.append(from_values(values, name, kind, self._timezone, faults, name in self._declared))
+        return with_faults(pa.RecordBatch.from_arrays(arrays, names=kept), faults)
+
+
+def _lines(stream: Any) -> Iterator[bytes]:
+    """Non-blank lines of a byte stream, read a block at a time."""
+    rest = b""
+    while True:
+        block = stream.read(_BLOCK)
+        if not block:
+            break
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if line.strip():
+                yield line
+    if rest.strip():
+        yield rest
