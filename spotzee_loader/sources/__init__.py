@@ -73,7 +73,7 @@ def _detect_format(spec: str, files: tuple[str, ...]) -> str:
     named = files or (spec,)
     if all(format_of(name) == "parquet" for name in named):
         return "parquet"  # the common case, without listing the folder twice
-    found = [one for name in named for one in list_files(name, lambda n: format_of(n) is not None, "data")]
+    found = [one for name in named for one in list_files(name, lambda n: format_of(n) is not None, "", True)]
     formats = sorted({fmt for f in found if (fmt := format_of(f.url)) is not None})
     if len(formats) == 1:
         return formats[0]

@@ -79,11 +79,11 @@ def _filesystem(spec: str) -> tuple[Any, str, str]:
     return fs, path, f"{scheme}://"
 
 
-def list_files(spec: str, accept: Callable[[str], bool], kind: str) -> list[StoredFile]:
+def list_files(spec: str, accept: Callable[[str], bool], kind: str, allow_empty: bool = False) -> list[StoredFile]:
     """The files ``spec`` names, sorted: one file, every file below a folder/prefix whose name ``accept`` takes,
     or a glob. ``kind`` names what is looked for in messages (``Parquet``)."""
     if not is_object_storage(spec):
-        return _list_local(spec, accept, kind)
+        return _list_local(spec, accept, kind, allow_empty)
     pattern = None
     if glob.has_magic(spec):  # list the folder before the first wildcard, then match keys against the rest
         magic = min(i for i, c in enumerate(spec) if c in "*?[")
@@ -103,12 +103,12 @@ def list_files(spec: str, accept: Callable[[str], bool], kind: str) -> list[Stor
         raise ConfigError(f"cannot list {spec}: {storage_reason(exc)}.") from None
     keys = sorted(i.path for i in found if i.type == pafs.FileType.File)
     keys = [k for k in keys if (fnmatch.fnmatch(k, pattern) if pattern else accept(k))]
-    if not keys:
+    if not keys and not allow_empty:
         raise ConfigError(f"source {spec} matches no {kind} files.")
     return [StoredFile(fs, k, prefix + k) for k in keys]
 
 
-def _list_local(spec: str, accept: Callable[[str], bool], kind: str) -> list[StoredFile]:
+def _list_local(spec: str, accept: Callable[[str], bool], kind: str, allow_empty: bool) -> list[StoredFile]:
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and accept(p.relative_to(path).as_posix()))
@@ -118,7 +118,7 @@ def _list_local(spec: str, accept: Callable[[str], bool], kind: str) -> list[Sto
         files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
     else:
         raise ConfigError(f"source {spec} does not exist; give a file, a directory or a glob.")
-    if not files:
+    if not files and not allow_empty:
         raise ConfigError(f"source {spec} matches no {kind} files.")
     local = pafs.LocalFileSystem()
     return [StoredFile(local, str(p.absolute()), str(p)) for p in files]
