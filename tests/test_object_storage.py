@@ -116,3 +116,58 @@ def test_a_missing_bucket_is_one_sentence(tmp_path: Path, mock: MockSpotzee, s3:
     assert result.returncode == 2
     assert "the bucket does not exist" in result.stderr and "Traceback" not in result.stderr
     assert mock.event_count == 0
+
+
+def test_csv_and_json_lines_in_s3_load_like_local_files(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> None:
+    import pyarrow.csv as pacsv
+
+    client = _client(s3)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=BUCKET)
+    first, second = example_orders(2_000, seed=1), example_orders(1_500, seed=2)
+    second = second.set_column(0, "order_id", pa.array(range(900_001, 901_501), pa.int64()))
+    local = tmp_path / "part-0.csv.gz"
+    with pa.CompressedOutputStream(str(local), "gzip") as out:
+        pacsv.write_csv(first, out)
+    client.upload_file(str(local), BUCKET, "c/exports/part-0.csv.gz")
+    lines = b"".join(
+        json.dumps({**row, "ordered_at": row["ordered_at"].isoformat(), "total": float(row["total"])}).encode() + b"\n"
+        for row in second.to_pylist()
+    )
+    client.put_object(Bucket=BUCKET, Key="c/exports/part-1.csv.gz.json/ignored", Body=b"")  # not a data file name
+    client.put_object(Bucket=BUCKET, Key="d/archive/2024/01/0001.gz", Body=__import__("gzip").compress(lines))
+    cli = _cli(tmp_path, mock, s3)
+
+    csv = cli(f"s3://{BUCKET}/c/exports/", "--preset", "orders")
+    assert csv.returncode == 0, csv.stderr[-2000:]
+    jsonl = cli(f"s3://{BUCKET}/d/archive/", "--format", "jsonl", "--preset", "orders")
+    assert jsonl.returncode == 0, jsonl.stderr[-2000:]
+    got = Counter(e["data"]["order_id"] for e in mock.events)
+    expected = first.column("order_id").to_pylist() + second.column("order_id").to_pylist()
+    assert sorted(got) == sorted(expected) and set(got.values()) == {1}
+
+
+def test_access_denied_is_one_sentence(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> None:
+    """An IAM user that may list the bucket but not read its objects, on a server that checks credentials."""
+    import boto3
+    from moto import settings
+
+    _upload(s3, "e/exports", [(1, 100)], tmp_path)
+    iam = boto3.client("iam", endpoint_url=s3["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing-secret")  # fmt: skip
+    iam.create_user(UserName="lister")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}
+    iam.put_user_policy(UserName="lister", PolicyName="list-only", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="lister")["AccessKey"]
+    cli = _cli(tmp_path, mock, s3)
+    cli.env.update(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # from now on the server checks every request's credentials
+    try:
+        result = cli(f"s3://{BUCKET}/e/exports/", "--preset", "orders")
+    finally:
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = before
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "access denied: the credentials in use may not read it" in result.stderr
+    assert "Traceback" not in result.stderr and key["SecretAccessKey"] not in result.stderr + result.stdout
+    assert mock.event_count == 0
