@@ -8,6 +8,7 @@ plan -> load (one mapped task per slice, pool ``spotzee_api``) -> summarize. All
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from typing import Any
@@ -19,7 +20,11 @@ POOL = "spotzee_api"
 RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("SPOTZEE_RETRY_DELAY_S", "120")))
 
 PARAMS = {
-    "path": Param(None, type=["null", "string"], description="Parquet file, directory or glob"),
+    "path": Param(
+        None,
+        type=["null", "string"],
+        description="Parquet, CSV or JSON Lines file, folder or glob; s3://conn_id@bucket/prefix/ uses a connection",
+    ),
     "conn_id": Param("spotzee_warehouse", type="string", description="warehouse connection (with table or sql)"),
     "table": Param(None, type=["null", "string"], description="table to load, optionally schema-qualified"),
     "sql": Param(None, type=["null", "string"], description="query using :since and :until"),
@@ -61,7 +66,9 @@ def spotzee_migration() -> None:
         settings = glue.AirflowSettings.from_env()
         conf = dict(context["dag_run"].conf or {})
         glue.pool_slots(settings)
-        return glue.fail_fast(lambda: plan_migration(conf, dict(context["params"]), glue.warehouse_url))
+        return glue.fail_fast(
+            lambda: plan_migration(conf, dict(context["params"]), glue.warehouse_url, glue.object_storage)
+        )
 
     @task(
         multiple_outputs=False,
@@ -79,6 +86,8 @@ def spotzee_migration() -> None:
         settings = glue.AirflowSettings.from_env()
         params = MigrationParams.from_conf(dict(context["params"]))
         env = glue.task_environment(settings, glue.pool_slots(settings))
+        path, storage = glue.object_storage(params.path)
+        params, env = dataclasses.replace(params, path=path), dataclasses.replace(env, storage=storage)
         if params.table or params.sql:
             env = glue.with_warehouse(env, params.conn_id)
         return glue.fail_fast(lambda: run_migration_slice(env, params, Slice.from_dict(part)))

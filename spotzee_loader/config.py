@@ -166,6 +166,18 @@ class BudgetSettings:
     """A lease not renewed for this long belongs to a load that is gone."""
 
 
+@dataclass(frozen=True)
+class StorageCredentials:
+    """S3 credentials given explicitly (an Airflow connection's), instead of the SDK's standard chain."""
+
+    access_key: str | None = None
+    secret_key: Secret | None = None
+    session_token: Secret | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    """An S3-compatible store (MinIO, R2, Ceph): ``http://host:port``."""
+
+
 FILE_FORMATS = ("parquet", "csv", "jsonl")
 """Formats of file sources (``--format``; otherwise told by the file names)."""
 
@@ -192,6 +204,8 @@ class SourceOptions:
     """Parquet: read only row groups ``[first, end)`` of a single file (a slice of a migration)."""
     file_format: str | None = None
     """Files: ``parquet``, ``csv`` or ``jsonl``; from the file names when ``None``."""
+    storage: StorageCredentials | None = None
+    """Object storage: explicit credentials (never recorded); the cloud's standard chain when ``None``."""
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready, only what was set (kept in the report, read back by ``verify JOB``)."""

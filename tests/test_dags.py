@@ -6,6 +6,7 @@ subprocess, as ``airflow dags test`` or ``dag.test()``. Every test checks what r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,7 +25,7 @@ from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.config import DEFAULT_CONCURRENCY
 from spotzee_loader.examples import example_orders
 
-from .conftest import API_KEY, role_url
+from .conftest import API_KEY, role_url, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,6 +155,45 @@ def test_migration_of_parquet_over_mapped_slices_then_retrigger(
     restarted = airflow.dags_test("spotzee_migration", conf={**conf, "restart": True})
     assert restarted.returncode == 0
     assert set(Counter(e["data"]["order_id"] for e in mock.events).values()) == {2}
+
+
+def test_migration_from_s3_with_an_airflow_connection_and_of_csv_files(
+    airflow: Airflow, mock: MockSpotzee, s3: dict[str, str], tmp_path: Path
+) -> None:
+    """``s3://conn_id@bucket/prefix/`` (Airflow's ObjectStoragePath idiom): the bucket is read with the
+    connection's keys and endpoint, none in the worker's environment. Then a folder of CSV files, one slice each."""
+    client = s3_client(s3)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket="dag-history")
+    local = tmp_path / "orders.parquet"
+    pq.write_table(example_orders(12_000, seed=5), local, row_group_size=3_000)
+    client.upload_file(str(local), "dag-history", "exports/orders.parquet")
+    for name in [k for k in airflow.env if k.startswith("AWS_")]:  # moto's server leaves AWS_* in os.environ
+        del airflow.env[name]
+    airflow.env["AIRFLOW_CONN_HISTORY_S3"] = json.dumps(
+        {"conn_type": "aws", "login": s3["AWS_ACCESS_KEY_ID"], "password": s3["AWS_SECRET_ACCESS_KEY"],
+         "extra": {"endpoint_url": s3["AWS_ENDPOINT_URL"], "region_name": "us-east-1"}}
+    )  # fmt: skip
+    conf = {"path": "s3://history_s3@dag-history/exports/", "mapping": "orders", "slice_rows": 6_000}
+    result = airflow.dags_test("spotzee_migration", conf=conf)
+    assert result.returncode == 0, output(result)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == sorted(example_orders(12_000, seed=5).column("order_id").to_pylist())
+    assert set(ids.values()) == {1} and "row groups 2-3" in output(result)
+    assert s3["AWS_SECRET_ACCESS_KEY"] not in output(result)
+
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    for n in range(3):
+        part = example_orders(1_000, seed=10 + n)
+        part = part.set_column(0, "order_id", pa.array(range(n * 10_000, n * 10_000 + 1_000), pa.int64()))
+        pacsv.write_csv(part, folder / f"part-{n}.csv")
+    mock.reset()
+    result = airflow.dags_test("spotzee_migration", conf={"path": str(folder), "mapping": "orders"})
+    assert result.returncode == 0, output(result)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == [n * 10_000 + i for n in range(3) for i in range(1_000)] and set(ids.values()) == {1}
+    assert all(f"part-{n}.csv" in output(result) for n in range(3))
 
 
 def test_migration_of_a_pg_table_by_time_slices(airflow: Airflow, mock: MockSpotzee, pg) -> None:

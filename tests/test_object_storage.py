@@ -6,57 +6,22 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.examples import example_orders
 
-from .conftest import Cli, kill_once_sending
+from .conftest import Cli, kill_once_sending, s3_client
 
 BUCKET = "history"
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, str]]:
-    """moto's S3 server on loopback; the environment a user would set for an S3-compatible store."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    try:
-        yield env
-    finally:
-        server.stop()
-
-
-def _client(env: dict[str, str]) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
-
-
 def _upload(env: dict[str, str], prefix: str, parts: list[tuple[int, int]], tmp_path: Path) -> list[int]:
     """Parquet files ``part-N.parquet`` under ``prefix`` (each ``(first id, rows)``, row groups of 1,000)."""
-    client = _client(env)
+    client = s3_client(env)
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET)
     ids: list[int] = []
@@ -121,7 +86,7 @@ def test_a_missing_bucket_is_one_sentence(tmp_path: Path, mock: MockSpotzee, s3:
 def test_csv_and_json_lines_in_s3_load_like_local_files(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> None:
     import pyarrow.csv as pacsv
 
-    client = _client(s3)
+    client = s3_client(s3)
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET)
     first, second = example_orders(2_000, seed=1), example_orders(1_500, seed=2)

@@ -22,7 +22,7 @@ from spotzee_loader.examples import example_orders
 
 from .conftest import Cli, kill_once_sending
 
-NOTES = ('plain', 'comma, "quoted"', "two\nlines", "élève 日本語 😀", None, "")
+NOTES = ("plain", 'comma, "quoted"', "two\nlines", "élève 日本語 😀", None, "")
 
 
 def _orders(rows: int, seed: int = 7) -> pa.Table:

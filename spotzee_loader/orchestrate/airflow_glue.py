@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from ..config import DEFAULT_RATE_LIMIT, ApiSettings, NetworkSettings, RetrySettings, Secret
+from ..config import DEFAULT_RATE_LIMIT, ApiSettings, NetworkSettings, RetrySettings, Secret, StorageCredentials
 from ..errors import (
     ApiError,
     ApiUnavailableError,
@@ -175,6 +175,38 @@ def fail_fast(action: Callable[[], T]) -> T:
 
 def with_warehouse(env: TaskEnvironment, conn_id: str) -> TaskEnvironment:
     return dataclasses.replace(env, warehouse_url=warehouse_url(conn_id))
+
+
+def object_storage(path: str | None) -> tuple[str | None, StorageCredentials | None]:
+    """Airflow's ``ObjectStoragePath`` idiom: ``s3://aws_default@bucket/prefix/`` reads the bucket with the
+    credentials of connection ``aws_default`` (login = access key id, password = secret access key; extra:
+    ``region_name``, ``endpoint_url``, ``aws_session_token``). Returns the URL without the connection id and
+    the credentials; a path without one reads the worker's standard chain."""
+    if not path or "://" not in path:
+        return path, None
+    scheme, _, rest = path.partition("://")
+    netloc, slash, key = rest.partition("/")
+    if scheme.lower() not in ("s3", "gs", "gcs", "az", "abfs", "abfss") or "@" not in netloc:
+        return path, None
+    conn_id, _, bucket = netloc.rpartition("@")
+    conn = _connection(conn_id)
+    if conn is None:
+        raise AirflowFailException(
+            f"Airflow connection {conn_id!r} (named in path {scheme}://{conn_id}@{bucket}/...) does not exist: "
+            "create it with conn type aws, login = access key id, password = secret access key."
+        )
+    extra = conn.extra_dejson
+    endpoint = extra.get("endpoint_url") or extra.get("service_config", {}).get("s3", {}).get("endpoint_url")
+    secret = conn.password or extra.get("aws_secret_access_key")
+    token = extra.get("aws_session_token")
+    credentials = StorageCredentials(
+        access_key=conn.login or extra.get("aws_access_key_id"),
+        secret_key=Secret(secret) if secret else None,
+        session_token=Secret(token) if token else None,
+        region=extra.get("region_name"),
+        endpoint_url=endpoint,
+    )
+    return f"{scheme}://{bucket}{slash}{key}", credentials
 
 
 def nightly_config(sql_dir: Path) -> NightlyConfig:

@@ -8,6 +8,7 @@ migration resumes it and a finished slice sends nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import asdict, dataclass, field
@@ -16,10 +17,11 @@ from typing import Any
 
 import orjson
 
+from ..config import SourceOptions, StorageCredentials
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
-from ..sources import list_parquet_files, parquet_metadata
+from ..sources import list_parquet_files, parquet_metadata, source_files
 
 MAX_SLICES = 1000  # Airflow's max_map_length is 1024: stay well under it
 
@@ -142,7 +144,28 @@ def _job(base: str, bounds: Any) -> str:
     return f"{base}-{hashlib.sha256(orjson.dumps(bounds)).hexdigest()[:10]}"
 
 
-def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> list[Slice]:
+def file_slices(
+    params: MigrationParams, credentials: StorageCredentials | None = None, max_slices: int = MAX_SLICES
+) -> list[Slice]:
+    """Parquet: see ``parquet_slices``. CSV and JSON Lines have no row groups to cut at: one slice per file."""
+    assert params.path is not None
+    file_format, files = source_files(params.path, SourceOptions(storage=credentials))
+    if file_format == "parquet":
+        return parquet_slices(params, credentials, max_slices)
+    base = params.base_job()
+    since = params.since.isoformat() if params.since else None
+    until = params.until.isoformat() if params.until else None
+    slices = [
+        Slice(f.url.rsplit("/", 1)[-1], _job(base, [f.url.rsplit("/", 1)[-1]]), [f.url], since=since, until=until)
+        for f in files
+    ]
+    _check_count(slices, max_slices, "merge the files, or point path at fewer of them")
+    return slices
+
+
+def parquet_slices(
+    params: MigrationParams, credentials: StorageCredentials | None = None, max_slices: int = MAX_SLICES
+) -> list[Slice]:
     """Whole small files packed together, big files cut into row-group ranges of ``slice_rows``."""
     assert params.path is not None
     base = params.base_job()
@@ -160,7 +183,7 @@ def parquet_slices(params: MigrationParams, max_slices: int = MAX_SLICES) -> lis
             slices.append(Slice(label, job, files, rows=sum(n for _, n in pack), since=since, until=until))
             pack.clear()
 
-    for stored in list_parquet_files(params.path):
+    for stored in list_parquet_files(params.path, credentials):
         meta, name = parquet_metadata(stored), stored.url.rsplit("/", 1)[-1]
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         if meta.num_rows <= params.slice_rows:
@@ -221,18 +244,22 @@ def _check_count(slices: list[Slice], max_slices: int, advice: str) -> None:
         raise ConfigError("the plan has no slices: the source holds no rows.")
 
 
-def plan_migration(conf: dict[str, Any], params: dict[str, Any], warehouse_url: Any) -> list[dict[str, Any]]:
+def plan_migration(
+    conf: dict[str, Any], params: dict[str, Any], warehouse_url: Any, object_storage: Any = None
+) -> list[dict[str, Any]]:
     """The slices of a triggered migration, as XCom-ready dicts.
 
     ``conf`` is what the user passed (unknown keys are refused: Airflow accepts them silently), ``params``
-    the resolved params, ``warehouse_url`` a callable from a connection id to a database URL.
+    the resolved params, ``warehouse_url`` a callable from a connection id to a database URL,
+    ``object_storage`` one from ``path`` to ``(path without a connection id, its credentials)``.
     """
     unknown = sorted(set(conf) - set(params))
     if unknown:
         raise ConfigError(f"unknown param(s) {', '.join(unknown)}; the migration takes {', '.join(sorted(params))}.")
     p = MigrationParams.from_conf(params)
     if p.path:
-        return [s.as_dict() for s in parquet_slices(p)]
+        path, credentials = object_storage(p.path) if object_storage else (p.path, None)
+        return [s.as_dict() for s in file_slices(dataclasses.replace(p, path=path), credentials)]
     since, until = p.since, p.until
     if since is None or until is None:
         low, high = table_bounds(warehouse_url(p.conn_id), p)
@@ -245,7 +272,6 @@ def plan_migration(conf: dict[str, Any], params: dict[str, Any], warehouse_url: 
 
 def table_bounds(url: str, params: MigrationParams) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The first and last ``created_at`` of a table, in UTC (to slice a migration without a window)."""
-    from ..config import SourceOptions
     from ..sources import open_warehouse
 
     source = open_warehouse(url, SourceOptions(table=params.table))

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ApiSettings, BudgetSettings, LoadSettings, SourceOptions, use_compact_memory_pool
+from ..config import (
+    ApiSettings,
+    BudgetSettings,
+    LoadSettings,
+    SourceOptions,
+    StorageCredentials,
+    use_compact_memory_pool,
+)
 from ..errors import SpotzeeLoaderError, TooManyRejectsError
 from ..pipeline import Loader, MappingChoice
 from ..progress import LogProgress
@@ -28,6 +35,8 @@ class TaskEnvironment:
     warehouse_url: str | None = None
     dead_letter_dir: Path | None = None
     budget: BudgetSettings = field(default_factory=BudgetSettings)
+    storage: StorageCredentials | None = None
+    """Object storage credentials from an Airflow connection (``s3://conn_id@bucket/...``)."""
 
 
 def _window(value: str | None) -> dt.datetime | None:
@@ -54,6 +63,7 @@ def run_slice(
         until=_window(part.until),
         files=tuple(part.files),
         row_groups=(part.row_groups[0], part.row_groups[1]) if part.row_groups else None,
+        storage=env.storage,
     )
     spec = source or env.warehouse_url
     if spec is None:

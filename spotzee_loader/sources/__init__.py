@@ -12,7 +12,7 @@ from ..config import SourceOptions
 from ..errors import ConfigError
 from .base import ResumePoint, Source, SourceBatch
 from .keys import RowKey, decode_key, encode_key
-from .storage import FILE_FORMATS, format_of, is_data_file, is_object_storage, list_files
+from .storage import FILE_FORMATS, StoredFile, format_of, is_data_file, is_object_storage, list_files
 
 if TYPE_CHECKING:
     from .parquet import list_parquet_files, parquet_metadata
@@ -30,6 +30,7 @@ __all__ = [
     "open_source",
     "open_warehouse",
     "parquet_metadata",
+    "source_files",
 ]
 
 
@@ -49,31 +50,45 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
         return open_warehouse(spec, options)
     if options.table or options.sql:
         raise ConfigError("--table, --sql and --sql-file apply to database sources only.")
-    file_format = options.file_format or _detect_format(spec, options.files)
+    file_format = options.file_format or _detect_format(spec, options)
     if file_format == "parquet":
         from .parquet import ParquetSource
 
         window = (options.since, options.until)
-        return ParquetSource.open(spec, options.batch_size, options.files, options.row_groups, window)
-    if file_format not in FILE_FORMATS:
-        raise ConfigError(f"unknown file format {file_format!r}; use one of {', '.join(FILE_FORMATS)}.")
+        return ParquetSource.open(
+            spec, options.batch_size, options.files, options.row_groups, window, credentials=options.storage
+        )
     if options.row_groups is not None:
         raise ConfigError("a row-group range applies to Parquet files only.")
     from .text_files import TextFileSource
 
-    named = options.files or (spec,)
-    # With --format, every data file the source names is of that format (a Segment archive's *.gz files).
-    accept = is_data_file if options.file_format else (lambda name: format_of(name) == file_format)
-    files = [one for name in named for one in list_files(name, accept, file_format.upper())]
+    _, files = source_files(spec, options, detected=file_format)
     return TextFileSource(spec, files, file_format, options.batch_size)
 
 
-def _detect_format(spec: str, files: tuple[str, ...]) -> str:
+def source_files(spec: str, options: SourceOptions, detected: str | None = None) -> tuple[str, list[StoredFile]]:
+    """The format and the sorted files a file source names (``options.files``, else ``spec``)."""
+    file_format = options.file_format or detected or _detect_format(spec, options)
+    if file_format not in FILE_FORMATS:
+        raise ConfigError(f"unknown file format {file_format!r}; use one of {', '.join(FILE_FORMATS)}.")
+    named = options.files or (spec,)
+    if file_format == "parquet":
+        from .parquet import list_parquet_files
+
+        return file_format, [one for name in named for one in list_parquet_files(name, options.storage)]
+    # With --format, every data file the source names is of that format (a Segment archive's *.gz files).
+    accept = is_data_file if options.file_format else (lambda name: format_of(name) == file_format)
+    kind = file_format.upper()
+    return file_format, [one for name in named for one in list_files(name, accept, kind, credentials=options.storage)]
+
+
+def _detect_format(spec: str, options: SourceOptions) -> str:
     """The format of the files a source names, from their names; several formats or none is an error."""
-    named = files or (spec,)
+    named = options.files or (spec,)
     if all(format_of(name) == "parquet" for name in named):
         return "parquet"  # the common case, without listing the folder twice
-    found = [one for name in named for one in list_files(name, lambda n: format_of(n) is not None, "", True)]
+    known = lambda n: format_of(n) is not None  # noqa: E731
+    found = [one for name in named for one in list_files(name, known, "", True, options.storage)]
     formats = sorted({fmt for f in found if (fmt := format_of(f.url)) is not None})
     if len(formats) == 1:
         return formats[0]

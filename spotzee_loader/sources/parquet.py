@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..config import StorageCredentials
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
 from ..redaction import redact
@@ -33,9 +34,9 @@ class _File:
     """Rows of the file before ``first_group`` (for a slice of a file)."""
 
 
-def list_parquet_files(spec: str) -> list[StoredFile]:
+def list_parquet_files(spec: str, credentials: StorageCredentials | None = None) -> list[StoredFile]:
     """The Parquet files ``spec`` names (file, folder or prefix, glob; local or object storage), sorted."""
-    return list_files(spec, _is_parquet, "Parquet")
+    return list_files(spec, _is_parquet, "Parquet", credentials=credentials)
 
 
 def _is_parquet(name: str) -> bool:
@@ -88,10 +89,11 @@ class ParquetSource:
         files: tuple[str, ...] = (),
         row_groups: tuple[int, int] | None = None,
         window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+        credentials: StorageCredentials | None = None,
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""
-        stored = [one for name in files or (spec,) for one in list_parquet_files(name)]
+        stored = [one for name in files or (spec,) for one in list_parquet_files(name, credentials)]
         if row_groups is not None and len(stored) != 1:
             raise ConfigError("a row-group range applies to exactly one Parquet file.")
         found: list[_File] = []

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from ..config import FILE_FORMATS
+from ..config import FILE_FORMATS, StorageCredentials
 from ..errors import ConfigError
 
 OBJECT_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
@@ -67,9 +67,11 @@ class StoredFile:
         return self.fs.open_input_file(self.path)
 
 
-def _filesystem(spec: str) -> tuple[Any, str, str]:
+def _filesystem(spec: str, credentials: StorageCredentials | None) -> tuple[Any, str, str]:
     """``(filesystem, path in it, URL prefix)`` of an object-storage URL."""
     scheme = spec.partition("://")[0].lower()
+    if credentials is not None:
+        return _explicit_filesystem(spec, scheme, credentials), spec.partition("://")[2], f"{scheme}://"
     try:
         # from_uri reads the SDK's whole standard chain, AWS_ENDPOINT_URL(_S3) included (a hand-built
         # S3FileSystem does not); its S3 retry strategy retries throttling (503 SlowDown) and dropped connections.
@@ -79,7 +81,32 @@ def _filesystem(spec: str) -> tuple[Any, str, str]:
     return fs, path, f"{scheme}://"
 
 
-def list_files(spec: str, accept: Callable[[str], bool], kind: str, allow_empty: bool = False) -> list[StoredFile]:
+def _explicit_filesystem(spec: str, scheme: str, credentials: StorageCredentials) -> Any:
+    if scheme != "s3":
+        raise ConfigError(f"explicit credentials work for s3:// only; {scheme}:// reads its cloud's standard chain.")
+    endpoint, use = credentials.endpoint_url, {}
+    if endpoint:
+        use["scheme"], _, use["endpoint_override"] = endpoint.rstrip("/").rpartition("://")
+        use["scheme"] = use["scheme"] or "https"
+    try:
+        return pafs.S3FileSystem(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key.reveal() if credentials.secret_key else None,
+            session_token=credentials.session_token.reveal() if credentials.session_token else None,
+            region=credentials.region,
+            **use,
+        )
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ConfigError(f"cannot use {spec} ({storage_reason(exc)}).") from None
+
+
+def list_files(
+    spec: str,
+    accept: Callable[[str], bool],
+    kind: str,
+    allow_empty: bool = False,
+    credentials: StorageCredentials | None = None,
+) -> list[StoredFile]:
     """The files ``spec`` names, sorted: one file, every file below a folder/prefix whose name ``accept`` takes,
     or a glob. ``kind`` names what is looked for in messages (``Parquet``)."""
     if not is_object_storage(spec):
@@ -88,11 +115,11 @@ def list_files(spec: str, accept: Callable[[str], bool], kind: str, allow_empty:
     if glob.has_magic(spec):  # list the folder before the first wildcard, then match keys against the rest
         magic = min(i for i, c in enumerate(spec) if c in "*?[")
         folder = spec[:magic].rsplit("/", 1)[0]
-        fs, base, prefix = _filesystem(folder + "/")
+        fs, base, prefix = _filesystem(folder + "/", credentials)
         base = base.rstrip("/")
         pattern = base + spec[len(folder) :]
     else:
-        fs, path, prefix = _filesystem(spec)
+        fs, path, prefix = _filesystem(spec, credentials)
         base = path.rstrip("/")
     try:
         info = fs.get_file_info(base)
