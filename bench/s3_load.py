@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import boto3
+from ceiling import tpch_orders
 from harness import KEY, MockProcess, free_port, run_loader
 
 MAPPING = Path(__file__).with_name("tpch_orders.toml")
@@ -23,14 +24,7 @@ WORK = Path("/tmp/spotzee-ceiling")
 
 
 def tpch(scale: str) -> Path:
-    path = WORK / f"sf{scale}" / "orders.parquet"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["tpchgen-cli", "-s", scale, "--tables", "orders", "--format", "parquet", "--output-dir", str(path.parent)],
-            check=True,
-        )
-    return path
+    return tpch_orders(WORK, scale)  # the same file ceiling.py measures
 
 
 def loader(source: str, mock: MockProcess, env: dict[str, str], job: str) -> tuple[float, int, int | None]:
