@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,28 @@ def s3_client(env: dict[str, str]) -> Any:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     )
+
+
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
+
+
+@pytest.fixture
+def mariadb() -> Iterator[tuple[Any, str]]:
+    """An open connection and a fresh table name; skips outside CI when MariaDB is down."""
+    import pymysql
+
+    try:
+        conn = pymysql.connect(**MARIADB, autocommit=True, charset="utf8mb4", connect_timeout=5)
+    except pymysql.err.OperationalError as exc:
+        reason = f"MariaDB is not reachable at 127.0.0.1:3306 ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run the MariaDB tests.")
+        pytest.skip(
+            f"{reason}; start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+        )
+    table = f"orders_{uuid.uuid4().hex[:10]}"
+    try:
+        yield conn, table
+    finally:
+        conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
+        conn.close()

@@ -7,6 +7,7 @@ subprocess, as ``airflow dags test`` or ``dag.test()``. Every test checks what r
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -194,6 +195,25 @@ def test_migration_from_s3_with_an_airflow_connection_and_of_csv_files(
     ids = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(ids) == [n * 10_000 + i for n in range(3) for i in range(1_000)] and set(ids.values()) == {1}
     assert all(f"part-{n}.csv" in output(result) for n in range(3))
+
+
+def test_migration_of_a_mariadb_table_through_a_mysql_connection(
+    airflow: Airflow, mock: MockSpotzee, mariadb: tuple[Any, str]
+) -> None:
+    conn, table = mariadb
+    cursor = conn.cursor()
+    cursor.execute(f"CREATE TABLE {table} (order_id INT PRIMARY KEY, customer_id INT, ordered_at DATETIME)")
+    rows = [(i, i % 40, dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i - 1)) for i in range(1, 4001)]
+    cursor.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", rows)
+    airflow.env["AIRFLOW_CONN_SPOTZEE_WAREHOUSE"] = json.dumps(
+        {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": "test"}
+    )
+    conf = {"table": table, "mapping": "orders", "since": "2024-01-01", "until": "2024-01-03", "slice_days": 1}
+    result = airflow.dags_test("spotzee_migration", conf=conf)
+    assert result.returncode == 0, output(result)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == list(range(1, 2881)) and set(ids.values()) == {1}  # two days of minutes
+    assert "2024-01-02 00:00..2024-01-03 00:00" in output(result)
 
 
 def test_migration_of_a_pg_table_by_time_slices(airflow: Airflow, mock: MockSpotzee, pg) -> None:

@@ -10,22 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import os
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 
 from .conftest import Cli, kill_once_sending
 
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 URL = "mysql://root@127.0.0.1:3306/test"
 PARIS = dt.timezone(dt.timedelta(hours=1))  # Europe/Paris in January (CET)
 MAPPING = """
@@ -38,28 +33,6 @@ data_json = "props"
 data_columns = ["order_id", "total", "gift", "paid_at", "note"]
 """
 NOTES = ("plain", "élève", "日本語", "emoji 😀", None)
-
-
-@pytest.fixture
-def mariadb() -> Iterator[tuple[Any, str]]:
-    """An open connection and a fresh table name; skips outside CI when MariaDB is down."""
-    import pymysql
-
-    try:
-        conn = pymysql.connect(**MARIADB, autocommit=True, charset="utf8mb4", connect_timeout=5)
-    except pymysql.err.OperationalError as exc:
-        reason = f"MariaDB is not reachable at 127.0.0.1:3306 ({exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the MariaDB tests.")
-        pytest.skip(
-            f"{reason}; start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
-        )
-    table = f"orders_{uuid.uuid4().hex[:10]}"
-    try:
-        yield conn, table
-    finally:
-        conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
-        conn.close()
 
 
 def _rows(n: int) -> list[tuple[Any, ...]]:
