@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -300,3 +301,32 @@ def mariadb() -> Iterator[tuple[Any, str]]:
     finally:
         conn.cursor().execute(f"DROP TABLE IF EXISTS {table}")
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def gcs() -> Iterator[dict[str, str]]:
+    """gcp-storage-emulator on loopback (in memory); the environment a user would set for it."""
+    port = _free_port()
+    command = [str(Path(sys.executable).parent / "gcp-storage-emulator"), "start", "--host", "127.0.0.1"]
+    server = subprocess.Popen([*command, "--port", str(port), "--in-memory"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the GCS emulator did not start"
+                time.sleep(0.1)
+        yield {"STORAGE_EMULATOR_HOST": base}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

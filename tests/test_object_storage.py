@@ -136,3 +136,25 @@ def test_access_denied_is_one_sentence(tmp_path: Path, mock: MockSpotzee, s3: di
     assert "access denied: the credentials in use may not read it" in result.stderr
     assert "Traceback" not in result.stderr and key["SecretAccessKey"] not in result.stderr + result.stdout
     assert mock.event_count == 0
+
+
+def test_a_prefix_in_gcs_loads_every_file_once(tmp_path: Path, mock: MockSpotzee, gcs: dict[str, str]) -> None:
+    import pyarrow.fs as pafs
+    import requests
+
+    bucket = requests.post(f"{gcs['STORAGE_EMULATOR_HOST']}/storage/v1/b?project=test", json={"name": "gcs-history"})
+    assert bucket.status_code == 200, bucket.text
+    fs = pafs.GcsFileSystem(anonymous=True, endpoint_override=gcs["STORAGE_EMULATOR_HOST"][7:], scheme="http")
+    ids: list[int] = []
+    for n, (first, rows) in enumerate([(1, 2_000), (50_001, 1_200)]):
+        table = example_orders(rows, seed=first)
+        table = table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64()))
+        with fs.open_output_stream(f"gcs-history/exports/part-{n}.parquet") as out:
+            pq.write_table(table, out, row_group_size=500)
+        ids += range(first, first + rows)
+    cli = Cli(tmp_path, mock)
+    cli.env.update(gcs)
+    result = cli("gs://gcs-history/exports/", "--preset", "orders")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(got) == ids and set(got.values()) == {1}
