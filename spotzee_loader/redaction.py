@@ -21,7 +21,8 @@ MASK = "***"
 # Query and keyword parameters that hold a credential (libpq, SQLAlchemy drivers, object stores, proxies).
 _SECRET_PARAMS = (
     "password|passwd|pwd|pass|sslpassword|secret|secret_key|secret_access_key|aws_secret_access_key|"
-    "client_secret|sas_token|token|access_token|api_key|apikey|sig|x-amz-signature|x-amz-security-token"
+    "client_secret|sas_token|token|access_token|api_key|apikey|sig|x-amz-signature|x-amz-security-token|"
+    "accountkey|sharedaccesssignature"
 )
 # scheme://user:PASSWORD@host -- the userinfo ends at the last '@' before the path or a space, so a password
 # with a raw '@' (invalid, but typed) is masked whole.

@@ -312,14 +312,7 @@ def gcs() -> Iterator[dict[str, str]]:
                               stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "the GCS emulator did not start"
-                time.sleep(0.1)
+        _wait_for_port(port, server, "The GCS emulator")
         yield {"STORAGE_EMULATOR_HOST": base}
     finally:
         server.terminate()
@@ -330,3 +323,46 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+"""Azurite's well-known development account key (public, the same in every Azurite)."""
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Azurite's blob service on loopback; the connection string a user would set for it."""
+    root = Path(__file__).resolve().parent.parent
+    binary = root / ".ci" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        reason = f"Azurite is not installed at {binary}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; .ci/run installs it with npm.")
+        pytest.skip(f"{reason}; install it with: npm install --prefix .ci/azurite azurite@3")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("azurite")
+    server = subprocess.Popen(
+        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data), "--silent",
+         "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, server, "Azurite")
+        yield {
+            "AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        }
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_for_port(port: int, server: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.1)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.examples import example_orders
 
-from .conftest import Cli, kill_once_sending, s3_client
+from .conftest import AZURITE_KEY, Cli, kill_once_sending, s3_client
 
 BUCKET = "history"
 
@@ -158,3 +158,28 @@ def test_a_prefix_in_gcs_loads_every_file_once(tmp_path: Path, mock: MockSpotzee
     assert result.returncode == 0, result.stderr[-2000:]
     got = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(got) == ids and set(got.values()) == {1}
+
+
+def test_a_container_in_azure_loads_every_file_once(tmp_path: Path, mock: MockSpotzee, azurite: dict[str, str]) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.fs as pafs
+
+    endpoint = azurite["AZURE_STORAGE_CONNECTION_STRING"].split("BlobEndpoint=http://")[1].split("/")[0]
+    fs = pafs.AzureFileSystem(account_name="devstoreaccount1", account_key=AZURITE_KEY,
+                              blob_storage_authority=endpoint, blob_storage_scheme="http",
+                              dfs_storage_authority=endpoint, dfs_storage_scheme="http")  # fmt: skip
+    fs.create_dir("history")
+    ids: list[int] = []
+    for n, (first, rows) in enumerate([(1, 1_500), (70_001, 900)]):
+        table = example_orders(rows, seed=first)
+        table = table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64()))
+        with fs.open_output_stream(f"history/exports/part-{n}.csv.gz") as out:  # gzipped: it is named .gz
+            pacsv.write_csv(table, out)
+        ids += range(first, first + rows)
+    cli = Cli(tmp_path, mock)
+    cli.env.update(azurite)
+    result = cli("az://history/exports/", "--preset", "orders")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(got) == ids and set(got.values()) == {1}
+    assert AZURITE_KEY not in result.stdout + result.stderr

@@ -250,3 +250,30 @@ def test_a_folder_of_unclear_format_is_one_sentence(
     result = cli(str(folder), "--preset", "orders", "--dry-run")
     assert result.returncode == 2 and expected in result.stderr, result.stderr[-1000:]
     assert "Traceback" not in result.stderr
+
+
+def test_a_csv_line_with_the_wrong_number_of_fields_is_one_rejected_row(cli: Cli, tmp_path: Path) -> None:
+    lines = ["order_id,customer_id,ordered_at"] + [f"{i},{i % 50},2024-01-01T00:{i % 60:02d}:00Z" for i in range(9_000)]
+    lines[4_001] = "4000,7"  # a field short
+    lines[8_001] = "8000,7,2024-01-01T00:00:00Z,extra"  # one too many
+    source = tmp_path / "orders.csv"
+    source.write_text("\n".join(lines) + "\n")
+    out, dead = tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
+    result = cli(str(source), "--preset", "orders", "--dry-run", "--output", str(out), "--dead-letter", str(dead))
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "rows read 9,000; events 8,998; rejected 2" in result.stdout and "Traceback" not in result.stderr
+    rejects = sorted((json.loads(line) for line in dead.read_text().splitlines()), key=lambda r: r["reason"])
+    assert [r["reason_code"] for r in rejects] == ["row_malformed", "row_malformed"]
+    assert rejects[0]["reason"] == "line 4,002 has 2 fields where the header has 3: '4000,7'"
+    assert rejects[1]["reason"].startswith("line 8,002 has 4 fields where the header has 3")
+    sent = [json.loads(line)["data"]["order_id"] for line in out.read_text().splitlines()]
+    assert sorted(sent) == [i for i in range(9_000) if i not in (4_000, 8_000)]
+
+
+def test_a_file_that_is_not_what_its_name_says_is_one_sentence(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv.gz"
+    source.write_bytes(b"order_id,customer_id,ordered_at\n1,2,2024-01-01\n")  # named .gz, not compressed
+    result = cli(str(source), "--preset", "orders")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"{source} is not a readable CSV file (" in result.stderr and "Traceback" not in result.stderr
+    assert cli.mock is not None and cli.mock.event_count == 0

@@ -4,7 +4,8 @@ Arrow's own filesystems, which stream ranges of an object instead of downloading
 Credentials come from each cloud's standard chain, read by Arrow's SDKs (environment, profile, instance
 role): the one place the loader lets a library read the environment, since that chain is what users configure.
 ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` point S3 at a compatible store (MinIO, R2, Ceph);
-``STORAGE_EMULATOR_HOST`` points ``gs://`` at a GCS emulator.
+``STORAGE_EMULATOR_HOST`` points ``gs://`` at a GCS emulator; ``AZURE_STORAGE_CONNECTION_STRING`` gives ``az://`` an
+account and its key (or Azurite's).
 Listings are sorted by key, so a job means the same files every time.
 """
 
@@ -74,6 +75,9 @@ def _filesystem(spec: str, credentials: StorageCredentials | None) -> tuple[Any,
     scheme = spec.partition("://")[0].lower()
     if credentials is not None:
         return _explicit_filesystem(spec, scheme, credentials), spec.partition("://")[2], f"{scheme}://"
+    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if scheme in ("az", "abfs", "abfss") and connection_string and "@" not in spec.partition("://")[2].split("/")[0]:
+        return _azure_filesystem(spec, connection_string), spec.partition("://")[2], f"{scheme}://"
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     if scheme in ("gs", "gcs") and emulator:
         # Google's variable for a local GCS emulator (its SDKs honour it; Arrow's GCS filesystem does not).
@@ -88,6 +92,27 @@ def _filesystem(spec: str, credentials: StorageCredentials | None) -> tuple[Any,
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ConfigError(f"cannot use {spec} ({storage_reason(exc)}).") from None
     return fs, path, f"{scheme}://"
+
+
+def _azure_filesystem(spec: str, connection_string: str) -> Any:
+    """``az://container/path`` with Azure's standard connection string (``AccountName=...;AccountKey=...;
+    BlobEndpoint=...``), which Azure's SDKs and tools read and Arrow's filesystem does not; Azurite's too."""
+    parts = dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+    use: dict[str, Any] = {"account_name": parts.get("AccountName")}
+    if parts.get("AccountKey"):
+        use["account_key"] = parts["AccountKey"]
+    for service in ("blob", "dfs"):
+        endpoint = parts.get(f"{service.capitalize()}Endpoint") or parts.get("BlobEndpoint")
+        if endpoint:
+            endpoint_scheme, _, rest = endpoint.partition("://")
+            use[f"{service}_storage_authority"] = rest.split("/")[0]
+            use[f"{service}_storage_scheme"] = endpoint_scheme
+    if not use["account_name"]:
+        raise ConfigError("AZURE_STORAGE_CONNECTION_STRING has no AccountName=...; copy it from the storage account.")
+    try:
+        return pafs.AzureFileSystem(**use)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ConfigError(f"cannot use {spec} ({storage_reason(exc)}).") from None
 
 
 def _explicit_filesystem(spec: str, scheme: str, credentials: StorageCredentials) -> Any:

@@ -56,10 +56,15 @@ class TextFileSource:
 
     def schema(self) -> pa.Schema:
         """The first file's columns, typed as its first rows show (before a mapping declares types)."""
-        for part in self._file_batches(self._files[0], None):
-            if part.num_rows or part.num_columns:
-                return pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
-        raise ConfigError(f"{self._files[0].url} holds no rows.")
+        first = self._files[0]
+        try:
+            for part in self._file_batches(first, None):
+                if part.num_rows or part.num_columns:
+                    return pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            what = "CSV" if self._format == "csv" else "JSON Lines"
+            raise ConfigError(f"{first.url} is not a readable {what} file ({_reason(first, exc)}).") from None
+        raise ConfigError(f"{first.url} holds no rows.")
 
     def prepare(self, mapping: Mapping) -> None:
         self._declared = dict(mapping.types)
@@ -106,11 +111,10 @@ class TextFileSource:
                             batch, position = batch.slice(start.row - position), start.row
                         yield SourceBatch(position, batch)
                     position = end
-            except (pa.ArrowException, OSError) as exc:
-                reason = storage_reason(exc) if is_object_storage(file.url) else str(exc).strip().splitlines()[0]
+            except (pa.ArrowException, OSError, EOFError) as exc:
                 raise SourceReadError(
-                    f"cannot read {file.url} near row {position:,} ({reason}); rows before it are checkpointed: "
-                    "fix or replace the file, then re-run."
+                    f"cannot read {file.url} near row {position:,} ({_reason(file, exc)}); rows before it are "
+                    "checkpointed: fix or replace the file, then re-run."
                 ) from None
 
     # -- reading ---------------------------------------------------------------------------------
@@ -133,13 +137,21 @@ class TextFileSource:
 
     def _csv_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
         delimiter = "\t" if without_compression(file.url).endswith(".tsv") else ","
-        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+        malformed: list[Any] = []
+
+        def keep_malformed(row: Any) -> str:
+            malformed.append(row)
+            return "skip"  # into the batch it was met in, as a rejected row (below)
+
+        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_malformed)
         with file.fs.open_input_stream(file.path, compression="detect") as stream:
             names = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse)
             header = names.schema.names
+        malformed.clear()
+        kept = [n for n in header if columns is None or n in columns]
         convert = pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
-            include_columns=[n for n in header if columns is None or n in columns],
+            include_columns=kept,
             null_values=_NULL_TEXTS,
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
@@ -151,10 +163,22 @@ class TextFileSource:
             pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader,
         ):
             for text in reader:
-                yield self._typed_text(text)
+                faults = Faults(text.num_rows, {})
+                if malformed:  # a line with too few or too many fields: one rejected row, after its block's rows
+                    for row in malformed:
+                        line = f"line {row.number:,}" if row.number > 0 else "a line"
+                        message = (
+                            f"{line} has {row.actual_columns} fields where the header has {row.expected_columns}: "
+                            f"{row.text[:80]!r}"
+                        )
+                        faults.add(faults.rows, "row_malformed", "line", message)
+                        faults.rows += 1
+                    empty = pa.RecordBatch.from_pylist([{}] * len(malformed), schema=text.schema)
+                    text = pa.Table.from_batches([text, empty]).combine_chunks().to_batches()[0]
+                    malformed.clear()
+                yield self._typed_text(text, faults)
 
-    def _typed_text(self, text: pa.RecordBatch) -> pa.RecordBatch:
-        faults = Faults(text.num_rows, {})
+    def _typed_text(self, text: pa.RecordBatch, faults: Faults) -> pa.RecordBatch:
         arrays = []
         for name, arr in zip(text.schema.names, text.columns, strict=True):
             kind = self._type_of(name, lambda arr=arr: infer_text(arr))
@@ -196,6 +220,15 @@ class TextFileSource:
             kind = self._type_of(name, lambda values=values: infer_values(values))
             arrays.append(from_values(values, name, kind, self._timezone, faults, name in self._declared))
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=kept), faults)
+
+
+def _reason(file: StoredFile, exc: BaseException) -> str:
+    """One clause: the storage's reason, or the reader's first line with the bytes it choked on cut short."""
+    if is_object_storage(file.url) and not isinstance(exc, pa.ArrowInvalid):
+        return storage_reason(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    printable = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in text)
+    return printable[:160] + ("…" if len(printable) > 160 else "")
 
 
 def _lines(stream: Any) -> Iterator[bytes]:
