@@ -278,3 +278,18 @@ def test_a_file_that_is_not_what_its_name_says_is_one_sentence(cli: Cli, tmp_pat
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"{source} is not a readable CSV file (" in result.stderr and "Traceback" not in result.stderr
     assert cli.mock is not None and cli.mock.event_count == 0
+
+
+def test_the_window_applies_to_csv_and_json_lines_rows(cli: Cli, tmp_path: Path) -> None:
+    table = _orders(2_000)
+    times = table.column("ordered_at").to_pylist()
+    since, until = sorted(times)[500], sorted(times)[1_500]
+    expected = sorted(oid for oid, t in zip(table.column("order_id").to_pylist(), times, strict=True)
+                      if since <= t < until)  # fmt: skip
+    for path in (_write_csv(table, tmp_path / "orders.csv.zst", "zstd"), _write_jsonl(table, tmp_path / "o.jsonl")):
+        out = tmp_path / f"{path.name}.events"
+        window = ["--since", since.isoformat() + "Z", "--until", until.isoformat() + "Z"]
+        result = cli(str(path), "--preset", "orders", *window, "--dry-run", "--output", str(out))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "rows read 2,000; events 1,000; rejected 0; outside the window 1,000" in result.stdout
+        assert sorted(json.loads(line)["data"]["order_id"] for line in out.read_text().splitlines()) == expected
