@@ -19,28 +19,113 @@ POOL = "spotzee_api"
 # A retried load task resumes its slice from the checkpoint; how long to wait first (a deployment knob).
 RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("SPOTZEE_RETRY_DELAY_S", "120")))
 
+FILES = "Source: files"
+WAREHOUSE = "Source: a warehouse table or query"
+WINDOW = "Time window (the cutover)"
+RUN = "Run options"
+
+# The trigger form, grouped in sections (Airflow renders titles, sections, suggestions and multi-line boxes; see
+# its example_params_ui_tutorial). Nothing is required by the form: a files run needs none of the warehouse fields,
+# and the plan task checks the combination, failing with one sentence when it does not hold.
 PARAMS = {
     "path": Param(
         None,
         type=["null", "string"],
-        description="Parquet, CSV or JSON Lines file, folder or glob; s3://conn_id@bucket/prefix/ uses a connection",
+        title="Files",
+        description="A Parquet, CSV or JSON Lines file, folder or glob on the workers, or in object storage: "
+        "s3://bucket/prefix/, gs://..., az://...; s3://CONN_ID@bucket/prefix/ reads with that Airflow connection. "
+        "Leave empty to read a warehouse table or query instead.",
+        section=FILES,
     ),
-    "conn_id": Param("spotzee_warehouse", type="string", description="warehouse connection (with table or sql)"),
-    "table": Param(None, type=["null", "string"], description="table to load, optionally schema-qualified"),
-    "sql": Param(None, type=["null", "string"], description="query using :since and :until"),
+    "table": Param(
+        None,
+        type=["null", "string"],
+        title="Table",
+        description="A table of the warehouse connection below, optionally schema-qualified (analytics.orders).",
+        section=WAREHOUSE,
+    ),
+    "sql": Param(
+        None,
+        type=["null", "string"],
+        format="multiline",
+        title="Query",
+        description="Instead of a table: a query that may use :since and :until (then both are required).",
+        section=WAREHOUSE,
+    ),
+    "conn_id": Param(
+        "spotzee_warehouse",
+        type=["null", "string"],
+        title="Warehouse connection",
+        description="The Airflow connection of the warehouse (postgres, mysql, or an extra with sqlalchemy_url).",
+        section=WAREHOUSE,
+    ),
     "mapping": Param(
         None,
         type=["null", "string"],
-        description="TOML mapping path, or a preset: orders, actions, segment (detected if empty)",
+        title="Mapping",
+        description="A preset (orders, actions, segment) or the path of a TOML mapping file on the workers; "
+        "detected from the columns when empty.",
+        examples=["orders", "actions", "segment"],
     ),
-    "since": Param(None, type=["null", "string"], format="date", description="created_at window start (UTC)"),
-    "until": Param(None, type=["null", "string"], format="date", description="created_at window end, exclusive"),
-    "slice_rows": Param(1_000_000, type="integer", minimum=1, description="Parquet: rows per slice"),
-    "slice_days": Param(31, type="integer", minimum=1, description="tables: days of created_at per slice"),
-    "dry_run": Param(False, type="boolean", description="map and validate only, send nothing"),
-    "restart": Param(False, type="boolean", description="forget the checkpoints and send everything again"),
-    "max_rejected": Param(0, type="integer", minimum=0, description="rejected rows tolerated"),
-    "job": Param(None, type=["null", "string"], description="migration name (default: derived from the params)"),
+    "since": Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Since",
+        description="Load rows whose created_at is on or after this day (UTC).",
+        section=WINDOW,
+    ),
+    "until": Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Until",
+        description="...and before this day (UTC): the moment live tracking began. Empty: up to the last row.",
+        section=WINDOW,
+    ),
+    "dry_run": Param(
+        False, type="boolean", title="Dry run", description="Map and validate every row, send nothing.", section=RUN
+    ),
+    "slice_rows": Param(
+        1_000_000,
+        type=["null", "integer"],
+        minimum=1,
+        title="Rows per slice (files)",
+        description="Parquet files are cut into slices of about this many rows (whole row groups); "
+        "CSV and JSON Lines files are one slice each. Slices run side by side in the spotzee_api pool.",
+        section=RUN,
+    ),
+    "slice_days": Param(
+        31,
+        type=["null", "integer"],
+        minimum=1,
+        title="Days per slice (tables)",
+        description="A table or query is cut into windows of this many days of created_at.",
+        section=RUN,
+    ),
+    "max_rejected": Param(
+        0,
+        type=["null", "integer"],
+        minimum=0,
+        title="Rejected rows tolerated",
+        description="The run fails when more rows than this are rejected (every valid row is still delivered).",
+        section=RUN,
+    ),
+    "restart": Param(
+        False,
+        type="boolean",
+        title="Restart",
+        description="Forget the checkpoints of this migration and send everything again.",
+        section=RUN,
+    ),
+    "job": Param(
+        None,
+        type=["null", "string"],
+        title="Migration name",
+        description="Names the checkpoints; empty: derived from the source, mapping and window, so re-triggering "
+        "the same migration resumes it.",
+        section=RUN,
+    ),
 }
 
 
@@ -67,7 +152,8 @@ def spotzee_migration() -> None:
         conf = dict(context["dag_run"].conf or {})
         glue.pool_slots(settings)
         return glue.fail_fast(
-            lambda: plan_migration(conf, dict(context["params"]), glue.warehouse_url, glue.object_storage)
+            lambda: plan_migration(conf, dict(context["params"]), glue.warehouse_url, glue.object_storage),
+            context["ti"],
         )
 
     @task(
@@ -83,23 +169,29 @@ def spotzee_migration() -> None:
 
         context = get_current_context()
         context["slice_label"] = part["label"]  # type: ignore[typeddict-unknown-key]
-        settings = glue.AirflowSettings.from_env()
-        params = MigrationParams.from_conf(dict(context["params"]))
-        env = glue.task_environment(settings, glue.pool_slots(settings))
-        path, storage = glue.object_storage(params.path)
-        params, env = dataclasses.replace(params, path=path), dataclasses.replace(env, storage=storage)
-        if params.table or params.sql:
-            env = glue.with_warehouse(env, params.conn_id)
-        return glue.fail_fast(lambda: run_migration_slice(env, params, Slice.from_dict(part)))
+
+        def run() -> dict[str, Any]:
+            settings = glue.AirflowSettings.from_env()
+            params = MigrationParams.from_conf(dict(context["params"]))
+            env = glue.task_environment(settings, glue.pool_slots(settings))
+            path, storage = glue.object_storage(params.path)
+            params, env = dataclasses.replace(params, path=path), dataclasses.replace(env, storage=storage)
+            if params.table or params.sql:
+                env = glue.with_warehouse(env, params.conn_id)
+            return run_migration_slice(env, params, Slice.from_dict(part))
+
+        # A failed slice shows its error sentence and Spotzee's request_id in its XCom tab ("outcome").
+        return glue.fail_fast(run, context["ti"])
 
     @task(multiple_outputs=False)
     def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from spotzee_loader.orchestrate import airflow_glue as glue
         from spotzee_loader.orchestrate.plan import MigrationParams
-        from spotzee_loader.orchestrate.tasks import summarize as reduce_reports
 
-        params = MigrationParams.from_conf(dict(get_current_context()["params"]))
-        return glue.fail_fast(lambda: reduce_reports(list(reports), params.max_rejected))
+        context = get_current_context()
+        params = MigrationParams.from_conf(dict(context["params"]))
+        # The figures where a person looks: this task's XCom tab ("summary" as text, the return value as JSON).
+        return glue.summarize_migration(list(reports), params.max_rejected, context["ti"])
 
     summarize(load.expand(part=plan()))
 

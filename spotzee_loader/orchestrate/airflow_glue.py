@@ -32,7 +32,7 @@ from ..errors import (
 from ..redaction import install_log_redaction
 from .nightly import NightlyConfig, nightly_slices
 from .plan import Slice
-from .tasks import TaskEnvironment, budget_for_tasks, run_slice, summarize
+from .tasks import TaskEnvironment, budget_for_tasks, check_rejects, run_slice, summarize_reports
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,19 +158,35 @@ def task_environment(settings: AirflowSettings, parallel: int) -> TaskEnvironmen
 _NO_RETRY = (ConfigError, CheckpointMismatchError, TooManyRejectsError)
 
 
-def fail_fast(action: Callable[[], T]) -> T:
+def fail_fast(action: Callable[[], T], ti: Any = None) -> T:
     """Run ``action``; turn the loader's final errors into AirflowFailException (no retries), keep the rest
-    (an outage past the retry budget, a kill) retryable: the checkpoint makes the retry resume."""
+    (an outage past the retry budget, a kill) retryable: the checkpoint makes the retry resume. With the task
+    instance ``ti``, an error is also kept as its XCom ``outcome`` (the sentence and Spotzee's request_id), which
+    the Airflow UI shows without opening a log."""
     try:
         return action()
-    except ApiUnavailableError:
+    except SpotzeeLoaderError as exc:
+        if ti is not None:
+            ti.xcom_push(key="outcome", value={"error": str(exc), "request_id": getattr(exc, "request_id", None)})
+        _classify(exc)
         raise
-    except ApiError as exc:  # bad key, quota, permission, mismatch: a retry would fail the same way
+
+
+def _classify(exc: SpotzeeLoaderError) -> None:
+    """Raise AirflowFailException for errors a retry cannot fix; return for the retryable ones."""
+    if isinstance(exc, ApiUnavailableError):
+        return  # an outage past the retry budget: Airflow's retry resumes from the checkpoint
+    if isinstance(exc, (ApiError, *_NO_RETRY)):  # bad key, quota, permission, mismatch, config, rejects
         raise AirflowFailException(str(exc)) from None
-    except _NO_RETRY as exc:
-        raise AirflowFailException(str(exc)) from None
-    except SpotzeeLoaderError:
-        raise
+
+
+def summarize_migration(reports: list[dict[str, Any]], max_rejected: int, ti: Any) -> dict[str, Any]:
+    """The migration's figures as the summarize task's XCom: ``summary`` (a table to read) and the return value
+    (JSON), pushed before the rejects check so a run failed by it still shows them."""
+    summary = summarize_reports(reports)
+    ti.xcom_push(key="summary", value=summary["text"])
+    fail_fast(lambda: check_rejects(summary, max_rejected), ti)
+    return summary
 
 
 def with_warehouse(env: TaskEnvironment, conn_id: str) -> TaskEnvironment:
@@ -246,4 +262,6 @@ def load_nightly_slice(sql_dir: Path, part: dict[str, Any], conn_id: str, restar
 
 def summarize_nightly(sql_dir: Path, reports: list[dict[str, Any]]) -> dict[str, Any]:
     config = nightly_config(sql_dir)
-    return fail_fast(lambda: summarize(reports, config.max_rejected))
+    summary = summarize_reports(reports)
+    fail_fast(lambda: check_rejects(summary, config.max_rejected))
+    return summary

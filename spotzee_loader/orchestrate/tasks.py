@@ -111,11 +111,28 @@ def budget_for_tasks(
 _COUNTS = ("rows_read", "events_sent", "rejected", "rows_skipped", "requests", "retries")
 
 
-def summarize(reports: list[dict[str, Any]], max_rejected: int) -> dict[str, Any]:
-    """Per-slice and total figures; raises TooManyRejectsError when the job totals reject too many rows."""
+def _wall_seconds(reports: list[dict[str, Any]]) -> float:
+    """From the first slice's start to the last slice's end (slices run side by side); the longest slice where
+    start times are missing."""
+    spans = []
+    for r in reports:
+        if r.get("started_at"):
+            start = dt.datetime.fromisoformat(str(r["started_at"])).timestamp()
+            spans.append((start, start + float(r.get("duration_s") or 0)))
+    if spans:
+        return max(end for _, end in spans) - min(start for start, _ in spans)
+    return max((float(r.get("duration_s") or 0) for r in reports), default=0.0)
+
+
+def summarize_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-slice and total figures, and ``text``: the same as a table a person reads in the Airflow UI."""
     totals = {name: sum(int(r.get(name) or 0) for r in reports) for name in _COUNTS}
     rejected_in_jobs = sum(int((r.get("job_totals") or {}).get("rejected", r.get("rejected") or 0)) for r in reports)
-    duration = max((float(r.get("duration_s") or 0) for r in reports), default=0.0)
+    by_reason: dict[str, int] = {}
+    for r in reports:
+        for reason, count in (r.get("rejects_by_reason") or {}).items():
+            by_reason[reason] = by_reason.get(reason, 0) + int(count)
+    wall = _wall_seconds(reports)
     per_slice: list[dict[str, Any]] = [
         {
             "slice": r.get("slice"),
@@ -126,13 +143,18 @@ def summarize(reports: list[dict[str, Any]], max_rejected: int) -> dict[str, Any
         }
         for r in reports
     ]
-    summary = {
+    dead_letters = [s["dead_letter"] for s in per_slice if s["dead_letter"] and s["rejected"]]
+    summary: dict[str, Any] = {
         "slices": len(reports),
         "totals": totals,
         "rejected_in_jobs": rejected_in_jobs,
+        "rejects_by_reason": dict(sorted(by_reason.items())),
         "statuses": sorted({str(r.get("status")) for r in reports}),
         "per_slice": per_slice,
-        "longest_slice_s": duration,
+        "longest_slice_s": max((float(r.get("duration_s") or 0) for r in reports), default=0.0),
+        "duration_s": round(wall, 1),
+        "events_per_s": round(totals["events_sent"] / wall, 1) if wall > 0 else None,
+        "dead_letters": dead_letters,
     }
     lines = [f"{'slice':40} {'rows':>10} {'sent':>10} {'rejected':>9} {'retries':>8} {'seconds':>8}"]
     for s in per_slice:
@@ -142,13 +164,33 @@ def summarize(reports: list[dict[str, Any]], max_rejected: int) -> dict[str, Any
         )
     lines.append(
         f"{'total':40} {totals['rows_read']:>10,} {totals['events_sent']:>10,} {totals['rejected']:>9,} "
-        f"{totals['retries']:>8,}"
+        f"{totals['retries']:>8,} {wall:>8.1f}"
     )
-    log.info("Spotzee load summary\n%s", "\n".join(lines))
-    if rejected_in_jobs > max_rejected:
-        dead = [s["dead_letter"] for s in per_slice if s["dead_letter"]]
+    reasons = ", ".join(f"{k} {v:,}" for k, v in summary["rejects_by_reason"].items()) or "none"
+    lines += [
+        "",
+        f"{totals['events_sent']:,} events sent from {totals['rows_read']:,} rows in {wall:.1f} s "
+        f"({summary['events_per_s'] or 0:,.0f} events/s); {totals['retries']:,} retries.",
+        f"Rejected: {totals['rejected']:,} ({reasons}).",
+        f"Dead letters: {', '.join(dead_letters) if dead_letters else 'none'}.",
+    ]
+    summary["text"] = "\n".join(lines)
+    log.info("Spotzee load summary\n%s", summary["text"])
+    return summary
+
+
+def check_rejects(summary: dict[str, Any], max_rejected: int) -> None:
+    """TooManyRejectsError when the jobs rejected more rows than allowed (every valid row was still delivered)."""
+    if summary["rejected_in_jobs"] > max_rejected:
         raise TooManyRejectsError(
-            f"{rejected_in_jobs} rows were rejected, more than the {max_rejected} allowed; every valid row was "
-            f"delivered. See the dead letters ({', '.join(dead) or 'none written'}), fix the rows and resend them."
+            f"{summary['rejected_in_jobs']} rows were rejected, more than the {max_rejected} allowed; every valid row "
+            f"was delivered. See the dead letters ({', '.join(summary['dead_letters']) or 'none written'}), fix the "
+            "rows and resend them."
         )
+
+
+def summarize(reports: list[dict[str, Any]], max_rejected: int) -> dict[str, Any]:
+    """``summarize_reports``, then ``check_rejects``."""
+    summary = summarize_reports(reports)
+    check_rejects(summary, max_rejected)
     return summary
