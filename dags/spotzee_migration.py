@@ -21,6 +21,7 @@ RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("SPOTZEE_RETRY_DELAY_S",
 
 FILES = "Source: files"
 WAREHOUSE = "Source: a warehouse table or query"
+MAPPING = "Mapping: how rows become events"
 WINDOW = "Time window (the cutover)"
 RUN = "Run options"
 
@@ -66,6 +67,7 @@ PARAMS = {
         description="A preset (orders, actions, segment) or the path of a TOML mapping file on the workers; "
         "detected from the columns when empty.",
         examples=["orders", "actions", "segment"],
+        section=MAPPING,
     ),
     "since": Param(
         None,
@@ -84,7 +86,7 @@ PARAMS = {
         section=WINDOW,
     ),
     "dry_run": Param(
-        False, type="boolean", title="Dry run", description="Map and validate every row, send nothing.", section=RUN
+        False, type=["null", "boolean"], title="Dry run", description="Map and validate every row, send nothing.", section=RUN
     ),
     "slice_rows": Param(
         1_000_000,
@@ -113,7 +115,7 @@ PARAMS = {
     ),
     "restart": Param(
         False,
-        type="boolean",
+        type=["null", "boolean"],
         title="Restart",
         description="Forget the checkpoints of this migration and send everything again.",
         section=RUN,

@@ -50,6 +50,8 @@ class Deployment:
                 "AIRFLOW__CORE__PARALLELISM": "8",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                # The UI without a login page (the browser test drives it as the admin).
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -66,6 +68,7 @@ class Deployment:
                 }
             )
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.ui_url = f"http://127.0.0.1:{port}"
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False)

@@ -161,13 +161,16 @@ _NO_RETRY = (ConfigError, CheckpointMismatchError, TooManyRejectsError)
 def fail_fast(action: Callable[[], T], ti: Any = None) -> T:
     """Run ``action``; turn the loader's final errors into AirflowFailException (no retries), keep the rest
     (an outage past the retry budget, a kill) retryable: the checkpoint makes the retry resume. With the task
-    instance ``ti``, an error is also kept as its XCom ``outcome`` (the sentence and Spotzee's request_id), which
-    the Airflow UI shows without opening a log."""
+    instance ``ti``, an error is also kept as its XComs ``outcome`` (the sentence) and ``request_id`` (Spotzee's,
+    when it answered), which the Airflow UI shows without opening a log."""
     try:
         return action()
     except SpotzeeLoaderError as exc:
-        if ti is not None:
-            ti.xcom_push(key="outcome", value={"error": str(exc), "request_id": getattr(exc, "request_id", None)})
+        if ti is not None:  # text: the UI shows a text XCom in its table, a JSON one folded
+            ti.xcom_push(key="outcome", value=str(exc))
+            request_id = getattr(exc, "request_id", None)
+            if request_id:
+                ti.xcom_push(key="request_id", value=request_id)
         _classify(exc)
         raise
 

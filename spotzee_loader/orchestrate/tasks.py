@@ -167,15 +167,13 @@ def summarize_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         f"{totals['retries']:>8,} {wall:>8.1f}"
     )
     reasons = ", ".join(f"{k} {v:,}" for k, v in summary["rejects_by_reason"].items()) or "none"
-    lines += [
-        "",
-        f"{totals['events_sent']:,} events sent from {totals['rows_read']:,} rows in {wall:.1f} s "
-        f"({summary['events_per_s'] or 0:,.0f} events/s); {totals['retries']:,} retries.",
-        f"Rejected: {totals['rejected']:,} ({reasons}).",
-        f"Dead letters: {', '.join(dead_letters) if dead_letters else 'none'}.",
-    ]
-    summary["text"] = "\n".join(lines)
-    log.info("Spotzee load summary\n%s", summary["text"])
+    # One paragraph: the Airflow UI shows an XCom text on one line.
+    summary["text"] = (
+        f"{totals['events_sent']:,} events sent from {totals['rows_read']:,} rows in {len(reports)} slices, "
+        f"{wall:.1f} s ({summary['events_per_s'] or 0:,.0f} events/s). Rejected: {totals['rejected']:,} "
+        f"({reasons}). Retries: {totals['retries']:,}. Dead letters: {', '.join(dead_letters) or 'none'}."
+    )
+    log.info("Spotzee load summary\n%s\n%s", "\n".join(lines), summary["text"])
     return summary
 
 
