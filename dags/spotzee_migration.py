@@ -86,7 +86,11 @@ PARAMS = {
         section=WINDOW,
     ),
     "dry_run": Param(
-        False, type=["null", "boolean"], title="Dry run", description="Map and validate every row, send nothing.", section=RUN
+        False,
+        type=["null", "boolean"],
+        title="Dry run",
+        description="Map and validate every row, send nothing.",
+        section=RUN,
     ),
     "slice_rows": Param(
         1_000_000,

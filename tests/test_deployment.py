@@ -13,39 +13,17 @@ import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from spotzee_loader.api.mock import MockConfig, MockSpotzee
+from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.examples import example_orders
 
-from .airflow_deployment import Deployment, deployed
-from .conftest import API_KEY, PG_ADMIN_URL
+from .airflow_deployment import Deployment
 from .test_dags import NIGHTLY_ACTIONS, NIGHTLY_ORDERS
-
-
-@pytest.fixture(scope="module")
-def edge() -> Iterator[MockSpotzee]:
-    """The mock Spotzee, held to the per-IP limit as the contract states it: 1,000 requests in any 10 seconds
-    (~100 a second). The stricter 100-in-any-second window is bench/'s: on this 2-core machine, loaded by the
-    whole suite, the in-process mock itself falls behind and then counts a backlog of arrivals in one second."""
-    server = MockSpotzee(MockConfig(api_key=API_KEY, rate_limit=1000, rate_window_s=10.0)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory, edge: MockSpotzee) -> Iterator[Deployment]:
-    store = pg_database.rsplit("/", 1)[1]  # the checkpoint store and the warehouse
-    with deployed(PG_ADMIN_URL, tmp_path_factory.mktemp("airflow-home"), edge, store, API_KEY) as deployment:
-        yield deployment
 
 
 def _orders(path: Path, first_id: int, rows: int) -> str:
