@@ -160,6 +160,7 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
         until=args.until,
         page_rows=args.page_rows,
         file_format=args.format,
+        retry_budget_s=args.retry_budget,
     )
 
 

@@ -206,6 +206,8 @@ class SourceOptions:
     """Files: ``parquet``, ``csv`` or ``jsonl``; from the file names when ``None``."""
     storage: StorageCredentials | None = None
     """Object storage: explicit credentials (never recorded); the cloud's standard chain when ``None``."""
+    retry_budget_s: float = 600.0
+    """How long a database source may stay unreachable (reconnecting) before the run stops (``--retry-budget``)."""
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready, only what was set (kept in the report, read back by ``verify JOB``)."""

@@ -62,6 +62,10 @@ class SourceReadError(FatalRunError):
     """Reading the source failed part-way; everything acknowledged before is checkpointed."""
 
 
+class SourceUnavailableError(SourceReadError):
+    """The source database stayed unreachable past the retry budget; re-running resumes."""
+
+
 class ApiError(FatalRunError):
     """Spotzee refused a request in a way retrying cannot fix.
 

@@ -64,6 +64,7 @@ def run_slice(
         files=tuple(part.files),
         row_groups=(part.row_groups[0], part.row_groups[1]) if part.row_groups else None,
         storage=env.storage,
+        retry_budget_s=env.api.retry.budget_s,
     )
     spec = source or env.warehouse_url
     if spec is None:

@@ -13,13 +13,14 @@ DuckDB (``duckdb:///file.duckdb``) is read natively; everything else goes throug
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import hashlib
 import re
 import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 
@@ -31,6 +32,7 @@ from .arrow_rows import rows_to_batch
 from .base import ResumePoint, SourceBatch
 from .keys import RowKey, decode_key
 from .mysql_types import column_kinds, json_columns_from_checks
+from .outages import Outage, TransientSourceError, is_transient
 from .pg_copy import copy_batches, describe
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -77,6 +79,9 @@ class WarehouseSource(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def _reconnect(self) -> None:  # noqa: B027 - a hook: embedded databases have no connection to drop
+        """Drop the connection after an outage; the next query opens a new one."""
 
     # -- the Source protocol -------------------------------------------------------------
 
@@ -174,6 +179,7 @@ class WarehouseSource(abc.ABC):
         order = ", ".join(self.quote(k) for k in self._key)
         last: RowKey | None = decode_key(start.key) if start.key else None
         position = start.row
+        self.outage = Outage(self.options.retry_budget_s, f"the source database ({self.description})")
         while True:
             where, params = self._after(last) if last is not None else ("", {})
             sql = (
@@ -181,23 +187,31 @@ class WarehouseSource(abc.ABC):
                 f"ORDER BY {order} LIMIT {self.options.page_rows}"
             )
             page_rows = 0
-            for batch in self._query_batches(sql, {**self._params, **params}, self.options.batch_size):
-                if batch.num_rows == 0:
-                    continue
-                keys = list(zip(*(batch.column(k).to_pylist() for k in self._key), strict=True))
-                self._check_unique(last, keys)
-                yield SourceBatch(position, batch, keys)
-                position += batch.num_rows
-                page_rows += batch.num_rows
-                last = keys[-1]
-            if page_rows < self.options.page_rows or last is None:
-                return
-            # The next page starts after ``last``: a twin of it would be skipped, so look for one.
-            twin = " AND ".join(f"{self.quote(k)} = :k{i}" for i, k in enumerate(self._key))
-            count = self._scalar(
-                f"SELECT count(*) FROM ({self._base}) AS b WHERE {twin}",
-                {**self._params, **{f"k{i}": v for i, v in enumerate(last)}},
-            )
+            try:
+                for batch in self._query_batches(sql, {**self._params, **params}, self.options.batch_size):
+                    if batch.num_rows == 0:
+                        continue
+                    keys = list(zip(*(batch.column(k).to_pylist() for k in self._key), strict=True))
+                    self._check_unique(last, keys)
+                    self.outage.recovered()
+                    yield SourceBatch(position, batch, keys)
+                    position += batch.num_rows
+                    page_rows += batch.num_rows
+                    last = keys[-1]
+                if page_rows < self.options.page_rows or last is None:
+                    return
+                # The next page starts after ``last``: a twin of it would be skipped, so look for one.
+                twin = " AND ".join(f"{self.quote(k)} = :k{i}" for i, k in enumerate(self._key))
+                count = self._scalar(
+                    f"SELECT count(*) FROM ({self._base}) AS b WHERE {twin}",
+                    {**self._params, **{f"k{i}": v for i, v in enumerate(last)}},
+                )
+            except TransientSourceError as exc:
+                # Connection lost, failover, restart, deadlock: reconnect, then read on after the last key yielded
+                # (rows already handed on are not read twice; the page restarts after them).
+                self.outage.failed(str(exc))
+                self._reconnect()
+                continue
             if count > 1:
                 self._not_unique(last)
 
@@ -284,7 +298,7 @@ class SqlAlchemySource(WarehouseSource):
             url = f"{scheme}+pymysql://{rest}" + ("&" if "?" in rest else "?") + "charset=utf8mb4"
         try:
             self._engine = sa.create_engine(url, pool_pre_ping=True)
-            self._conn = self._engine.connect()
+            self._conn: Any = self._engine.connect()
         except ImportError as exc:
             raise ConfigError(
                 f"the driver for {scheme} is not installed ({exc.name}); install it, e.g. "
@@ -308,8 +322,8 @@ class SqlAlchemySource(WarehouseSource):
 
     def _query_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch]:
         sa = self._sa
-        conn = self._conn
         try:
+            conn = self._connection()
             # One transaction per page: no snapshot is held between pages of a long load.
             with conn.begin():
                 self._apply_session()
@@ -332,7 +346,25 @@ class SqlAlchemySource(WarehouseSource):
                 if not emitted:
                     yield pa.RecordBatch.from_pylist([], schema=pa.schema([(n, pa.null()) for n in names]))
         except (sa.exc.SQLAlchemyError, *self._driver_errors) as exc:
-            raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+            self._raise(exc)
+
+    def _raise(self, exc: BaseException) -> NoReturn:
+        """An outage is retried by ``batches``; anything else needs a person: one sentence, exit 2."""
+        if is_transient(exc):
+            raise TransientSourceError(_first_line(exc)) from None
+        raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _reconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # the old connection is gone; only its pool slot is released
+                conn.invalidate()
+                conn.close()
 
     def _copied_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.RecordBatch] | None:
         """The result through COPY as CSV (``pg_copy``), or ``None`` when a column type needs the row reader."""
@@ -349,11 +381,12 @@ class SqlAlchemySource(WarehouseSource):
     def _scalar(self, sql: str, params: dict[str, Any]) -> Any:
         sa = self._sa
         try:
-            with self._conn.begin():
+            conn = self._connection()
+            with conn.begin():
                 self._apply_session()
-                return self._conn.execute(sa.text(sql), params).scalar()
-        except sa.exc.SQLAlchemyError as exc:
-            raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+                return conn.execute(sa.text(sql), params).scalar()
+        except (sa.exc.SQLAlchemyError, *self._driver_errors) as exc:
+            self._raise(exc)
 
     def _set_timezone(self, timezone: str) -> None:
         self._timezone = timezone
@@ -400,7 +433,8 @@ class SqlAlchemySource(WarehouseSource):
             self._conn.execute(self._sa.text("SELECT set_config('TimeZone', :tz, true)"), {"tz": self._timezone})
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
         self._engine.dispose()
 
 
