@@ -235,13 +235,18 @@ def secret_role(pg: tuple[str, Any, str]) -> Iterator[str]:
         conn.execute(f"DROP ROLE {role}")
 
 
-def kill_once_sending(proc: subprocess.Popen[str], mock: MockSpotzee, events: int, timeout: float = 60) -> None:
-    """SIGKILL ``proc`` once the mock holds ``events`` events: a kill proven to land mid-run, not before or after."""
+def wait_for_events(proc: subprocess.Popen[str], mock: MockSpotzee, events: int, timeout: float = 60) -> None:
+    """Until the mock holds ``events`` events, with ``proc`` still running (a fault injected then lands mid-run)."""
     deadline = time.monotonic() + timeout
     while mock.event_count < events:
         assert proc.poll() is None, f"the load ended before sending {events} events"
         assert time.monotonic() < deadline, f"the load did not send {events} events within {timeout}s"
-        time.sleep(0.05)
+        time.sleep(0.02)
+
+
+def kill_once_sending(proc: subprocess.Popen[str], mock: MockSpotzee, events: int, timeout: float = 60) -> None:
+    """SIGKILL ``proc`` once the mock holds ``events`` events: a kill proven to land mid-run, not before or after."""
+    wait_for_events(proc, mock, events, timeout)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
 

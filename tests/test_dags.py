@@ -17,8 +17,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -158,11 +156,11 @@ def test_migration_of_parquet_over_mapped_slices_then_retrigger(
     assert set(Counter(e["data"]["order_id"] for e in mock.events).values()) == {2}
 
 
-def test_migration_from_s3_with_an_airflow_connection_and_of_csv_files(
+def test_migration_from_s3_with_an_airflow_connection(
     airflow: Airflow, mock: MockSpotzee, s3: dict[str, str], tmp_path: Path
 ) -> None:
     """``s3://conn_id@bucket/prefix/`` (Airflow's ObjectStoragePath idiom): the bucket is read with the
-    connection's keys and endpoint, none in the worker's environment. Then a folder of CSV files, one slice each."""
+    connection's keys and endpoint, none in the worker's environment."""
     client = s3_client(s3)
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket="dag-history")
@@ -182,19 +180,6 @@ def test_migration_from_s3_with_an_airflow_connection_and_of_csv_files(
     assert sorted(ids) == sorted(example_orders(12_000, seed=5).column("order_id").to_pylist())
     assert set(ids.values()) == {1} and "row groups 2-3" in output(result)
     assert s3["AWS_SECRET_ACCESS_KEY"] not in output(result)
-
-    folder = tmp_path / "csv"
-    folder.mkdir()
-    for n in range(3):
-        part = example_orders(1_000, seed=10 + n)
-        part = part.set_column(0, "order_id", pa.array(range(n * 10_000, n * 10_000 + 1_000), pa.int64()))
-        pacsv.write_csv(part, folder / f"part-{n}.csv")
-    mock.reset()
-    result = airflow.dags_test("spotzee_migration", conf={"path": str(folder), "mapping": "orders"})
-    assert result.returncode == 0, output(result)[-3000:]
-    ids = Counter(e["data"]["order_id"] for e in mock.events)
-    assert sorted(ids) == [n * 10_000 + i for n in range(3) for i in range(1_000)] and set(ids.values()) == {1}
-    assert all(f"part-{n}.csv" in output(result) for n in range(3))
 
 
 def test_migration_of_a_mariadb_table_through_a_mysql_connection(

@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -145,23 +146,11 @@ def test_a_prefix_in_gcs_loads_every_file_once(tmp_path: Path, mock: MockSpotzee
     bucket = requests.post(f"{gcs['STORAGE_EMULATOR_HOST']}/storage/v1/b?project=test", json={"name": "gcs-history"})
     assert bucket.status_code == 200, bucket.text
     fs = pafs.GcsFileSystem(anonymous=True, endpoint_override=gcs["STORAGE_EMULATOR_HOST"][7:], scheme="http")
-    ids: list[int] = []
-    for n, (first, rows) in enumerate([(1, 2_000), (50_001, 1_200)]):
-        table = example_orders(rows, seed=first)
-        table = table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64()))
-        with fs.open_output_stream(f"gcs-history/exports/part-{n}.parquet") as out:
-            pq.write_table(table, out, row_group_size=500)
-        ids += range(first, first + rows)
-    cli = Cli(tmp_path, mock)
-    cli.env.update(gcs)
-    result = cli("gs://gcs-history/exports/", "--preset", "orders")
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = Counter(e["data"]["order_id"] for e in mock.events)
-    assert sorted(got) == ids and set(got.values()) == {1}
+    ids = _write_parts(fs, "gcs-history/exports/part-{}.parquet", [(1, 2_000), (50_001, 1_200)])
+    _assert_loads_once(tmp_path, mock, gcs, "gs://gcs-history/exports/", ids)
 
 
 def test_a_container_in_azure_loads_every_file_once(tmp_path: Path, mock: MockSpotzee, azurite: dict[str, str]) -> None:
-    import pyarrow.csv as pacsv
     import pyarrow.fs as pafs
 
     endpoint = azurite["AZURE_STORAGE_CONNECTION_STRING"].split("BlobEndpoint=http://")[1].split("/")[0]
@@ -169,17 +158,33 @@ def test_a_container_in_azure_loads_every_file_once(tmp_path: Path, mock: MockSp
                               blob_storage_authority=endpoint, blob_storage_scheme="http",
                               dfs_storage_authority=endpoint, dfs_storage_scheme="http")  # fmt: skip
     fs.create_dir("history")
+    ids = _write_parts(fs, "history/exports/part-{}.csv.gz", [(1, 1_500), (70_001, 900)])  # gzipped: named .gz
+    result = _assert_loads_once(tmp_path, mock, azurite, "az://history/exports/", ids)
+    assert AZURITE_KEY not in result.stdout + result.stderr
+
+
+def _write_parts(fs: Any, name: str, parts: list[tuple[int, int]]) -> list[int]:
+    """Example orders as files ``name.format(n)`` in ``fs`` (Parquet or CSV by the name), each ``(first id, rows)``."""
+    import pyarrow.csv as pacsv
+
     ids: list[int] = []
-    for n, (first, rows) in enumerate([(1, 1_500), (70_001, 900)]):
+    for n, (first, rows) in enumerate(parts):
         table = example_orders(rows, seed=first)
         table = table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64()))
-        with fs.open_output_stream(f"history/exports/part-{n}.csv.gz") as out:  # gzipped: it is named .gz
-            pacsv.write_csv(table, out)
+        with fs.open_output_stream(name.format(n)) as out:
+            if ".csv" in name:
+                pacsv.write_csv(table, out)
+            else:
+                pq.write_table(table, out, row_group_size=500)
         ids += range(first, first + rows)
+    return ids
+
+
+def _assert_loads_once(tmp_path: Path, mock: MockSpotzee, env: dict[str, str], source: str, ids: list[int]) -> Any:
     cli = Cli(tmp_path, mock)
-    cli.env.update(azurite)
-    result = cli("az://history/exports/", "--preset", "orders")
+    cli.env.update(env)
+    result = cli(source, "--preset", "orders")
     assert result.returncode == 0, result.stderr[-2000:]
     got = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(got) == ids and set(got.values()) == {1}
-    assert AZURITE_KEY not in result.stdout + result.stderr
+    return result

@@ -13,7 +13,13 @@ import pytest
 from spotzee_loader.config import ApiSettings, Secret, SourceOptions
 from spotzee_loader.errors import ConfigError, TooManyRejectsError
 from spotzee_loader.orchestrate.nightly import NightlyConfig, nightly_slices
-from spotzee_loader.orchestrate.plan import MigrationParams, parquet_slices, plan_migration, window_slices
+from spotzee_loader.orchestrate.plan import (
+    MigrationParams,
+    file_slices,
+    parquet_slices,
+    plan_migration,
+    window_slices,
+)
 from spotzee_loader.orchestrate.tasks import budget_for_tasks, summarize
 from spotzee_loader.sources import ResumePoint, open_source
 
@@ -203,3 +209,17 @@ def test_summary_totals_and_rejects_allowance() -> None:
     assert [s["slice"] for s in summary["per_slice"]] == ["a", "b"]
     with pytest.raises(TooManyRejectsError, match=r"2 rows were rejected, more than the 1 allowed.*/dl/a\.jsonl"):
         summarize(reports, max_rejected=1)
+
+
+def test_csv_and_json_lines_files_are_one_slice_each(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"part-{n}.csv.gz").write_bytes(b"")
+    (folder / "_SUCCESS").write_text("")
+    params = MigrationParams.from_conf({"path": str(folder), "mapping": "orders", "until": "2024-06-01"})
+    slices = file_slices(params)
+    assert [s.label for s in slices] == ["part-0.csv.gz", "part-1.csv.gz", "part-2.csv.gz"]
+    assert [s.files for s in slices] == [[str(folder / f"part-{n}.csv.gz")] for n in range(3)]
+    assert len({s.job for s in slices}) == 3 and all(s.until == "2024-06-01T00:00:00+00:00" for s in slices)
+    assert file_slices(params) == slices  # the same jobs on every trigger

@@ -5,15 +5,13 @@ terminated is reconnected and the read resumes after the last key, within the sa
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from spotzee_loader.api.mock import MockSpotzee
 
-from .conftest import Cli
+from .conftest import Cli, wait_for_events
 
 ROWS = 150_000
 
@@ -26,14 +24,6 @@ def _orders(conn: Any, schema: str, rows: int) -> None:
     )
 
 
-def _wait_for(proc: subprocess.Popen[str], mock: MockSpotzee, events: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while mock.event_count < events:
-        assert proc.poll() is None, f"the load ended before sending {events} events"
-        assert time.monotonic() < deadline, f"the load did not send {events} events within {timeout} s"
-        time.sleep(0.02)
-
-
 def test_the_source_connection_terminated_five_times_is_one_run(
     cli: Cli, mock: MockSpotzee, pg: tuple[str, Any, str], tmp_path: Path
 ) -> None:
@@ -42,9 +32,9 @@ def test_the_source_connection_terminated_five_times_is_one_run(
     source = f"{url}?application_name=spotzee-chaos-source"  # to find the loader's backend, and only it
     report = tmp_path / "report.json"
     proc = cli.popen(source, "--table", f"{schema}.orders", "--preset", "orders", "--page-rows", "20000",
-                     "--rate-limit", "120", "--report", str(report))  # fmt: skip
+                     "--rate-limit", "300", "--report", str(report))  # fmt: skip
     for blip in range(1, 6):
-        _wait_for(proc, mock, blip * 24_000)
+        wait_for_events(proc, mock, blip * 24_000, timeout=120)
         terminated = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'spotzee-chaos-source'"
         ).fetchall()
