@@ -25,7 +25,7 @@ from .budget import SharedBudget, static_share
 from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open_checkpoint_store, open_lease_book
 from .chunking import Chunk, Chunker
 from .config import LoadSettings
-from .errors import InterruptedRunError, MappingError, SpotzeeLoaderError
+from .errors import InterruptedRunError, MappingError, SourceReadError, SpotzeeLoaderError
 from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping
 from .redaction import redact
 from .report import RunReport
@@ -300,6 +300,13 @@ class _Run:
                 else:
                     for chunk in chunker.finish(end_row):
                         self._dispatch(chunk)
+            except SourceReadError:
+                # The source failed part-way (a corrupt row group, a database gone past the budget): every row read
+                # before it still goes out and is checkpointed, then the run stops.
+                if not self._stopping():
+                    for chunk in chunker.finish(end_row):
+                        self._dispatch(chunk)
+                raise
             finally:
                 if self._stopping():
                     self.abort.set()

@@ -114,11 +114,18 @@ def test_corrupt_data_pages_stop_with_a_clear_error_after_the_good_part(
     start = column.data_page_offset
     raw[start + 8 : start + 64] = b"\xff" * 56  # scribble over the last row group's first data page
     path.write_bytes(bytes(raw))
-    result = cli(str(path), "--preset", "orders")
+    dead = path.parent / "dead.jsonl"
+    result = cli(str(path), "--preset", "orders", "--dead-letter", str(dead))
     assert result.returncode == 1
-    assert "looks corrupt" in result.stderr and "Traceback" not in result.stderr
+    assert f"cannot read row group 2 of {path} (its rows 4,000 and on" in result.stderr, result.stderr[-2000:]
+    assert "Every row before that row group was delivered and checkpointed" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Row groups 0 and 1 went out, every row exactly once; nothing of row group 2.
     ids = order_ids(mock)
-    assert set(ids.values()) <= {1} and len(ids) <= 4_000  # the readable part went out once, nothing invented
+    assert sorted(ids) == list(range(1, 4_001)) and set(ids.values()) == {1}
+    again = cli(str(path), "--preset", "orders", "--dead-letter", str(dead))  # resumes at the bad row group
+    assert again.returncode == 1 and "row group 2" in again.stderr
+    assert sum(order_ids(mock).values()) == 4_000
 
 
 def test_the_key_never_leaks_at_any_verbosity(cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path) -> None:

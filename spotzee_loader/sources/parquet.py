@@ -34,6 +34,14 @@ class _File:
     """Rows of the file before ``first_group`` (for a slice of a file)."""
 
 
+@dataclass
+class _Reading:
+    """The row group being read and its first row position, for the message when it cannot be read."""
+
+    group: int
+    first_row: int
+
+
 def list_parquet_files(spec: str, credentials: StorageCredentials | None = None) -> list[StoredFile]:
     """The Parquet files ``spec`` names (file, folder or prefix, glob; local or object storage), sorted."""
     return list_files(spec, _is_parquet, "Parquet", credentials=credentials)
@@ -193,14 +201,18 @@ class ParquetSource:
                 group_first += f.row_group_rows[group]
                 group += 1
             for first, end, position in self._runs(f, group, group_first):
+                reading = _Reading(f.first_group + first, position)
                 try:
-                    for part in self._read_groups(f, first, end, position, start, columns):
+                    for part in self._read_groups(f, first, end, position, start, columns, reading):
                         last_end = part.first_row + part.batch.num_rows
                         yield part
                 except (pa.ArrowException, OSError) as exc:
+                    in_file = f.rows_before + reading.first_row - f.first_row
                     raise SourceReadError(
-                        f"cannot read {f.file.url} near row {position:,} ({exc}); the file looks corrupt or changed "
-                        "while being read. Rows before it are checkpointed: fix or replace the file, then re-run."
+                        f"cannot read row group {reading.group} of {f.file.url} (its rows {in_file:,} and on; "
+                        f"{str(exc).strip().splitlines()[0][:200]}): the file looks corrupt or changed while being "
+                        "read. Every row before that row group was delivered and checkpointed: fix or replace the "
+                        "file, then re-run."
                     ) from None
         end_of_source = self.total_rows()
         if last_end < end_of_source:
@@ -228,7 +240,14 @@ class ParquetSource:
             yield run_start, len(f.row_group_rows), run_position
 
     def _read_groups(
-        self, f: _File, first: int, end: int, position: int, start: ResumePoint, columns: list[str] | None
+        self,
+        f: _File,
+        first: int,
+        end: int,
+        position: int,
+        start: ResumePoint,
+        columns: list[str] | None,
+        reading: _Reading,
     ) -> Iterator[SourceBatch]:
         # On disk, pages are streamed 1 MiB at a time instead of pre-buffering whole row groups: reading a TPC-H
         # scale-1 file then adds ~37 MiB instead of ~86 MiB, whatever the row group size. From object storage,
@@ -238,17 +257,18 @@ class ParquetSource:
         remote = is_object_storage(f.file.url)
         with f.file.open() as handle, pq.ParquetFile(handle, pre_buffer=remote, buffer_size=1 << 20) as reader:
             file_columns = None if columns is None else [c for c in columns if c in reader.schema_arrow.names]
-            for batch in reader.iter_batches(
-                batch_size=self._batch_size,
-                row_groups=range(f.first_group + first, f.first_group + end),
-                columns=file_columns,
-            ):
-                end = position + batch.num_rows
-                if end <= start.row:
-                    position = end
-                    continue
-                if position < start.row:
-                    batch = batch.slice(start.row - position)
-                    position = start.row
-                yield SourceBatch(position, batch)
-                position += batch.num_rows
+            # One row group at a time: a batch never spans two, so a corrupt one fails alone and every row group
+            # before it has been handed on (and is delivered) first.
+            for group in range(f.first_group + first, f.first_group + end):
+                reading.group, reading.first_row = group, position
+                batches = reader.iter_batches(batch_size=self._batch_size, row_groups=[group], columns=file_columns)
+                for batch in batches:
+                    batch_end = position + batch.num_rows
+                    if batch_end <= start.row:
+                        position = batch_end
+                        continue
+                    if position < start.row:
+                        batch = batch.slice(start.row - position)
+                        position = start.row
+                    yield SourceBatch(position, batch)
+                    position += batch.num_rows
