@@ -81,10 +81,18 @@ def test_transient_failures_are_retried_with_the_same_key(mock: MockSpotzee, fau
     assert mock.event_count == 10
     assert {r["key"] for r in mock.requests} == {"k-2"}
     if fault == "429":
-        assert clock.waits[0] == 3.0  # Retry-After first
-        assert clock.waits[1] >= 3.0
+        assert clock.waits == [3.0, 6.0]  # Retry-After first, then doubled
     else:
         assert clock.waits == [0.5, 1.0]  # exponential backoff
+
+
+def test_repeated_429s_double_the_retry_after_up_to_the_cap(mock: MockSpotzee) -> None:
+    mock.configure({"script": ["429"] * 7 + ["ok"], "retry_after_s": 3})
+    client, clock = make_client(mock)
+    delivery = client.deliver(events(10), "k-429")
+    assert delivery.accepted == 10 and delivery.retries == {"429": 7}
+    assert clock.waits == [3.0, 6.0, 12.0, 24.0, 48.0, 60.0, 60.0]  # Spotzee's advice, capped at 60 s
+    assert mock.event_count == 10
 
 
 def test_recorded_then_dropped_is_replayed_not_duplicated(mock: MockSpotzee) -> None:

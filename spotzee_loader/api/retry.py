@@ -60,9 +60,11 @@ class Backoff:
         s = self.settings
         jitter = self.rng.uniform(0, s.jitter_s)
         if cause == "429":
+            # Spotzee's advice: honour Retry-After first, double the delay on repeated 429s (up to the cap), add
+            # jitter. With Retry-After: 3 the waits are 3, 6, 12, 24, 48, 60 s (each + up to jitter_s).
             self.throttles += 1
-            doubled = s.backoff_base_s * 2 ** (self.throttles - 1)
-            base = max(retry_after or 0.0, doubled if self.throttles > 1 else 0.0)
+            first = retry_after if retry_after is not None else s.backoff_base_s
+            base = max(retry_after or 0.0, first * 2 ** (self.throttles - 1))
             return float(min(s.backoff_cap_s, base) + jitter)
         if cause == "409":
             return float(min(s.backoff_cap_s, retry_after if retry_after is not None else 1.0) + jitter)
