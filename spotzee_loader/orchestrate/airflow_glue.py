@@ -30,6 +30,7 @@ from ..errors import (
     TooManyRejectsError,
 )
 from ..redaction import install_log_redaction
+from ..sources import is_object_storage
 from .nightly import NightlyConfig, nightly_slices
 from .plan import Slice
 from .tasks import TaskEnvironment, budget_for_tasks, check_rejects, run_slice, summarize_reports
@@ -205,7 +206,7 @@ def object_storage(path: str | None) -> tuple[str | None, StorageCredentials | N
         return path, None
     scheme, _, rest = path.partition("://")
     netloc, slash, key = rest.partition("/")
-    if scheme.lower() not in ("s3", "gs", "gcs", "az", "abfs", "abfss") or "@" not in netloc:
+    if not is_object_storage(path) or "@" not in netloc:
         return path, None
     conn_id, _, bucket = netloc.rpartition("@")
     conn = _connection(conn_id)

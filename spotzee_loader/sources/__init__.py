@@ -26,6 +26,7 @@ __all__ = [
     "decode_key",
     "encode_key",
     "is_database_url",
+    "is_object_storage",
     "list_parquet_files",
     "open_source",
     "open_warehouse",

@@ -117,7 +117,9 @@ def from_text(arr: pa.Array, column: str, kind: str, timezone: str, faults: Faul
         _fault(faults, row, column, kind, arr[row].as_py(), declared)
     good = pc.if_else(bad, pa.scalar(None, pa.string()), arr)
     if kind == "boolean":
-        return pa.array([None if v is None else _BOOLEANS[v.lower()] for v in good.to_pylist()], pa.bool_())
+        # Vectorised: a boolean column is read per batch of rows, not per row in Python.
+        truthy = pc.is_in(pc.utf8_lower(good), pa.array(["true", "1"]))
+        return pc.if_else(pc.is_null(good), pa.scalar(None, pa.bool_()), truthy)
     if kind == "integer":
         try:
             return good.cast(pa.int64())
