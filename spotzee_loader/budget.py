@@ -69,15 +69,22 @@ class SharedBudget:
             self.loads = loads
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._settings.renew_s):
             try:
                 self._renew()
             except Exception as exc:  # noqa: BLE001 - a blip keeps the last share; the lease outlives a few
-                log.warning(
-                    "could not renew the lease on API budget %r (%s); keeping the last share.",
+                # Said once per outage: a store away for minutes would otherwise warn every renewal.
+                (log.debug if failing else log.warning)(
+                    "could not renew the lease on API budget %r (%s); keeping the last share until it can.",
                     self._settings.name,
                     type(exc).__name__,
                 )
+                failing = True
+                continue
+            if failing:
+                log.info("the lease on API budget %r is renewed again.", self._settings.name)
+                failing = False
 
     def close(self) -> None:
         self._stop.set()

@@ -55,11 +55,15 @@ def export(records: Iterable[bytes], path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     count = 0
-    with tmp.open("wb") as f:
-        for record in records:
-            f.write(record + b"\n")
-            count += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("wb") as f:
+            for record in records:
+                f.write(record + b"\n")
+                count += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps the last complete file, not half of a new one
+        raise
     return count

@@ -9,6 +9,9 @@
     │   ├── CheckpointMismatchError    the job's source, mapping or target changed under the same job
     │   ├── JobLockedError             another process is running the same job right now
     │   ├── SourceReadError            the source broke while being read (corrupt file, lost connection)
+    │   ├── CheckpointStoreError       the checkpoint store refused a write (disk full, permission)
+    │   │   └── CheckpointUnavailableError  the store stayed unreachable past the retry budget
+    │   ├── OutputWriteError           the dead letters, report or --output could not be written (disk full)
     │   └── ApiError                   Spotzee answered in a way that cannot be retried
     │       ├── AuthError              401/402/403: bad or revoked key, quota, permission
     │       ├── IdempotencyMismatchError  409 idempotency_key_mismatch
@@ -64,6 +67,19 @@ class SourceReadError(FatalRunError):
 
 class SourceUnavailableError(SourceReadError):
     """The source database stayed unreachable past the retry budget; re-running resumes."""
+
+
+class CheckpointStoreError(FatalRunError):
+    """The checkpoint store failed in a way a person must fix (a full disk, a revoked permission)."""
+
+
+class CheckpointUnavailableError(CheckpointStoreError):
+    """The checkpoint store stayed unreachable past the retry budget; what Spotzee acknowledged meanwhile is
+    replayed under the same idempotency keys by the next run."""
+
+
+class OutputWriteError(FatalRunError):
+    """A file the loader writes (dead letters, report, --output) could not be written; the checkpoint is intact."""
 
 
 class ApiError(FatalRunError):

@@ -6,12 +6,14 @@ The main thread reads, maps and commits; a bounded pool of sender threads holds 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +24,25 @@ import orjson
 from . import deadletter
 from .api import Delivery, RateLimiter, SpotzeeClient
 from .budget import SharedBudget, static_share
-from .checkpoint import AckedChunk, CheckpointStore, JobIdentity, JobState, open_checkpoint_store, open_lease_book
+from .checkpoint import (
+    AckedChunk,
+    CheckpointStore,
+    CommitQueue,
+    JobIdentity,
+    JobState,
+    open_checkpoint_store,
+    open_lease_book,
+)
 from .chunking import Chunk, Chunker
 from .config import LoadSettings
-from .errors import InterruptedRunError, MappingError, SourceReadError, SpotzeeLoaderError
+from .errors import (
+    CheckpointStoreError,
+    InterruptedRunError,
+    MappingError,
+    OutputWriteError,
+    SourceReadError,
+    SpotzeeLoaderError,
+)
 from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping
 from .redaction import redact
 from .report import RunReport
@@ -132,7 +149,7 @@ class Loader:
             if self.choice.file is not None:
                 origin = str(self.choice.file.resolve())
             identity = JobIdentity(job, where, source.fingerprint(), origin, mapping.fingerprint(), target)
-            store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint)
+            store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint, s.api.retry.budget_s)
             report = RunReport(
                 job=job,
                 source=source.description,
@@ -175,11 +192,13 @@ class _Run:
         self.client: SpotzeeClient | None = None
         self.budget: SharedBudget | None = None
         self.state: JobState
+        self.commits: CommitQueue
 
     def execute(self) -> None:
         s, report = self.s, self.report
         try:
             self.state = self.store.open_job(self.identity, s.restart, keep_out_of_order=self.source.stable)
+            self.commits = CommitQueue(self.store, self.identity.name, self.state, wait=self.stop.wait)
             report.resumed_from_row = self.state.prefix_row
             if not s.dry_run:
                 limiter = RateLimiter(s.api.rate_limit)
@@ -192,6 +211,8 @@ class _Run:
                 self.store.set_state(self.identity.name, "running", report.as_dict(), None)
             self.progress.start(report.rows_total, self.state.rows_done)
             self._stream()
+            if self.output is not None:
+                self._write_output(self.output.flush)
             report.status = "dry_run" if s.dry_run else "finished"
             if report.rows_read == 0 and self.state.rows_done > 0:
                 report.status = "nothing_to_do"
@@ -207,7 +228,8 @@ class _Run:
         finally:
             self.progress.close()
             if self.output is not None:
-                self.output.close()
+                with contextlib.suppress(OSError):  # a failed run's output is incomplete anyway
+                    self.output.close()
             if self.client is not None:
                 self.client.close()
             if self.budget is not None:
@@ -312,6 +334,8 @@ class _Run:
                     self.abort.set()
                 while self.inflight:
                     self._collect()
+                # What Spotzee acknowledged while the checkpoint store was away is committed before the run ends.
+                self.commits.flush()
         r = report
         r.rows_unfinished = (
             r.rows_read - r.events_sent - r.rejected - r.rows_skipped - r.rows_outside_window - r.rows_filtered
@@ -333,8 +357,8 @@ class _Run:
             return
         if self.client is None or not chunk.events:
             if self.output is not None:
-                for body in chunk.events:
-                    self.output.write(body + b"\n")
+                output = self.output
+                self._write_output(lambda: output.writelines(body + b"\n" for body in chunk.events))
             self._commit([(chunk, Delivery(accepted=len(chunk.events)))])
             return
         while len(self.inflight) >= 2 * self.workers:
@@ -343,6 +367,15 @@ class _Run:
             return  # the answer just collected was fatal: this chunk is sent by the next run
         future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}")
         self.inflight[future] = chunk
+
+    def _write_output(self, write: Callable[[], object]) -> None:
+        try:
+            write()
+        except OSError as exc:
+            raise OutputWriteError(
+                f"cannot write the events to {self.s.output} ({exc.strerror or exc}); free space or choose another "
+                "--output."
+            ) from None
 
     def _collect(self) -> None:
         done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
@@ -358,7 +391,8 @@ class _Run:
         self._commit(answered)
 
     def _commit(self, answered: list[tuple[Chunk, Delivery]]) -> None:
-        """Checkpoint every chunk answered since the last commit, in one transaction, then count them."""
+        """Checkpoint every chunk answered since the last commit, in one transaction (held while the store is
+        away), and count them."""
         job, locate, key = self.identity.name, self.source.locate, list(self.mapping.key)
         acked: list[AckedChunk] = []
         for chunk, delivery in answered:
@@ -370,11 +404,14 @@ class _Run:
             acked.append(
                 AckedChunk(chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records)
             )
-        self.store.commit_chunks(job, self.state, acked)
+        self.commits.add(acked)
+        if self.commits.failure is not None and self.fatal is None:
+            self.fatal = self.commits.failure  # stop sending; ``flush`` raises it with the count left out
+            self.abort.set()
         r = self.report
         for (chunk, delivery), done in zip(answered, acked, strict=True):
             log.debug(
-                "chunk %d checkpointed: rows %d..%d, %d events, %d rejected, %d requests",
+                "chunk %d acknowledged: rows %d..%d, %d events, %d rejected, %d requests",
                 chunk.seq,
                 chunk.start_row,
                 chunk.end_row - 1,
@@ -406,7 +443,13 @@ class _Run:
 
 
 def _finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunReport) -> None:
-    """Totals, dead-letter export, job state and report file; runs after every run, failed or not."""
+    """Totals, dead-letter export, job state and report file; runs after every run, failed or not.
+
+    The report file is written even when the store or the dead-letter disk fails here; such a failure is raised
+    only when the run itself succeeded (a failed run's own error is the one to tell).
+    """
+    failure: SpotzeeLoaderError | None = None
+    succeeded = report.status in ("finished", "nothing_to_do", "dry_run")
     try:
         report.job_totals = store.totals(job)
         # A refused run (another process holds the job) leaves the job's state, last error and dead letters to it.
@@ -416,15 +459,47 @@ def _finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepo
             base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
             dead_letter = base / "dead-letter" / f"{job}.jsonl"
         if held and dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
-            deadletter.export(store.rejects(job), dead_letter)
+            path = dead_letter
+            store.retrying(lambda: _export_dead_letters(store, job, path))
             report.dead_letter = str(dead_letter)
         state = "finished" if report.status == "nothing_to_do" else report.status
         if held:
             store.set_state(job, state, report.as_dict(), report.error)
+    except (CheckpointStoreError, OutputWriteError) as exc:
+        if succeeded:
+            failure = exc
+            report.status, report.error = "failed", str(exc)
+        else:
+            log.error("%s", exc)
     finally:
         store.close()
     if s.report is not None:
-        s.report.parent.mkdir(parents=True, exist_ok=True)
-        tmp = s.report.with_name(s.report.name + ".tmp")
-        tmp.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
-        os.replace(tmp, s.report)
+        write_file(s.report, "the report", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+    if failure is not None:
+        raise failure
+
+
+def _export_dead_letters(store: CheckpointStore, job: str, path: Path) -> None:
+    try:
+        deadletter.export(store.rejects(job), path)
+    except OSError as exc:
+        raise OutputWriteError(
+            f"cannot write the dead letters to {path} ({exc.strerror or exc}); they are kept in the checkpoint "
+            f"store {store.location}: free space (or choose another --dead-letter), then re-run the same command "
+            "to write them."
+        ) from None
+
+
+def write_file(path: Path, what: str, content: bytes) -> None:
+    """Write ``content`` to ``path`` atomically (a temp file, then a rename); a full disk is one sentence."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputWriteError(
+            f"cannot write {what} to {path} ({exc.strerror or exc}); free space or choose "
+            "another path. The checkpoint is intact."
+        ) from None

@@ -19,6 +19,8 @@ import pytest
 
 from spotzee_loader.api.mock import MockConfig, MockSpotzee
 
+from .private_pg import private_pg  # noqa: F401 - a fixture of its own module, shared here
+
 API_KEY = "sk_test_0123456789secret"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 import multiprocessing
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spotzee_loader.checkpoint import AckedChunk, JobIdentity, SQLiteCheckpointStore
+from spotzee_loader.checkpoint.base import Acked
 from spotzee_loader.chunking import Chunk, Chunker
 from spotzee_loader.errors import CheckpointMismatchError, JobLockedError
 from spotzee_loader.mapping.events import BuiltBatch, Reject
@@ -198,3 +201,25 @@ def test_a_group_commit_leaves_what_one_commit_per_chunk_leaves(
     store.close()
     job, stored_beyond, rejects = after[-1][0]
     assert job == [(11, 120, 120, sum(c.events for c in chunks), 12)] and stored_beyond == [] and len(rejects) == 12
+
+
+def test_a_commit_whose_answer_was_lost_is_written_again_without_doubling(tmp_path: Path) -> None:
+    """A store connection cut while COMMIT was on the wire: the commit may have landed, the loader cannot know, so
+    it holds the chunks and writes them again with the next ones. The job's totals, its out-of-order chunks and
+    its rejects must come out as if written once."""
+    store = SQLiteCheckpointStore(str(tmp_path / "cp.sqlite"))
+    state = store.open_job(IDENTITY, restart=False)
+    before = copy.deepcopy(state)
+    landed = [AckedChunk(0, 0, 10, None, 10, []), AckedChunk(2, 20, 30, None, 9, [{"row": 25, "reason": "r"}])]
+    store.try_commit_chunks("job-a", state, landed)  # it landed...
+    store._unsure = True  # ...but its answer was lost: the loader's state is still the one before
+    store.try_commit_chunks("job-a", before, [*landed, AckedChunk(3, 30, 40, None, 10, [])])
+
+    assert (before.prefix_seq, before.acked) == (0, {2: Acked(30, None), 3: Acked(40, None)})
+    assert store.totals("job-a") == {"rows_done": 30, "events_sent": 29, "rejected": 1}
+    assert [json.loads(r) for r in store.rejects("job-a")] == [{"row": 25, "reason": "r"}]
+    reopened = SQLiteCheckpointStore(str(tmp_path / "cp.sqlite"))
+    store.close()
+    again = reopened.open_job(IDENTITY, restart=False)
+    assert (again.prefix_seq, again.acked, again.rows_done) == (0, {2: Acked(30, None), 3: Acked(40, None)}, 30)
+    reopened.close()

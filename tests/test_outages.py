@@ -74,7 +74,7 @@ def test_which_driver_errors_are_outages() -> None:
     import pymysql
     import sqlalchemy as sa
 
-    from spotzee_loader.sources.outages import is_transient
+    from spotzee_loader.outages import is_transient
 
     outages = [
         psycopg.errors.AdminShutdown("terminating connection due to administrator command"),

@@ -6,30 +6,34 @@ from __future__ import annotations
 
 from functools import partial
 
-from .base import AckedChunk, CheckpointStore, JobIdentity, JobState
+from .base import AckedChunk, CheckpointStore, JobIdentity, JobState, StoreAwayError
+from .holding import CommitQueue
 from .leases import LeaseBook, PostgresLeaseBook, SQLiteLeaseBook
 from .sqlite import SQLiteCheckpointStore
 
 __all__ = [
     "AckedChunk",
     "CheckpointStore",
+    "CommitQueue",
     "JobIdentity",
     "JobState",
     "LeaseBook",
     "SQLiteCheckpointStore",
+    "StoreAwayError",
     "open_checkpoint_store",
     "open_lease_book",
 ]
 _POSTGRES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
-def open_checkpoint_store(location: str) -> CheckpointStore:
-    """A SQLite file path (or ``:memory:``), or a ``postgresql://`` URL for a shared store."""
+def open_checkpoint_store(location: str, retry_budget_s: float = 600.0) -> CheckpointStore:
+    """A SQLite file path (or ``:memory:``), or a ``postgresql://`` URL for a shared store; an outage of the
+    store is waited out for up to ``retry_budget_s`` seconds."""
     if location.startswith(_POSTGRES):
         from .postgres import PostgresCheckpointStore  # psycopg only when asked for
 
-        return PostgresCheckpointStore(location)
-    return SQLiteCheckpointStore(location)
+        return PostgresCheckpointStore(location, retry_budget_s)
+    return SQLiteCheckpointStore(location, retry_budget_s)
 
 
 def open_lease_book(location: str) -> LeaseBook:

@@ -8,6 +8,10 @@ where the next run starts reading: ``prefix_row`` and, for database sources, ``p
 Two backends share this logic and ``checkpoint_store.sql``: the embedded SQLite file (``sqlite.py``) and
 PostgreSQL for workers on several machines (``postgres.py``). This module holds what they share: the store's
 interface and logic, the job records, the DDL and the lock ids.
+
+A store that goes away mid-run (a PostgreSQL restart or failover, a SQLite file locked past its busy timeout) is
+an outage, not a fault: every operation is tried again after a reconnect, inside the retry budget. A commit is
+written so that trying it again is harmless even when the first try landed and only its answer was lost.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from ..errors import CheckpointMismatchError
+from ..errors import CheckpointMismatchError, CheckpointStoreError, CheckpointUnavailableError, SpotzeeLoaderError
+from ..outages import Outage, first_line
+
+T = TypeVar("T")
 
 DDL = resources.files(__package__).joinpath("checkpoint_store.sql").read_text(encoding="utf-8")
 _JOB_COLUMNS = (
@@ -93,12 +100,71 @@ class JobState:
         return f"spz-{hashlib.sha256(seed.encode()).hexdigest()[:20]}-g{self.generation}"
 
 
+class StoreAwayError(Exception):
+    """The store's connection dropped or the store is busy; the operation may be tried again (internal)."""
+
+
 class CheckpointStore(abc.ABC):
     """The store's logic over a DB-API connection; backends supply connection, locking, placeholders."""
 
     location: str
     held: set[str]
     """Jobs this process holds the lock of: only their records may be written by it."""
+    outage: Outage
+    _broken = False
+    """The connection was lost: reconnect (and take the held locks again) before the next statement."""
+    _unsure = False
+    """A commit failed without an answer: it may have landed, so the next one overwrites instead of adding."""
+
+    def _watch_outages(self, budget_s: float) -> None:
+        def give_up(waited: float, reason: str) -> Exception:
+            return CheckpointUnavailableError(
+                f"the checkpoint store {self.location} stayed unreachable for {waited:.0f} s, past the retry "
+                f"budget ({reason}); re-run the same command once it is back to resume."
+            )
+
+        self.outage = Outage(budget_s, f"the checkpoint store {self.location}", give_up)
+
+    @abc.abstractmethod
+    def _is_outage(self, exc: BaseException) -> bool:
+        """Whether a driver error is the store being away (retry) rather than a fault a person must fix."""
+
+    @abc.abstractmethod
+    def _driver_errors(self) -> tuple[type[BaseException], ...]: ...
+
+    @abc.abstractmethod
+    def _reconnect(self) -> None:
+        """Open a new connection and take the held jobs' locks again."""
+
+    def attempt(self, op: Callable[[], T]) -> T:
+        """Run ``op`` (statements on this store) once: an outage raises ``StoreAwayError``, a fault a person must fix
+        raises ``CheckpointStoreError`` naming the store."""
+        try:
+            if self._broken:
+                self._reconnect()
+                self._broken = False
+            return op()
+        except SpotzeeLoaderError:
+            raise
+        except self._driver_errors() as exc:
+            if self._is_outage(exc):
+                self._broken = True
+                raise StoreAwayError(first_line(exc)) from exc
+            raise CheckpointStoreError(
+                f"the checkpoint store {self.location} refused a write or read ({first_line(exc)}); fix it (free "
+                "space, permissions), then re-run the same command to resume."
+            ) from None
+
+    def retrying(self, op: Callable[[], T]) -> T:
+        """Run ``op`` until it succeeds, waiting out outages inside the retry budget."""
+        while True:
+            try:
+                result = self.attempt(op)
+            except StoreAwayError as exc:
+                self.outage.failed(str(exc))
+                continue
+            self.outage.recovered()
+            return result
 
     @abc.abstractmethod
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -125,7 +191,11 @@ class CheckpointStore(abc.ABC):
         ``keep_out_of_order=False`` forgets chunks acknowledged beyond the prefix: a source whose rows
         may change between runs (a live table) cannot promise that they would be cut the same again.
         """
-        self._lock(identity.name)
+        return self.retrying(lambda: self._open_job(identity, restart, keep_out_of_order))
+
+    def _open_job(self, identity: JobIdentity, restart: bool, keep_out_of_order: bool) -> JobState:
+        if identity.name not in self.held:
+            self._lock(identity.name)
         self.held.add(identity.name)
         rows = self._run(f"SELECT {_JOB_COLUMNS} FROM spotzee_jobs WHERE job = ?", (identity.name,))
         if rows and not restart:
@@ -217,10 +287,25 @@ class CheckpointStore(abc.ABC):
 
         Committing the chunks answered since the last commit together keeps the checkpoint exact (each
         chunk is in or out as a whole) at a fraction of a transaction per chunk; in the common case,
-        in order and without rejects, it is one UPDATE.
+        in order and without rejects, it is one UPDATE. Waits out outages; ``try_commit_chunks`` does not.
         """
+        self.retrying(lambda: self._commit_chunks(job, state, chunks))
+
+    def try_commit_chunks(self, job: str, state: JobState, chunks: Sequence[AckedChunk]) -> None:
+        """``commit_chunks`` once: ``StoreAwayError`` when the store is away, the chunks to be committed again later."""
+        self.attempt(lambda: self._commit_chunks(job, state, chunks))
+
+    def _commit_chunks(self, job: str, state: JobState, chunks: Sequence[AckedChunk]) -> None:
         if not chunks:
             return
+        try:
+            self._write_chunks(job, state, chunks)
+        except BaseException:
+            self._unsure = True
+            raise
+        self._unsure = False
+
+    def _write_chunks(self, job: str, state: JobState, chunks: Sequence[AckedChunk]) -> None:
         acked = dict(state.acked)
         for chunk in chunks:
             acked[chunk.seq] = Acked(chunk.end_row, chunk.end_key)
@@ -229,13 +314,19 @@ class CheckpointStore(abc.ABC):
             prefix_seq += 1
             done = acked.pop(prefix_seq)
             prefix_row, prefix_key = done.end_row, done.end_key
-        stored_now_in_prefix = any(seq <= prefix_seq for seq in state.acked)
+        # After a commit whose answer was lost, the same chunks may already be stored: clear them first.
+        unsure = self._unsure
+        stored_now_in_prefix = unsure or any(seq <= prefix_seq for seq in state.acked)
         beyond = [c for c in chunks if c.seq > prefix_seq]
         rejects = [(job, c.seq, r["row"], orjson.dumps(r).decode()) for c in chunks for r in c.rejects]
         rows = sum(c.end_row - c.start_row for c in chunks)
         events = sum(c.events for c in chunks)
         # One statement is atomic on its own (both backends run in autocommit): no BEGIN/COMMIT round.
         with self._transaction() if rejects or stored_now_in_prefix or beyond else nullcontext():
+            if unsure:
+                seqs = [(job, c.seq) for c in chunks]
+                self._run_many("DELETE FROM spotzee_rejects WHERE job = ? AND seq = ?", seqs)
+                self._run_many("DELETE FROM spotzee_chunks WHERE job = ? AND seq = ?", seqs)
             if rejects:
                 self._run_many("INSERT INTO spotzee_rejects (job, seq, row_no, record) VALUES (?, ?, ?, ?)", rejects)
             if stored_now_in_prefix:
@@ -246,10 +337,21 @@ class CheckpointStore(abc.ABC):
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(job, c.seq, c.start_row, c.end_row, c.end_key, c.events, len(c.rejects)) for c in beyond],
                 )
+            # Totals as values, not increments: this process holds the job, so its state mirrors the row, and
+            # writing the same commit twice leaves the same row.
             self._run(
-                "UPDATE spotzee_jobs SET prefix_seq = ?, prefix_row = ?, prefix_key = ?, rows_done = rows_done + ?,"
-                " events_sent = events_sent + ?, rejected = rejected + ?, updated_at = ? WHERE job = ?",
-                (prefix_seq, prefix_row, prefix_key, rows, events, len(rejects), _now(), job),
+                "UPDATE spotzee_jobs SET prefix_seq = ?, prefix_row = ?, prefix_key = ?, rows_done = ?,"
+                " events_sent = ?, rejected = ?, updated_at = ? WHERE job = ?",
+                (
+                    prefix_seq,
+                    prefix_row,
+                    prefix_key,
+                    state.rows_done + rows,
+                    state.events_sent + events,
+                    state.rejected + len(rejects),
+                    _now(),
+                    job,
+                ),
             )
         state.acked = acked
         state.prefix_seq, state.prefix_row, state.prefix_key = prefix_seq, prefix_row, prefix_key
@@ -259,6 +361,9 @@ class CheckpointStore(abc.ABC):
 
     def set_state(self, job: str, state: str, report: dict[str, Any] | None, error: str | None) -> None:
         """Mark the job finished, failed or interrupted, with the run's report and last error."""
+        self.retrying(lambda: self._set_state(job, state, report, error))
+
+    def _set_state(self, job: str, state: str, report: dict[str, Any] | None, error: str | None) -> None:
         with self._transaction():
             self._run(
                 "UPDATE spotzee_jobs SET state = ?, report = ?, last_error = ?, updated_at = ? WHERE job = ?",
@@ -267,7 +372,8 @@ class CheckpointStore(abc.ABC):
 
     def totals(self, job: str) -> dict[str, int]:
         """The job's cumulative counts across all its runs."""
-        rows = self._run("SELECT rows_done, events_sent, rejected FROM spotzee_jobs WHERE job = ?", (job,))
+        sql = "SELECT rows_done, events_sent, rejected FROM spotzee_jobs WHERE job = ?"
+        rows = self.retrying(lambda: self._run(sql, (job,)))
         return {"rows_done": rows[0][0], "events_sent": rows[0][1], "rejected": rows[0][2]} if rows else {}
 
     def jobs(self) -> list[dict[str, Any]]:

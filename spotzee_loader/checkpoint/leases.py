@@ -81,23 +81,37 @@ class SQLiteLeaseBook(LeaseBook):
 
 
 class PostgresLeaseBook(LeaseBook):
-    """Leases in the shared PostgreSQL store, timed by the server's clock."""
+    """Leases in the shared PostgreSQL store, timed by the server's clock.
+
+    A renewal that fails (the store restarting, a failover) drops the connection; the next one opens a new one,
+    so the lease is back as soon as the store is.
+    """
 
     _NOW = "extract(epoch from clock_timestamp())"
 
     def __init__(self, url: str, connect: Callable[[str], Any]) -> None:
         self.location = redact(url)
-        self._db = connect(url)
+        self._url, self._connect = url, connect
+        self._db: Any = connect(url)
 
     def renew(self, budget: str, holder: str, ttl_s: float) -> int:
-        with self._db.transaction():
-            self._db.execute(_UPSERT.format(p="%s", expires=f"{self._NOW} + %s"), (budget, holder, ttl_s))
-            self._db.execute(_EXPIRE.format(now=self._NOW))
-            (count,) = self._db.execute(_COUNT.format(p="%s", now=self._NOW), (budget,)).fetchone()
+        if self._db is None:
+            self._db = self._connect(self._url)
+        try:
+            with self._db.transaction():
+                self._db.execute(_UPSERT.format(p="%s", expires=f"{self._NOW} + %s"), (budget, holder, ttl_s))
+                self._db.execute(_EXPIRE.format(now=self._NOW))
+                (count,) = self._db.execute(_COUNT.format(p="%s", now=self._NOW), (budget,)).fetchone()
+        except Exception:
+            self.close()
+            raise
         return int(count)
 
     def release(self, budget: str, holder: str) -> None:
-        self._db.execute(_RELEASE.format(p="%s"), (budget, holder))
+        if self._db is not None:
+            self._db.execute(_RELEASE.format(p="%s"), (budget, holder))
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()

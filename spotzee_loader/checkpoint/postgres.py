@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import ConfigError, JobLockedError
+from ..outages import is_transient
 from ..redaction import redact
 from .base import DDL, CheckpointStore, lock_id
 
@@ -35,14 +36,15 @@ def plain_url(url: str) -> str:
 class PostgresCheckpointStore(CheckpointStore):
     """Checkpoints in PostgreSQL tables; one connection for data, one for the job's advisory lock."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_budget_s: float = 600.0) -> None:
         psycopg = _psycopg()
         self.held = set()
         self.location = redact(url)
         self._url = plain_url(url)
+        self._watch_outages(retry_budget_s)
+        self._lock_conn: Any = None
         try:
-            self._db = psycopg.connect(self._url, autocommit=True)
-            self._lock_conn: Any = None
+            self._db = self._connect("data")
             with self._db.transaction():
                 # Serialise concurrent first runs creating the tables.
                 self._db.execute("SELECT pg_advisory_xact_lock(7331)")
@@ -51,6 +53,39 @@ class PostgresCheckpointStore(CheckpointStore):
             raise ConfigError(
                 f"cannot open the PostgreSQL checkpoint store {self.location} ({str(exc).strip()})."
             ) from None
+
+    def _connect(self, purpose: str) -> Any:
+        # The purpose names the connection in pg_stat_activity (an operator, or a test, can find it).
+        return _psycopg().connect(self._url, autocommit=True, application_name=f"spotzee-loader-{purpose}")
+
+    def _is_outage(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (_psycopg().Error,)
+
+    def _reconnect(self) -> None:
+        """A new data connection; the job locks again if their connection went too (a restart, a failover).
+
+        A lock that could not be taken back belongs to another worker now: this run stops rather than send the
+        same job twice.
+        """
+        psycopg = _psycopg()
+        self._db.close()
+        self._db = self._connect("data")
+        if self._lock_conn is not None:
+            try:
+                self._lock_conn.execute("SELECT 1")
+                return  # only the data connection was cut: the locks are still ours
+            except psycopg.Error:
+                self._lock_conn.close()
+            self._lock_conn = self._connect("lock")
+            for job in self.held:
+                if not self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]:
+                    raise JobLockedError(
+                        f"job {job!r} was taken by another worker while the checkpoint store was away; this run "
+                        "stops so that the job is never sent twice at once."
+                    )
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = self._db.execute(sql.replace("?", "%s"), tuple(params))
@@ -64,12 +99,13 @@ class PostgresCheckpointStore(CheckpointStore):
         return self._db.transaction()  # type: ignore[no-any-return]
 
     def _lock(self, job: str) -> None:
-        psycopg = _psycopg()
-        self._lock_conn = psycopg.connect(self._url, autocommit=True, application_name="spotzee-loader-lock")
+        if self._lock_conn is None:
+            self._lock_conn = self._connect("lock")
         held = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]
         if not held:
-            self._lock_conn.close()
-            self._lock_conn = None
+            if not self.held:
+                self._lock_conn.close()
+                self._lock_conn = None
             raise JobLockedError(
                 f"job {job!r} is being run by another worker right now (PostgreSQL advisory lock held); "
                 "wait for it to finish before running it again."

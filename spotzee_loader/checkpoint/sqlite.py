@@ -46,9 +46,10 @@ def open_sqlite(path: str, timeout_s: float) -> sqlite3.Connection:
 class SQLiteCheckpointStore(CheckpointStore):
     """The embedded store: one SQLite file (``:memory:`` for dry runs)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, retry_budget_s: float = 600.0) -> None:
         self.held = set()
         self.location = path
+        self._watch_outages(retry_budget_s)
         self._lock_file: int | None = None
         if path != ":memory:":
             try:
@@ -59,6 +60,16 @@ class SQLiteCheckpointStore(CheckpointStore):
             self._db = open_sqlite(path, timeout_s=30)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the checkpoint store {path} ({exc}).") from None
+
+    def _is_outage(self, exc: BaseException) -> bool:
+        # Another process held the file's write lock past the busy timeout: it will let go.
+        return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
+
+    def _reconnect(self) -> None:
+        pass  # a busy file needs no new connection: the lock holder lets go, the same connection goes on
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._db.execute(sql, tuple(params)).fetchall()
@@ -119,4 +130,7 @@ class _SQLiteTransaction(AbstractContextManager[None]):
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:  # a failed COMMIT of a full disk has already rolled back
+            self._db.execute("ROLLBACK")

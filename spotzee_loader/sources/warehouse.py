@@ -27,12 +27,13 @@ import pyarrow as pa
 from ..config import SourceOptions
 from ..errors import ConfigError, MappingError
 from ..mapping import Mapping, utc_instant
+from ..outages import first_line, is_transient
 from ..redaction import redact
 from .arrow_rows import rows_to_batch
 from .base import ResumePoint, SourceBatch
 from .keys import RowKey, decode_key
 from .mysql_types import column_kinds, json_columns_from_checks
-from .outages import Outage, TransientSourceError, is_transient
+from .outages import TransientSourceError, source_outage
 from .pg_copy import copy_batches, describe
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -179,7 +180,7 @@ class WarehouseSource(abc.ABC):
         order = ", ".join(self.quote(k) for k in self._key)
         last: RowKey | None = decode_key(start.key) if start.key else None
         position = start.row
-        self.outage = Outage(self.options.retry_budget_s, f"the source database ({self.description})")
+        self.outage = source_outage(self.options.retry_budget_s, self.description)
         while True:
             where, params = self._after(last) if last is not None else ("", {})
             sql = (
@@ -305,7 +306,7 @@ class SqlAlchemySource(WarehouseSource):
                 "pip install 'spotzee-loader[postgres]'."
             ) from None
         except sa.exc.SQLAlchemyError as exc:
-            raise ConfigError(f"cannot connect to {redact(url)}: {_first_line(exc)}.") from None
+            raise ConfigError(f"cannot connect to {redact(url)}: {first_line(exc)}.") from None
         self._timezone: str | None = None
         # PostgreSQL through psycopg 3 streams results as CSV through COPY, typed by Arrow (pg_copy).
         self._copy_reads = self._engine.dialect.name == "postgresql" and self._engine.dialect.driver == "psycopg"
@@ -351,8 +352,8 @@ class SqlAlchemySource(WarehouseSource):
     def _raise(self, exc: BaseException) -> NoReturn:
         """An outage is retried by ``batches``; anything else needs a person: one sentence, exit 2."""
         if is_transient(exc):
-            raise TransientSourceError(_first_line(exc)) from None
-        raise ConfigError(f"the database refused the query for {self.description}: {_first_line(exc)}.") from None
+            raise TransientSourceError(first_line(exc)) from None
+        raise ConfigError(f"the database refused the query for {self.description}: {first_line(exc)}.") from None
 
     def _connection(self) -> Any:
         if self._conn is None:
@@ -436,10 +437,6 @@ class SqlAlchemySource(WarehouseSource):
         if self._conn is not None:
             self._conn.close()
         self._engine.dispose()
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def open_warehouse(url: str, options: SourceOptions) -> WarehouseSource:
