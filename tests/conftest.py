@@ -19,7 +19,7 @@ import pytest
 
 from spotzee_loader.api.mock import MockConfig, MockSpotzee
 
-from .private_pg import private_pg  # noqa: F401 - a fixture of its own module, shared here
+from .breakables import private_pg, small_disk  # noqa: F401 - fixtures of their own module, shared here
 
 API_KEY = "sk_test_0123456789secret"
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 
 from spotzee_loader.api.mock import MockSpotzee
 
+from .breakables import PrivateCluster
 from .conftest import Cli, wait_for_events
-from .private_pg import PrivateCluster
 from .test_cli import order_ids, orders
 
 ROWS = 150_000
@@ -96,3 +97,73 @@ def test_the_checkpoint_store_away_past_the_budget_stops_and_says_what_replays(
     assert sorted(ids) == list(range(1, ROWS + 1)) and set(ids.values()) == {1}
     assert mock.stats()["replays"] - replays_before == held  # exactly the held chunks went out again
     assert _job_row(private_pg.url)["events_sent"] == ROWS
+
+
+def _orders_with_gaps(rows: int) -> pa.Table:
+    """Orders whose every tenth row has no time: those rows are rejects (dead letters), the rest are events."""
+    table = orders(rows)
+    times = table.column("ordered_at").to_pylist()
+    gaps = pa.array([None if i % 10 == 3 else t for i, t in enumerate(times)], table.schema.field("ordered_at").type)
+    return table.set_column(table.schema.get_field_index("ordered_at"), "ordered_at", gaps)
+
+
+def test_a_full_dead_letter_disk_stops_with_one_sentence_and_the_rerun_writes_them(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, small_disk: Any, tmp_path: Path
+) -> None:
+    rows, bad = 20_000, {i + 1 for i in range(20_000) if i % 10 == 3}  # order ids of the rows without a time
+    source = write_parquet(_orders_with_gaps(rows))
+    disk = small_disk(256)  # the 2,000 dead letters take about 1 MiB
+    dead, report = disk.path / "dead.jsonl", tmp_path / "report.json"
+    args = [str(source), "--preset", "orders", "--dead-letter", str(dead), "--max-rejected", "5000"]
+    result = cli(*args, "--report", str(report))
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"error: cannot write the dead letters to {dead} (No space left on device); they are kept in the checkpoint "
+        f"store {cli.checkpoint}: free space (or choose another --dead-letter), then re-run the same command to "
+        "write them."
+    ), last
+    assert "Traceback" not in result.stderr
+    assert sorted(disk.path.iterdir()) == []  # no half-written file left behind
+    ids = order_ids(mock)
+    assert sorted(ids) == sorted(set(range(1, rows + 1)) - bad) and set(ids.values()) == {1}
+    r = json.loads(report.read_text())
+    assert (r["status"], r["rows_read"], r["events_sent"], r["rejected"]) == ("failed", rows, rows - len(bad), len(bad))
+    assert r["error"] == last.removeprefix("error: ")
+
+    disk.grow(4096)
+    requests = len(mock.requests)
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(mock.requests) == requests  # nothing sent again
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert sorted(r["key"]["order_id"] for r in records) == sorted(bad)
+
+
+def test_a_full_checkpoint_disk_stops_the_run_and_the_rerun_sends_each_row_once(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, small_disk: Any, tmp_path: Path
+) -> None:
+    rows, bad = ROWS, {i + 1 for i in range(ROWS) if i % 10 == 3}
+    source = write_parquet(_orders_with_gaps(rows), row_group_size=20_000)
+    disk = small_disk(2048)  # the 15,000 rejects take about 8 MiB in the store: it fills mid-run
+    checkpoint, dead = disk.path / "checkpoints.sqlite", tmp_path / "dead.jsonl"
+    args = [str(source), "--preset", "orders", "--checkpoint", str(checkpoint), "--dead-letter", str(dead),
+            "--max-rejected", "20000"]  # fmt: skip
+    result = cli(*args)
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: the checkpoint store {checkpoint} refused a write or read (database or disk is "
+                           "full); fix it (free space, permissions), then re-run"), last  # fmt: skip
+    assert "could not be checkpointed" in last and "Traceback" not in result.stderr
+    sent_before = mock.event_count
+    assert 0 < sent_before < rows - len(bad)  # it really stopped mid-run
+
+    disk.grow(65536)
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    ids = order_ids(mock)
+    assert sorted(ids) == sorted(set(range(1, rows + 1)) - bad) and set(ids.values()) == {1}
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert sorted(r["key"]["order_id"] for r in records) == sorted(bad)

@@ -1,4 +1,5 @@
-"""A PostgreSQL cluster of a test's own (initdb, pg_ctl), to restart at will.
+"""Dependencies a test may break: a PostgreSQL cluster of its own (initdb, pg_ctl) to restart at will, and a small
+disk (tmpfs) to fill.
 
 The machine's cluster is shared with the Airflow deployment tests running alongside: restarting it would break
 them. This one lives in a temp folder, listens on a free loopback port and is gone when the test ends.
@@ -11,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,40 @@ def private_pg() -> Iterator[PrivateCluster]:
         yield cluster
     finally:
         cluster.remove()
+
+
+class SmallDisk:
+    """A tmpfs of a few hundred KiB mounted for one test: a disk that really fills (ENOSPC), then grows."""
+
+    def __init__(self, path: Path, size_kib: int) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(path)], check=True,
+                       capture_output=True, timeout=30)  # fmt: skip
+
+    def grow(self, size_kib: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size_kib}k", str(self.path)], check=True, capture_output=True,
+                       timeout=30)  # fmt: skip
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
+    """``small_disk(size_kib)`` mounts a fresh tmpfs; skips outside CI where mounting is not allowed."""
+    mounted: list[SmallDisk] = []
+
+    def mount(size_kib: int) -> SmallDisk:
+        try:
+            mounted.append(SmallDisk(tmp_path / f"disk{len(mounted)}", size_kib))
+        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+            reason = f"cannot mount a tmpfs here ({getattr(exc, 'stderr', b'') or exc!r})"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{reason}; CI must run the disk-full tests (as root, or with CAP_SYS_ADMIN).")
+            pytest.skip(reason)
+        return mounted[-1]
+
+    yield mount
+    for disk in mounted:
+        disk.unmount()
