@@ -1,5 +1,5 @@
-"""Dependencies a test may break: a PostgreSQL cluster of its own (initdb, pg_ctl) to restart at will, and a small
-disk (tmpfs) to fill.
+"""Dependencies a test may break: a PostgreSQL cluster of its own (initdb, pg_ctl) to restart at will, a small
+disk (tmpfs) to fill, and a TCP relay to cut.
 
 The machine's cluster is shared with the Airflow deployment tests running alongside: restarting it would break
 them. This one lives in a temp folder, listens on a free loopback port and is gone when the test ends.
@@ -7,11 +7,15 @@ them. This one lives in a temp folder, listens on a free loopback port and is go
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -128,3 +132,70 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
     yield mount
     for disk in mounted:
         disk.unmount()
+
+
+class FlakyTcp:
+    """A TCP relay on loopback in front of a real server, which can cut: reset every open connection and refuse
+    (reset at once) new ones for a while — what a restarting load balancer or a network blip does to a client."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self._upstream = upstream
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._down_until = 0.0
+        self.connections_cut = 0
+        threading.Thread(target=self._accept, name="flaky-tcp", daemon=True).start()
+
+    def cut(self, seconds: float) -> int:
+        """Reset every open connection and refuse new ones for ``seconds``; how many open ones were reset."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+            victims, self._open = list(self._open), set()
+        for sock in victims:
+            _reset(sock)
+        self.connections_cut += len(victims)
+        return len(victims)
+
+    def close(self) -> None:
+        self._server.close()
+        self.cut(0)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            if time.monotonic() < self._down_until:
+                _reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(self._upstream, timeout=10)
+            except OSError:
+                _reset(client)
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            self._open.difference_update((src, dst))
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST (linger 0), as a dropped connection looks to the other side."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()

@@ -57,7 +57,13 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
 
         window = (options.since, options.until)
         return ParquetSource.open(
-            spec, options.batch_size, options.files, options.row_groups, window, credentials=options.storage
+            spec,
+            options.batch_size,
+            options.files,
+            options.row_groups,
+            window,
+            credentials=options.storage,
+            retry_budget_s=options.retry_budget_s,
         )
     if options.row_groups is not None:
         raise ConfigError("a row-group range applies to Parquet files only.")

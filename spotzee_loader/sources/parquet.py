@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import StorageCredentials
-from ..errors import ConfigError, SourceReadError
+from ..errors import ConfigError, SourceReadError, SourceUnavailableError
 from ..mapping import Mapping, utc_instant
+from ..outages import Outage, first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
@@ -81,8 +82,10 @@ class ParquetSource:
         files: list[_File],
         batch_size: int,
         window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
+        retry_budget_s: float = 600.0,
     ) -> None:
         self.description = redact(spec)
+        self._retry_budget_s = retry_budget_s
         self.stable = True
         self._files = files
         self._batch_size = batch_size
@@ -98,6 +101,7 @@ class ParquetSource:
         row_groups: tuple[int, int] | None = None,
         window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
         credentials: StorageCredentials | None = None,
+        retry_budget_s: float = 600.0,
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""
@@ -116,7 +120,7 @@ class ParquetSource:
             found.append(_File(file, offset, sum(kept), kept, first, sum(groups[:first])))
             offset += sum(kept)
         label = spec if not row_groups else f"{spec} row groups {row_groups[0]}..{row_groups[1] - 1}"
-        return cls(label, found, batch_size, window)
+        return cls(label, found, batch_size, window, retry_budget_s)
 
     def schema(self) -> pa.Schema:
         return parquet_metadata(self._files[0].file).schema.to_arrow_schema()
@@ -200,20 +204,26 @@ class ParquetSource:
             while group < len(f.row_group_rows) and group_first + f.row_group_rows[group] <= skip:
                 group_first += f.row_group_rows[group]
                 group += 1
+            outage = self._outage(f) if is_object_storage(f.file.url) else None
             for first, end, position in self._runs(f, group, group_first):
-                reading = _Reading(f.first_group + first, position)
-                try:
-                    for part in self._read_groups(f, first, end, position, start, columns, reading):
-                        last_end = part.first_row + part.batch.num_rows
-                        yield part
-                except (pa.ArrowException, OSError) as exc:
-                    in_file = f.rows_before + reading.first_row - f.first_row
-                    raise SourceReadError(
-                        f"cannot read row group {reading.group} of {f.file.url} (its rows {in_file:,} and on; "
-                        f"{str(exc).strip().splitlines()[0][:200]}): the file looks corrupt or changed while being "
-                        "read. Every row before that row group was delivered and checkpointed: fix or replace the "
-                        "file, then re-run."
-                    ) from None
+                resume = start
+                while True:
+                    reading = _Reading(f.first_group + first, position)
+                    try:
+                        for part in self._read_groups(f, first, end, position, resume, columns, reading):
+                            last_end = part.first_row + part.batch.num_rows
+                            if outage is not None:
+                                outage.recovered()
+                            yield part
+                        break
+                    except (pa.ArrowException, OSError) as exc:
+                        if outage is None or not is_transient(exc):
+                            raise self._unreadable(f, reading, exc) from None
+                        # The store dropped the connection or kept throttling past the SDK's own retries: open the
+                        # file again at the row group that failed, after the rows already handed on.
+                        outage.failed(first_line(exc)[:200])
+                        first, position = reading.group - f.first_group, reading.first_row
+                        resume = ResumePoint(max(start.row, last_end))
         end_of_source = self.total_rows()
         if last_end < end_of_source:
             # The last row groups lay outside the window, unread: an empty batch at the end says where it is.
@@ -221,6 +231,32 @@ class ParquetSource:
             kept = [n for n in schema.names if columns is None or n in columns]
             empty = pa.RecordBatch.from_pylist([], schema=pa.schema([schema.field(n) for n in kept]))
             yield SourceBatch(end_of_source, empty)
+
+    def _outage(self, f: _File) -> Outage:
+        def give_up(waited: float, reason: str) -> Exception:
+            return SourceUnavailableError(
+                f"the object store stayed unreachable for {waited:.0f} s while reading {f.file.url}, past the retry "
+                f"budget ({reason}); every row before was delivered and checkpointed: re-run the same command to "
+                "resume."
+            )
+
+        return Outage(
+            self._retry_budget_s,
+            f"the object store ({f.file.url})",
+            give_up,
+            failing="dropped the read",
+            doing="opening the file again at the row group that failed",
+        )
+
+    @staticmethod
+    def _unreadable(f: _File, reading: _Reading, exc: BaseException) -> SourceReadError:
+        in_file = f.rows_before + reading.first_row - f.first_row
+        return SourceReadError(
+            f"cannot read row group {reading.group} of {f.file.url} (its rows {in_file:,} and on; "
+            f"{str(exc).strip().splitlines()[0][:200]}): the file looks corrupt or changed while being "
+            "read. Every row before that row group was delivered and checkpointed: fix or replace the "
+            "file, then re-run."
+        )
 
     def _runs(self, f: _File, group: int, group_first: int) -> Iterator[tuple[int, int, int]]:
         """``(first group, end group, first row position)`` of each run of row groups to read from ``group`` on:
