@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 import time
 
 import orjson
@@ -105,15 +106,24 @@ def test_recorded_then_dropped_is_replayed_not_duplicated(mock: MockSpotzee) -> 
 
 
 def test_stall_past_timeout_then_in_progress_then_replay(mock: MockSpotzee) -> None:
-    mock.configure({"script": ["stall"], "stall_s": 1.5})
-    # A tenth of each wait for real: the first attempt's 1.5 s stall ends within the retries' budget.
+    """The first attempt stalls (the key held) far past the 0.5 s timeout; the stall ends only once a retry has met
+    409 idempotency_in_progress, so the sequence does not depend on how fast this machine is."""
+    mock.configure({"script": ["stall"], "stall_s": 60.0})
+
+    def release_after_a_409() -> None:
+        while not any(r["status"] == 409 for r in list(mock.requests)):
+            time.sleep(0.01)
+        mock.stalls_released.set()
+
+    releaser = threading.Thread(target=release_after_a_409, daemon=True)
+    releaser.start()
     client, _ = make_client(mock, timeout=0.5, real=0.1)
     delivery = client.deliver(events(5), "k-4")
+    releaser.join(5)
     assert delivery.accepted == 5
-    assert mock.event_count == 5
-    assert delivery.retries["timeout"] == 1
-    assert delivery.retries["409"] >= 1  # the retry arrived while the first attempt was still in progress
-    assert [r["status"] for r in mock.requests if r["status"] == 409]
+    assert mock.event_count == 5  # recorded once: by the stalled attempt, replayed to the retry
+    assert delivery.retries["timeout"] == 1 and delivery.retries["409"] >= 1
+    assert [r["status"] for r in mock.requests][-1] == 204 and mock.requests[-1].get("replayed") is True
 
 
 @pytest.mark.parametrize("status", [401])

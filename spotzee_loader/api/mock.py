@@ -195,6 +195,8 @@ class MockSpotzee:
         self._window: deque[float] = deque()
         self.reads: list[dict[str, Any]] = []
         """Every aggregation GET: its query string and status."""
+        self.stalls_released = threading.Event()
+        """Set to end every stall now (and the next ones at once): a test ends a stall on an event, not a clock."""
         # Events visible to the read-back (fed from _pending once processed), the groups of the last query
         # asked (pages of one query read one computation), and the opaque cursors handed out.
         self._settled: list[RecordedEvent] = []
@@ -540,7 +542,7 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
                 entry["replayed"] = True
                 return answer(cached["status"], cached["body"], {"Idempotent-Replayed": "true"})
             if fault == "stall":  # slow processing, with the key held: a retry now meets "in progress"
-                time.sleep(mock.config.stall_s)
+                mock.stalls_released.wait(mock.config.stall_s)
             status, payload, recorded = self._process(raw, rid)
             mock.finish_idempotent(auth, key, status, None if payload is None else orjson.dumps(payload))
             entry["events"] = recorded
