@@ -435,7 +435,13 @@ class _Run:
         # instead of a 409 mismatch; an unchanged one is replayed by Spotzee, not recorded twice.
         # Hashed here, on the sender's thread, not on the one that maps and checkpoints.
         digest = hashlib.sha256(b"\n".join(events)).hexdigest()[:12]
-        return client.deliver(events, f"{key_stem}-{digest}")
+        try:
+            return client.deliver(events, f"{key_stem}-{digest}")
+        except BaseException:
+            # Whatever ends a delivery ends the run (a refused key, the budget spent): stop here, on the sender's
+            # thread, so that no chunk queued behind this one goes out before the main thread hears of it.
+            self.abort.set()
+            raise
 
     def _interruptible_sleep(self, seconds: float) -> None:
         if self.abort.wait(seconds):

@@ -21,7 +21,7 @@ import requests
 from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.config import DEFAULT_CONCURRENCY
 
-from .conftest import API_KEY, Cli, kill_once_sending
+from .conftest import API_KEY, Cli, kill_once_sending, wait_for_events
 
 START = dt.datetime(2021, 5, 1, 8, 0, 0)
 
@@ -423,3 +423,69 @@ def test_a_mapping_naming_a_missing_column_is_one_sentence(cli: Cli, write_parqu
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and str(mapping) in lines[0] and "no column(s) customer" in lines[0]
     assert "Fix the mapping" in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        (402, "Spotzee says the project's quota is spent; raise the plan's quota, then re-run to resume"),
+        (403, "Spotzee says this API key may not send events; use a key with event permissions"),
+    ],
+)
+def test_a_spent_quota_or_a_refused_permission_stops_at_once_and_the_report_says_so(
+    cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path, status: int, advice: str
+) -> None:
+    mock.configure({"script": ["ok", "ok", str(status)]})
+    report = tmp_path / "report.json"
+    result = cli(str(write_parquet(orders(1_000))), "--preset", "orders", "--concurrency", "1",
+                 "--report", str(report))  # fmt: skip
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    refused = mock.requests[2]
+    code = {402: "quota_exceeded", 403: "permission_denied"}[status]
+    sentence = f"{advice} ({status} {code}, request {refused['request_id']})."
+    assert result.stderr.strip().splitlines()[-1] == f"error: {sentence}"
+    assert mock.statuses == {204: 2, status: 1}  # stopped at once: not one request after the refusal
+    assert sorted(order_ids(mock)) == list(range(1, 201))
+    # The report is written after a failed run too, with the error and Spotzee's request id.
+    r = json.loads(report.read_text())
+    assert (r["status"], r["events_sent"], r["error"], r["error_request_id"]) == (
+        "failed",
+        200,
+        sentence,
+        refused["request_id"],
+    )
+    assert r["job_totals"] == {"rows_done": 200, "events_sent": 200, "rejected": 0}
+
+
+def test_ctrl_c_finishes_in_flight_requests_and_a_second_one_abandons_them(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    n = 20_000
+    path = str(write_parquet(orders(n)))
+    proc = cli.popen(path, "--preset", "orders", "--rate-limit", "100")
+    wait_for_events(proc, mock, 2_000)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Stopping: finishing the requests in flight" in stderr and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: stopped on request; every acknowledged chunk")
+    assert mock.event_count < n
+
+    # A second signal while the first is being honoured leaves at once (the in-flight requests are abandoned):
+    # a stall of 60 s holds one request, so only the second signal can end the run quickly.
+    mock.configure({"script": ["stall"], "stall_s": 60.0})
+    proc = cli.popen(path, "--preset", "orders", "--rate-limit", "100", "--timeout", "120")
+    wait_for(lambda: not mock.config.script or proc.poll() is not None)  # the resumed run's first POST is stalled
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert proc.poll() is None  # the first signal waits for the stalled request
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=10)
+    mock.stalls_released.set()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "Stopping now; acknowledged chunks are checkpointed, re-run to resume."
+
+    assert cli(path, "--preset", "orders", "--rate-limit", "0").returncode == 0
+    ids = order_ids(mock)
+    assert sorted(ids) == list(range(1, n + 1)) and set(ids.values()) == {1}

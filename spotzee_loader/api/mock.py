@@ -32,6 +32,11 @@ from ..config import API_VERSION
 from .mock_reads import AggregationQuery, CursorBook, QueryError, RecordedEvent, aggregate, page, recorded
 
 FAULT_KINDS = ("500", "503", "429", "drop", "stall", "ack_drop")
+# Answers a ``script`` may ask for besides the fault kinds: the contract's 402 and 403, with its codes.
+_REFUSALS = {
+    "402": (402, "quota_exceeded", "the project's event quota is used up"),
+    "403": (403, "permission_denied", "this key may not send events"),
+}
 _USER_KEYS = {"email", "phone", "timezone", "locale", "data"}
 _EVENT_KEYS = {"name", "external_id", "anonymous_id", "data", "user", "created_at"}
 
@@ -513,6 +518,9 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
                     {"Retry-After": str(max(1, round(wait)))},
                 )
             fault = mock.draw_fault()
+            if fault in _REFUSALS:  # scripted only: the contract does not say what makes Spotzee answer them
+                status, code, message = _REFUSALS[fault]
+                return answer(status, _problem(status, code, message, rid))
             if fault in ("500", "503"):
                 code = "internal_error" if fault == "500" else "service_unavailable"
                 return answer(int(fault), _problem(int(fault), code, "injected fault", rid))
