@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
+import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 
@@ -23,9 +25,19 @@ def status(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, env=cli.env, capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_cli(request: pytest.FixtureRequest, cli: Cli) -> Cli:
+    """``cli`` checkpointing in the embedded SQLite file, or in a PostgreSQL store of its own (a private cluster:
+    the job names here would meet other tests' in a shared database)."""
+    if request.param == "postgresql":
+        cli.checkpoint = request.getfixturevalue("private_pg").url  # type: ignore[assignment]
+    return cli
+
+
 def test_status_shows_every_job_with_its_state_progress_and_last_error(
-    cli: Cli, mock: MockSpotzee, write_parquet
+    store_cli: Cli, mock: MockSpotzee, write_parquet
 ) -> None:
+    cli = store_cli
     done = str(write_parquet(orders(250), "done.parquet"))
     assert cli(done, "--preset", "orders", "--job", "done").returncode == 0
     failed = cli(done, "--preset", "orders", "--job", "bad-key", "--restart", key="sk_wrong")
@@ -181,3 +193,30 @@ def test_verify_job_asks_the_jobs_own_target_before_spotzee_base_url(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"against {mock.base_url}" in done.stdout
+
+
+def test_dead_letters_are_read_back_from_a_postgresql_store(
+    cli: Cli, mock: MockSpotzee, write_parquet, private_pg: Any, tmp_path: Path
+) -> None:
+    from .test_chaos import _orders_with_gaps
+
+    bad = {i + 1 for i in range(3_000) if i % 10 == 3}  # the rows without a time
+    dead = tmp_path / "dead.jsonl"
+    cli.checkpoint = private_pg.url  # type: ignore[assignment]
+    args = [str(write_parquet(_orders_with_gaps(3_000))), "--preset", "orders", "--job", "gaps",
+            "--dead-letter", str(dead), "--max-rejected", "1000"]  # fmt: skip
+    assert cli(*args).returncode == 0
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert sorted(r["key"]["order_id"] for r in records) == sorted(bad)
+    assert {r["reason_code"] for r in records} == {"created_at_missing"}
+    dead.unlink()
+    # A re-run sends nothing and writes them again from the store alone.
+    again = cli(*args)
+    assert again.returncode == 0 and mock.event_count == 3_000 - len(bad)
+    assert [json.loads(line) for line in dead.read_text().splitlines()] == records
+    jobs = {j["job"]: j for j in json.loads(status(cli, "--json").stdout)}
+    assert (jobs["gaps"]["state"], jobs["gaps"]["events_sent"], jobs["gaps"]["rejected"]) == (
+        "finished",
+        3_000 - len(bad),
+        len(bad),
+    )
