@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import orjson
 
 from .api import ItemRejection
+from .files import write_atomically
 from .mapping import Reject
 
 
@@ -51,19 +51,5 @@ def server_record(job: str, row: int, where: tuple[str, int], event: bytes, reje
 
 
 def export(records: Iterable[bytes], path: Path) -> int:
-    """Write the records to ``path`` atomically (temp file, then rename); returns how many."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    try:
-        with tmp.open("wb") as f:
-            for record in records:
-                f.write(record + b"\n")
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk keeps the last complete file, not half of a new one
-        raise
-    return count
+    """Write the records to ``path`` as JSON Lines, atomically (temp file, then rename); returns how many."""
+    return write_atomically(path, (record + b"\n" for record in records))

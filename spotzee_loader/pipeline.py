@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from .errors import (
     SourceReadError,
     SpotzeeLoaderError,
 )
+from .files import write_atomically, writing
 from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping
 from .redaction import redact
 from .report import RunReport
@@ -212,7 +212,8 @@ class _Run:
             self.progress.start(report.rows_total, self.state.rows_done)
             self._stream()
             if self.output is not None:
-                self._write_output(self.output.flush)
+                with self._writing_output():
+                    self.output.flush()
             report.status = "dry_run" if s.dry_run else "finished"
             if report.rows_read == 0 and self.state.rows_done > 0:
                 report.status = "nothing_to_do"
@@ -357,8 +358,8 @@ class _Run:
             return
         if self.client is None or not chunk.events:
             if self.output is not None:
-                output = self.output
-                self._write_output(lambda: output.writelines(body + b"\n" for body in chunk.events))
+                with self._writing_output():
+                    self.output.writelines(body + b"\n" for body in chunk.events)
             self._commit([(chunk, Delivery(accepted=len(chunk.events)))])
             return
         while len(self.inflight) >= 2 * self.workers:
@@ -368,14 +369,8 @@ class _Run:
         future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}")
         self.inflight[future] = chunk
 
-    def _write_output(self, write: Callable[[], object]) -> None:
-        try:
-            write()
-        except OSError as exc:
-            raise OutputWriteError(
-                f"cannot write the events to {self.s.output} ({exc.strerror or exc}); free space or choose another "
-                "--output."
-            ) from None
+    def _writing_output(self) -> contextlib.AbstractContextManager[None]:
+        return writing("the events", self.s.output, "free space or choose another --output.")
 
     def _collect(self) -> None:
         done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
@@ -480,32 +475,16 @@ def _finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepo
     finally:
         store.close()
     if s.report is not None:
-        write_file(s.report, "the report", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+        with writing("the report", s.report, "free space or choose another path. The checkpoint is intact."):
+            write_atomically(s.report, [orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2)])
     if failure is not None:
         raise failure
 
 
 def _export_dead_letters(store: CheckpointStore, job: str, path: Path) -> None:
-    try:
+    advice = (
+        f"they are kept in the checkpoint store {store.location}: free space (or choose another --dead-letter), then "
+        "re-run the same command to write them."
+    )
+    with writing("the dead letters", path, advice):
         deadletter.export(store.rejects(job), path)
-    except OSError as exc:
-        raise OutputWriteError(
-            f"cannot write the dead letters to {path} ({exc.strerror or exc}); they are kept in the checkpoint "
-            f"store {store.location}: free space (or choose another --dead-letter), then re-run the same command "
-            "to write them."
-        ) from None
-
-
-def write_file(path: Path, what: str, content: bytes) -> None:
-    """Write ``content`` to ``path`` atomically (a temp file, then a rename); a full disk is one sentence."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputWriteError(
-            f"cannot write {what} to {path} ({exc.strerror or exc}); free space or choose "
-            "another path. The checkpoint is intact."
-        ) from None

@@ -70,6 +70,8 @@ def test_what_a_person_must_fix_still_stops_at_once(cli: Cli, mock: MockSpotzee,
 
 
 def test_which_driver_errors_are_outages() -> None:
+    import sqlite3
+
     import psycopg
     import pymysql
     import sqlalchemy as sa
@@ -84,6 +86,9 @@ def test_which_driver_errors_are_outages() -> None:
         pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"),
         pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock"),
         sa.exc.OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2006, "MySQL server has gone away")),
+        # The SQLite checkpoint file kept locked by another process past the busy timeout.
+        sqlite3.OperationalError("database is locked"),
+        sqlite3.OperationalError("database table is locked"),
     ]
     faults = [
         psycopg.errors.UndefinedTable('relation "orders" does not exist'),
@@ -91,6 +96,8 @@ def test_which_driver_errors_are_outages() -> None:
         psycopg.errors.InvalidPassword("password authentication failed"),
         pymysql.err.OperationalError(1045, "Access denied for user"),
         pymysql.err.ProgrammingError(1146, "Table 'test.orders' doesn't exist"),
+        sqlite3.OperationalError("database or disk is full"),
+        sqlite3.OperationalError("attempt to write a readonly database"),
     ]
     assert [is_transient(e) for e in outages] == [True] * len(outages)
     assert [is_transient(e) for e in faults] == [False] * len(faults)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..errors import CheckpointMismatchError, CheckpointStoreError, CheckpointUnavailableError, SpotzeeLoaderError
-from ..outages import Outage, first_line
+from ..outages import Outage, first_line, is_transient
 
 T = TypeVar("T")
 
@@ -126,10 +126,6 @@ class CheckpointStore(abc.ABC):
         self.outage = Outage(budget_s, f"the checkpoint store {self.location}", give_up)
 
     @abc.abstractmethod
-    def _is_outage(self, exc: BaseException) -> bool:
-        """Whether a driver error is the store being away (retry) rather than a fault a person must fix."""
-
-    @abc.abstractmethod
     def _driver_errors(self) -> tuple[type[BaseException], ...]: ...
 
     @abc.abstractmethod
@@ -147,7 +143,8 @@ class CheckpointStore(abc.ABC):
         except SpotzeeLoaderError:
             raise
         except self._driver_errors() as exc:
-            if self._is_outage(exc):
+            # PostgreSQL restarting or failing over, a SQLite file another process keeps locked past the busy timeout.
+            if is_transient(exc):
                 self._broken = True
                 raise StoreAwayError(first_line(exc)) from exc
             raise CheckpointStoreError(

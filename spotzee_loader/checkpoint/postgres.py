@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import ConfigError, JobLockedError
-from ..outages import is_transient
 from ..redaction import redact
 from .base import DDL, CheckpointStore, lock_id
 
@@ -57,9 +56,6 @@ class PostgresCheckpointStore(CheckpointStore):
     def _connect(self, purpose: str) -> Any:
         # The purpose names the connection in pg_stat_activity (an operator, or a test, can find it).
         return _psycopg().connect(self._url, autocommit=True, application_name=f"spotzee-loader-{purpose}")
-
-    def _is_outage(self, exc: BaseException) -> bool:
-        return is_transient(exc)
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (_psycopg().Error,)

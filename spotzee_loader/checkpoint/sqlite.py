@@ -61,10 +61,6 @@ class SQLiteCheckpointStore(CheckpointStore):
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the checkpoint store {path} ({exc}).") from None
 
-    def _is_outage(self, exc: BaseException) -> bool:
-        # Another process held the file's write lock past the busy timeout: it will let go.
-        return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
-
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
 

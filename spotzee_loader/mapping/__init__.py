@@ -3,7 +3,7 @@
 Pure and vectorised: nothing here reads a file, a database or the network; callers hand in text and batches.
 """
 
-from .convert import json_safe, utc_instant, utc_timestamps
+from .convert import json_array, json_safe, utc_instant, utc_timestamps
 from .events import VALUE_FAULT, BatchMapper, BuiltBatch, Reject
 from .presets import PRESET_NAMES, detect_preset, preset_mapping
 from .spec import Mapping, mapping_from_toml
@@ -16,6 +16,7 @@ __all__ = [
     "Mapping",
     "Reject",
     "detect_preset",
+    "json_array",
     "json_safe",
     "mapping_from_toml",
     "preset_mapping",

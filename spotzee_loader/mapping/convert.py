@@ -13,6 +13,7 @@ import decimal
 import math
 import uuid
 import zoneinfo
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,14 @@ def _is_uuid(type_: pa.DataType) -> bool:
 def is_json_type(type_: pa.DataType) -> bool:
     """Arrow's JSON extension type (JSON text that should arrive as the object it encodes)."""
     return bool(isinstance(type_, pa.BaseExtensionType) and type_.extension_name == "arrow.json")
+
+
+JSON_TYPE = pa.json_(pa.string())
+
+
+def json_array(texts: Sequence[str | None]) -> pa.Array:
+    """JSON texts as Arrow's JSON extension type, which reaches Spotzee as the values they spell."""
+    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
 
 
 def is_texty(type_: pa.DataType) -> bool:

@@ -13,10 +13,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from .convert import is_json_type, json_safe, plain
+from .convert import is_json_type, json_array, json_safe, plain
 from .spec import nested_path
-
-JSON_TYPE = pa.json_(pa.string())
 
 
 def with_members(batch: pa.RecordBatch, references: Sequence[str]) -> pa.RecordBatch:
@@ -64,5 +62,4 @@ def _column(values: list[Any]) -> pa.Array:
             return pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             pass
-    texts = [None if v is None else orjson.dumps(v).decode() for v in values]
-    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+    return json_array([None if v is None else orjson.dumps(v).decode() for v in values])

@@ -17,15 +17,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..mapping import json_safe
+from ..mapping import json_array, json_safe
 from .mysql_types import BOOLEAN, JSON, UTC_TIME
-
-JSON_TYPE = pa.json_(pa.string())
-
-
-def json_array(texts: Sequence[str | None]) -> pa.Array:
-    """JSON texts as Arrow's JSON extension type, which reaches Spotzee as the values they spell."""
-    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
 
 
 def _holds_objects(values: Sequence[Any]) -> bool:

@@ -253,7 +253,7 @@ class ParquetSource:
         in_file = f.rows_before + reading.first_row - f.first_row
         return SourceReadError(
             f"cannot read row group {reading.group} of {f.file.url} (its rows {in_file:,} and on; "
-            f"{str(exc).strip().splitlines()[0][:200]}): the file looks corrupt or changed while being "
+            f"{first_line(exc)[:200]}): the file looks corrupt or changed while being "
             "read. Every row before that row group was delivered and checkpointed: fix or replace the "
             "file, then re-run."
         )

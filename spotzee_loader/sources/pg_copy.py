@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from ..errors import SourceReadError
-from ..mapping import json_safe
-from .arrow_rows import arrow_column, decimals_from_text, json_array
+from ..mapping import json_array, json_safe
+from .arrow_rows import arrow_column, decimals_from_text
 
 
 def _as_read(array: pa.Array) -> pa.Array:

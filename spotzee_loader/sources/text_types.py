@@ -17,8 +17,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..mapping import VALUE_FAULT, json_safe, utc_timestamps
-from .arrow_rows import decimals_from_text, json_array
+from ..mapping import VALUE_FAULT, json_array, json_safe, utc_timestamps
+from .arrow_rows import decimals_from_text
 
 _INTEGER = r"^[+-]?[0-9]+$"
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
