@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,21 @@ def test_detection_failure_lists_what_is_missing() -> None:
         "the source has foo, bar",
     ):
         assert fragment in message
+
+
+def test_a_presets_fingerprint_is_the_same_in_every_process() -> None:
+    # A set's iteration order follows PYTHONHASHSEED; a fingerprint that followed it made every resume of a
+    # segment job stop with "the mapping changed since it was checkpointed".
+    code = (
+        "from spotzee_loader.mapping import preset_mapping;"
+        "print(preset_mapping('segment', ['id', 'event', 'event_text', 'timestamp', 'user_id', 'received_at',"
+        " 'sent_at', 'uuid_ts', 'context_ip', 'context_library_name', 'context_page_path', 'revenue']).fingerprint())"
+    )
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)}, capture_output=True,
+            text=True, check=True,
+        ).stdout
+        for seed in range(6)
+    }  # fmt: skip
+    assert len(prints) == 1, prints

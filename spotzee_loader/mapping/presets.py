@@ -1,14 +1,16 @@
 """Built-in mappings for the common shapes of history, and detection of which one a source fits.
 
-| preset    | required columns                                           | event name          |
-|-----------|------------------------------------------------------------|---------------------|
-| orders    | order_id, customer_id, ordered_at (or created_at)           | ``order_placed``    |
-| actions   | action, occurred_at, user_id and/or anonymous_id            | the ``action`` value|
-| segment   | event, timestamp / original_timestamp, user_id / anonymous_id (or camelCase) | the ``event`` value |
+| preset  | required columns                                                              | event name         |
+|---------|-------------------------------------------------------------------------------|--------------------|
+| orders  | order_id, customer_id, ordered_at (or created_at)                             | ``order_placed``   |
+| actions | action, occurred_at, user_id and/or anonymous_id                              | ``action``         |
+| segment | event, timestamp / original_timestamp, user_id / anonymous_id (or camelCase) | ``event_text`` or ``event`` |
 
 Every column a preset does not consume goes into ``data`` under its snake_case name. ``segment`` also reads a
 Segment archive (JSON Lines of calls): only ``type = "track"`` calls become events, the others are counted, and
-``context.groupId`` (the B2B account) arrives as the ``group_id`` property.
+``context.groupId`` (the B2B account) arrives as the ``group_id`` property. In a Segment warehouse ``event`` holds
+the event's slug (``order_completed``, the name of its table) and ``event_text`` its name (``Order Completed``): the
+name live calls carry, so the one history must carry too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ _SEGMENT_SYSTEM = (
     "sentAt",
     "uuid_ts",
     "loaded_at",
-    "event_text",
     "original_timestamp",
     "originalTimestamp",
     "timestamp",
@@ -104,14 +105,16 @@ def _segment(columns: set[str]) -> tuple[Mapping | None, list[str]]:
     key_column = _first(columns, "id", "message_id", "messageId")
     email = _first(columns, "context_traits_email")
     properties = _first(columns, "properties")
-    exclude = tuple(c for c in columns if c in _SEGMENT_SYSTEM or c.startswith("context_"))
+    # Sorted: a set's order changes from process to process, and the mapping's fingerprint must not (a resume
+    # would refuse the job as "mapping changed").
+    exclude = tuple(sorted(c for c in columns if c in _SEGMENT_SYSTEM or c.startswith("context_") or c == "event"))
     # The B2B account a call happened in (journy.io's track spec): context.groupId in an archive, flattened to
     # context_group_id in a Segment warehouse.
     group = _first(columns, "context_group_id", "context_groupId") or (
         "context.groupId" if "context" in columns else None
     )
     return Mapping(
-        name_column="event",
+        name_column=_first(columns, "event_text", "event") or "event",
         external_id=external,
         anonymous_id=anonymous,
         created_at=created or "",
