@@ -98,6 +98,27 @@ def test_no_proxy_reaches_the_host_directly(mock: MockSpotzee, no_proxy: str) ->
     assert [r["via"] for r in mock.requests] == [None]
 
 
+def test_no_proxy_matches_a_host_and_port_and_a_name(mock: MockSpotzee) -> None:
+    nowhere = "http://127.0.0.1:9"
+    port = mock.httpd.server_address[1]
+    assert _post(mock.base_url, NetworkSettings(http_proxy=nowhere, no_proxy=f"127.0.0.1:{port}")) == 204
+    by_name = mock.base_url.replace("127.0.0.1", "localhost")
+    for entry in ("localhost", ".localhost", f"other.example, localhost:{port}"):
+        assert _post(by_name, NetworkSettings(http_proxy=nowhere, no_proxy=entry)) == 204, entry
+    assert [r["via"] for r in mock.requests] == [None] * 4
+
+
+def test_a_no_proxy_that_does_not_name_the_host_leaves_the_proxy_in_place(
+    mock: MockSpotzee, proxy_factory: Any
+) -> None:
+    proxy = proxy_factory(None, None)
+    # Another name, another address, a block without it, another port, an address it prefixes, empty entries.
+    entries = ["example.com", "127.0.0.2", "10.0.0.0/8", "127.0.0.1:1", "127.0.0.10", " , "]
+    for entry in entries:
+        assert _post(mock.base_url, NetworkSettings(http_proxy=proxy.url, no_proxy=entry)) == 204, entry
+    assert [r["via"] for r in mock.requests] == ["1.1 proxy.py v2.4.10"] * len(entries)
+
+
 def test_an_unsupported_proxy_scheme_is_one_sentence() -> None:
     with pytest.raises(ConfigError, match="give an http:// or https:// proxy URL"):
         socks = NetworkSettings(https_proxy="socks5://p:1080")
@@ -189,6 +210,26 @@ def test_a_load_and_verify_through_an_https_proxy_with_a_private_ca(
     assert proxy.forwarded(f"CONNECT 127.0.0.1:{port}") >= 1  # the connections were tunnelled
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "pr0xy-pw" not in load.stdout + load.stderr + verify.stdout + verify.stderr
+
+
+def test_a_load_reaches_spotzee_directly_when_no_proxy_names_it(
+    tmp_path: Path, mock: MockSpotzee, proxy_factory: Any, write_parquet: Any
+) -> None:
+    # The company's proxy is set for everything; NO_PROXY (as the environment spells it) exempts Spotzee's host.
+    proxy = proxy_factory("corp", "pr0xy-pw")
+    cli = Cli(tmp_path, mock)
+    _clean_env(cli)
+    path = str(write_parquet(example_orders(1_000)))
+    cli.env.update({"HTTP_PROXY": proxy.url, "NO_PROXY": "intranet.example,127.0.0.0/8"})
+
+    direct = cli(path, "--preset", "orders", "--job", "direct")
+    cli.env["NO_PROXY"] = "intranet.example"
+    proxied = cli(path, "--preset", "orders", "--job", "proxied")
+
+    assert direct.returncode == 0 and proxied.returncode == 0, direct.stderr[-2000:] + proxied.stderr[-2000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == sorted(example_orders(1_000).column("order_id").to_pylist()) and set(ids.values()) == {2}
+    assert [r["via"] for r in mock.requests] == [None] * 10 + ["1.1 proxy.py v2.4.10"] * 10
 
 
 def test_an_unknown_ca_stops_the_load_with_the_fix(tmp_path: Path, tls_mock: MockSpotzee, write_parquet: Any) -> None:
