@@ -328,6 +328,13 @@ def run_mock_server(argv: Sequence[str]) -> int:
     p.add_argument("--stall", type=float, default=2.0, help="seconds a 'stall' fault waits")
     p.add_argument("--rate-limit", type=int, default=0, help="requests per --rate-window, 429 beyond (0: off)")
     p.add_argument("--rate-window", type=float, default=10.0)
+    p.add_argument(
+        "--key-rate-limit",
+        type=int,
+        default=0,
+        help="requests per --key-rate-window for one API key, announced in X-RateLimit-* headers, 429 beyond (0: off)",
+    )
+    p.add_argument("--key-rate-window", type=float, default=60.0)
     p.add_argument("--ignore-idempotency", action="store_true")
     p.add_argument("--reject-name", action="append", default=[], help="event name to refuse with 422")
     p.add_argument("--no-store", action="store_true", help="count events instead of keeping them")
@@ -344,6 +351,8 @@ def run_mock_server(argv: Sequence[str]) -> int:
         stall_s=args.stall,
         rate_limit=args.rate_limit,
         rate_window_s=args.rate_window,
+        key_rate_limit=args.key_rate_limit,
+        key_rate_window_s=args.key_rate_window,
         ignore_idempotency=args.ignore_idempotency,
         reject_names=args.reject_name,
         store_events=not args.no_store,

@@ -362,8 +362,10 @@ def test_mock_server_command_serves_the_api(write_parquet, tmp_path: Path) -> No
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    args = ["mock-server", "--port", str(port), "--api-key", "sk_cmd"]
+    args += ["--key-rate-limit", "5", "--key-rate-window", "600"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "spotzee_loader", "mock-server", "--port", str(port), "--api-key", "sk_cmd"],
+        [sys.executable, "-m", "spotzee_loader", *args],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -374,6 +376,12 @@ def test_mock_server_command_serves_the_api(write_parquet, tmp_path: Path) -> No
         assert result.returncode == 0, result.stderr
         stats = requests.get(f"http://127.0.0.1:{port}/_mock/stats", timeout=5).json()
         assert stats["events"] == 42 and stats["statuses"] == {"204": 1}
+        one = [{"name": "e", "external_id": "1", "created_at": "2024-01-01T00:00:00Z"}]
+        url, auth = f"http://127.0.0.1:{port}/api/client/events", {"Authorization": "Bearer sk_cmd"}
+        answer = requests.post(url, json=one, headers=auth, timeout=5)
+        assert answer.status_code == 204
+        assert (answer.headers["X-RateLimit-Limit"], answer.headers["X-RateLimit-Remaining"]) == ("5", "3")
+        assert 599 <= int(answer.headers["X-RateLimit-Reset"]) <= 600
     finally:
         server.terminate()
         server.wait(10)

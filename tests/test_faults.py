@@ -191,3 +191,23 @@ def test_user_sql_cannot_write(cli: Cli, mock: MockSpotzee, pg) -> None:
     assert result.returncode == 2 and "read-only transaction" in result.stderr
     assert conn.execute(f"SELECT count(*) FROM {schema}.audit").fetchone() == (0,)
     assert mock.requests == []
+
+
+def test_an_announced_key_window_holds_every_sender_until_its_reset(
+    cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path
+) -> None:
+    # 30 requests per 1-s window for the key, announced on every answer: four senders at 95 requests/s would
+    # spend a window in a third of a second and collect 429s for the rest of it, unless all of them wait.
+    mock.configure({"key_rate_limit": 30, "key_rate_window_s": 1.0})
+    n = 9_000
+    report_path = tmp_path / "r.json"
+    source = str(write_parquet(orders(n)))
+
+    result = cli(source, "--preset", "orders", "--concurrency", "4", "--report", str(report_path))
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    ids = order_ids(mock)
+    assert sorted(ids) == list(range(1, n + 1)) and set(ids.values()) == {1}
+    assert mock.statuses == {204: n // 100}  # not one request over the key's window
+    assert json.loads(report_path.read_text())["retries_by_cause"] == {}
+    assert "Spotzee's window for this API key is used up (X-RateLimit-Remaining): every sender waits" in result.stderr

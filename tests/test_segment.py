@@ -2,7 +2,7 @@
 PostgreSQL, through the real CLI, to the mock): Segment's own per-event table (snake_case, properties
 flattened into columns, ``context_*`` columns, ``event`` the slug and ``event_text`` the name) and a track
 export loaded as is (camelCase ids, ``properties`` and ``context`` as JSON). Then ``verify`` reads the same
-table back, over more than one page of Spotzee's aggregations."""
+table back, over more than one page of Spotzee's aggregations, inside an announced per-key window."""
 
 from __future__ import annotations
 
@@ -135,6 +135,8 @@ def test_verify_reads_a_segment_table_against_every_page_of_spotzee(
         "('late2', 'u1', 'order_completed', 'Order Completed', '2023-06-01 09:00+00', 'late-2'), "
         "('late3', 'u2', 'order_completed', 'Order Completed', '2023-12-31 23:00+00', 'late-3')"
     )
+    # Spotzee announces a key window of two requests a second: verify waits it out instead of meeting 429s.
+    mock.configure({"key_rate_limit": 2, "key_rate_window_s": 1.0})
     result = cli("verify", *source, "--json")
 
     assert result.returncode == 4, result.stdout + result.stderr

@@ -22,6 +22,7 @@ import orjson
 
 from ..config import API_VERSION, ApiSettings
 from ..errors import ApiError, ApiUnavailableError, AuthError
+from .ratelimit import announced_window
 from .retry import Backoff, parse_retry_after
 from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
@@ -114,6 +115,8 @@ class _PageReader:
     ) -> None:
         self._api, self._headers, self._sleep, self._clock, self._rng = api, headers, sleep, clock, rng
         self._transport = Transport(api.base_url, api, pool_size=1)
+        self._window_reset = 0.0
+        """When the key's announced window resets, once an answer said it has no request left."""
 
     def close(self) -> None:
         self._transport.close()
@@ -123,6 +126,10 @@ class _PageReader:
         backoff = Backoff(self._api.retry, self._rng)
         first_failure: float | None = None
         while True:
+            spent = self._window_reset - self._clock()
+            if spent > 0:
+                log.info("Spotzee's window for this API key is used up (X-RateLimit-Remaining): waiting %.1fs", spent)
+                self._sleep(spent)
             status, body, rid, retry_after, cause = self._attempt(url)
             if status == 200:
                 try:
@@ -164,6 +171,9 @@ class _PageReader:
         except orjson.JSONDecodeError:
             body = None
         rid = response.headers.get("x-request-id") or (body.get("request_id") if isinstance(body, dict) else None)
+        window = announced_window(response.headers)
+        if window is not None and window[0] == 0:
+            self._window_reset = self._clock() + window[1]
         http_log.debug("GET %s: %d, request %s", url, response.status, rid)
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return response.status, body, rid, retry_after, str(response.status)

@@ -20,9 +20,9 @@ import orjson
 
 from ..config import API_VERSION, ApiSettings
 from ..errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, announced_window
 from .retry import Backoff, Verdict, classify, parse_retry_after
-from .transport import Response, Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
+from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
 log = logging.getLogger(__name__)
 http_log = logging.getLogger("spotzee_loader.http")  # every exchange, shown by -vv
@@ -137,8 +137,10 @@ class SpotzeeClient:
 
     def _attempt(self, body: bytes, key: str) -> tuple[_Answer | None, str, float | None]:
         """One POST. Returns the answer, or ``None`` with the cause of a network failure."""
+        window = None
         try:
             response = self._transport.request("POST", self._url, {**self._headers, "Idempotency-Key": key}, body)
+            window = announced_window(response.headers)
         except TransportTlsError as exc:
             raise tls_error(self._url, self._transport.proxy, exc) from None
         except TransportTimeoutError:
@@ -147,7 +149,8 @@ class SpotzeeClient:
         except TransportError as exc:
             http_log.debug("POST %s key %s: %s", self._url, key, exc)
             return None, "connection", None
-        self._honour_rate_headers(response)
+        finally:
+            self._limiter.answered(window)
         parsed: dict[str, Any] = {}
         if response.body:
             try:
@@ -159,21 +162,6 @@ class SpotzeeClient:
         http_log.debug("POST %s key %s: %d, request %s", self._url, key, response.status, answer.request_id)
         cause = str(response.status)
         return answer, cause, parse_retry_after(response.headers.get("retry-after"))
-
-    def _honour_rate_headers(self, response: Response) -> None:
-        remaining = response.headers.get("x-ratelimit-remaining")
-        reset = response.headers.get("x-ratelimit-reset")
-        if remaining is None or reset is None:
-            return
-        try:
-            if int(remaining) > 0:
-                return
-            seconds = float(reset)
-        except ValueError:
-            return
-        if seconds > 1e9:  # an epoch timestamp rather than a delta
-            seconds = max(0.0, seconds - time.time())
-        self._limiter.pause_until(self._clock() + seconds)
 
     def _fatal(self, verdict: Verdict, answer: _Answer) -> ApiError:
         code = answer.body.get("code")

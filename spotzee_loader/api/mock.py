@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import http.client
 import itertools
+import math
 import random
 import ssl
 import sys
@@ -57,6 +58,11 @@ class MockConfig:
     rate_limit: int = 0
     """Requests allowed per ``rate_window_s`` (0: unlimited), answered 429 beyond."""
     rate_window_s: float = 10.0
+    key_rate_limit: int = 0
+    """Requests per ``key_rate_window_s`` for one API key (0: none), events and reads together: the per-key limit
+    the contract announces. Every answer to the key carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset``
+    (whole seconds until the window resets, rounded up); beyond the limit, 429 ``rate_limited``."""
+    key_rate_window_s: float = 60.0
     ignore_idempotency: bool = False
     """Behave like an API that ignores Idempotency-Key (duplicates become possible)."""
     reject_names: list[str] = field(default_factory=list)
@@ -198,6 +204,8 @@ class MockSpotzee:
         self.statuses: Counter[int] = Counter()
         self._idem: dict[tuple[str, str], dict[str, Any]] = {}
         self._window: deque[float] = deque()
+        self._key_windows: dict[str, tuple[float, int]] = {}
+        """Per API key: when its fixed window opened and how many requests it counted since."""
         self.reads: list[dict[str, Any]] = []
         """Every aggregation GET: its query string and status."""
         self.stalls_released = threading.Event()
@@ -236,6 +244,7 @@ class MockSpotzee:
             self.statuses.clear()
             self._idem.clear()
             self._window.clear()
+            self._key_windows.clear()
             self._settled.clear()
             self._pending.clear()
             self._groups = None
@@ -291,6 +300,28 @@ class MockSpotzee:
                 return self._window[0] + c.rate_window_s - now
             self._window.append(now)
         return None
+
+    def key_window(self, api_key: str) -> tuple[bool, dict[str, str]]:
+        """Counts a request against its key's window: ``(allowed, the X-RateLimit headers)``; no headers when
+        no per-key limit is set."""
+        c = self.config
+        if not c.key_rate_limit:
+            return True, {}
+        now = time.monotonic()
+        with self._lock:
+            opened, count = self._key_windows.get(api_key, (now, 0))
+            if now >= opened + c.key_rate_window_s:
+                opened, count = now, 0
+            allowed = count < c.key_rate_limit
+            count += allowed
+            self._key_windows[api_key] = (opened, count)
+        reset = max(1, math.ceil(opened + c.key_rate_window_s - now))
+        headers = {
+            "X-RateLimit-Limit": str(c.key_rate_limit),
+            "X-RateLimit-Remaining": str(c.key_rate_limit - count),
+            "X-RateLimit-Reset": str(reset),
+        }
+        return allowed, headers
 
     def log(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -438,17 +469,26 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             rid = mock.next_request_id()
             entry: dict[str, Any] = {"at": time.time(), "query": urllib.parse.urlsplit(self.path).query}
 
+            quota: dict[str, str] = {}
+
             def answer(status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 entry["status"] = status
                 with mock._lock:
                     mock.reads.append(entry)
-                self._send(status, payload, {"X-Request-Id": rid, **(headers or {})})
+                self._send(status, payload, {"X-Request-Id": rid, **quota, **(headers or {})})
 
             if self.headers.get("Authorization", "") != f"Bearer {mock.config.api_key}":
                 return answer(401, _problem(401, "authentication_required", "invalid API key", rid))
             version = self.headers.get("Spotzee-Version")
             if version is not None and version != API_VERSION:
                 return answer(400, _problem(400, "version_unsupported", f"unknown version {version}", rid))
+            allowed, quota = mock.key_window(self.headers.get("Authorization", ""))
+            if not allowed:
+                return answer(
+                    429,
+                    _problem(429, "rate_limited", "this API key's requests for the window are used up", rid),
+                    {"Retry-After": quota["X-RateLimit-Reset"]},
+                )
             fault = mock.draw_read_fault()
             wait = mock.throttled()
             if fault == "429" or wait is not None:
@@ -496,10 +536,12 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             }
             entry["body_sha256"] = digest = hashlib.sha256(raw).hexdigest()
 
+            quota: dict[str, str] = {}
+
             def answer(status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
                 entry["status"] = status
                 mock.log(entry)
-                self._send(status, payload, {"X-Request-Id": rid, **(headers or {})})
+                self._send(status, payload, {"X-Request-Id": rid, **quota, **(headers or {})})
 
             auth = self.headers.get("Authorization", "")
             if auth != f"Bearer {mock.config.api_key}":
@@ -510,6 +552,13 @@ def _make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
             if key is not None and not 1 <= len(key) <= 255:
                 invalid = _problem(400, "idempotency_key_invalid", "Idempotency-Key must be 1 to 255 characters", rid)
                 return answer(400, {**invalid, "param": "Idempotency-Key"})
+            allowed, quota = mock.key_window(auth)
+            if not allowed:
+                return answer(
+                    429,
+                    _problem(429, "rate_limited", "this API key's requests for the window are used up", rid),
+                    {"Retry-After": quota["X-RateLimit-Reset"]},
+                )
             wait = mock.throttled()
             if wait is not None:
                 return answer(

@@ -1,18 +1,52 @@
-"""Proactive pacing, so the loader stays under Spotzee's per-IP limit instead of collecting 429s."""
+"""Proactive pacing, so the loader stays under Spotzee's limits instead of collecting 429s: its own pace (the
+per-IP limit) and, where Spotzee announces one, the key's window (``X-RateLimit-Remaining`` / ``-Reset``)."""
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+log = logging.getLogger(__name__)
+
+_EPOCH_FROM = 1e9
+"""A Reset above this is a Unix time rather than seconds from now (the contract does not say which it sends)."""
+
+
+def announced_window(
+    headers: Mapping[str, str], wall_clock: Callable[[], float] = time.time
+) -> tuple[int, float] | None:
+    """``(requests remaining, seconds until the window resets)`` when an answer announces the key's window
+    (``headers`` with lower-case names), else ``None``: the headers are absent, partial or not numbers."""
+    remaining, reset = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-reset")
+    if remaining is None or reset is None:
+        return None
+    try:
+        left, seconds = int(remaining), float(reset)
+    except ValueError:
+        return None
+    if not math.isfinite(seconds):
+        return None
+    if seconds > _EPOCH_FROM:
+        seconds -= wall_clock()
+    return max(0, left), max(0.0, seconds)
 
 
 class RateLimiter:
-    """Spaces requests ``1/rate`` seconds apart across all threads, with a small burst allowance.
+    """Spaces requests ``1/rate`` seconds apart across all threads, with a small burst allowance, and keeps
+    every sender inside the key's window when Spotzee announces one.
 
     A sender that falls behind may catch up by ``burst`` requests at once; any window of ``w`` seconds
     then sees at most ``rate × w + burst`` requests. Spotzee counts 1,000 per 10 s, and edges may count
     per second: at 95/s a burst of 2 stays under 100 in every 1-s window, with room for jitter.
+
+    The announced window: each answer says how many requests the key has left until the reset. The
+    allowance is that count less the requests still in flight (the server may not have counted them yet),
+    lowered by every later answer of the same window and by each request sent; at zero every sender waits
+    for the reset. The first answer of a window fixes its end: later answers round the same end up
+    differently, and moving it would hold the senders into the next window.
     """
 
     def __init__(
@@ -27,6 +61,11 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next = clock()
         self._paused_until = 0.0
+        self._in_flight = 0
+        self._allowance: int | None = None
+        """Requests the key's announced window still allows (``None``: no window known)."""
+        self._window_end = 0.0
+        self._told_window_end = 0.0
         self.set_rate(rate)
 
     def set_rate(self, rate: float) -> None:
@@ -37,20 +76,47 @@ class RateLimiter:
             self._burst = max(1.0, rate / 50.0) * self._interval
 
     def acquire(self) -> float:
-        """Block until this caller may send; returns the seconds it waited."""
-        if self._interval == 0.0 and self._paused_until == 0.0:
-            return 0.0
+        """Block until this caller may send; returns the seconds it waited. Pair with ``answered``."""
         with self._lock:
             now = self.clock()
             slot = max(self._next, now - self._burst, self._paused_until)
+            if self._allowance is not None and max(now, slot) >= self._window_end:
+                self._allowance = None  # the window is over; the next answer announces the new one
+            if self._allowance is not None:
+                if self._allowance > 0:
+                    self._allowance -= 1
+                else:
+                    slot = self._window_end
+                    if self._told_window_end != self._window_end:
+                        self._told_window_end = self._window_end
+                        log.info(
+                            "Spotzee's window for this API key is used up (X-RateLimit-Remaining): every sender "
+                            "waits %.1fs for its reset",
+                            slot - now,
+                        )
             self._next = slot + self._interval
+            self._in_flight += 1
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
             return wait
         return 0.0
 
+    def answered(self, window: tuple[int, float] | None) -> None:
+        """A request that ``acquire`` let through has ended; ``window`` is what its answer announced, if any."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if window is None:
+                return
+            remaining, reset_in = window
+            now = self.clock()
+            allowance = remaining - self._in_flight
+            if self._allowance is None or now >= self._window_end:
+                self._allowance, self._window_end = allowance, now + reset_in
+            else:
+                self._allowance = min(self._allowance, allowance)
+
     def pause_until(self, when: float) -> None:
-        """Hold every sender until ``when`` (the server said the window is spent)."""
+        """Hold every sender until ``when``."""
         with self._lock:
             self._paused_until = max(self._paused_until, when)
