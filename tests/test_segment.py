@@ -57,17 +57,19 @@ INSERT INTO {t} VALUES
   '{{"groupId": "acct-2"}}')"""
 
 
-def _by_key(events: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
-    return {str(e["data"][key]): e for e in events}
+def _per_event_table(conn: Any, schema: str, *fills: str) -> str:
+    """Segment's ``order_completed`` table in ``schema``, holding the three rows and ``fills``; its name."""
+    table = f"{schema}.order_completed"
+    for statement in (PER_EVENT_DDL, PER_EVENT_ROWS, *fills):
+        conn.execute(statement.format(t=table))
+    return table
 
 
 def test_a_segment_per_event_table_loads_with_its_event_name_context_and_properties(
     cli: Cli, mock: MockSpotzee, pg: tuple[str, Any, str]
 ) -> None:
     url, conn, schema = pg
-    table = f"{schema}.order_completed"
-    conn.execute(PER_EVENT_DDL.format(t=table))
-    conn.execute(PER_EVENT_ROWS.format(t=table))
+    table = _per_event_table(conn, schema)
 
     # No --preset: the columns are detected as Segment's.
     result = cli(url, "--table", table)
@@ -121,10 +123,7 @@ def test_verify_reads_a_segment_table_against_every_page_of_spotzee(
     cli: Cli, mock: MockSpotzee, pg: tuple[str, Any, str]
 ) -> None:
     url, conn, schema = pg
-    table = f"{schema}.order_completed"
-    conn.execute(PER_EVENT_DDL.format(t=table))
-    conn.execute(PER_EVENT_ROWS.format(t=table))
-    conn.execute(PER_EVENT_YEAR.format(t=table))
+    table = _per_event_table(conn, schema, PER_EVENT_YEAR)
     source = [url, "--table", table, "--preset", "segment"]
     assert cli(*source).returncode == 0 and mock.event_count == 733
 
