@@ -9,8 +9,8 @@
 Every column a preset does not consume goes into ``data`` under its snake_case name. ``segment`` also reads a
 Segment archive (JSON Lines of calls): only ``type = "track"`` calls become events, the others are counted, and
 ``context.groupId`` (the B2B account) arrives as the ``group_id`` property. In a Segment warehouse ``event`` holds
-the event's slug (``order_completed``, the name of its table) and ``event_text`` its name (``Order Completed``): the
-name live calls carry, so the one history must carry too.
+the event's slug (``order_completed``, the name of its table) and ``event_text`` its name (``Order Completed``),
+which is the name live calls carry, so it is the one history is sent under.
 """
 
 from __future__ import annotations
