@@ -158,7 +158,9 @@ def spotzee_migration() -> None:
         conf = dict(context["dag_run"].conf or {})
         glue.pool_slots(settings)
         return glue.fail_fast(
-            lambda: plan_migration(conf, dict(context["params"]), glue.warehouse_url, glue.object_storage),
+            lambda: plan_migration(
+                conf, dict(context["params"]), glue.warehouse_url, glue.object_storage, settings.retry_budget_s
+            ),
             context["ti"],
         )
 

@@ -13,8 +13,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # SQLSTATEs of errors a reconnect or a retry can fix: class 08 (connection exceptions), an administrator's or a
 # crash's shutdown (57P01-57P03), serialization failure and deadlock (40001, 40P01), too many connections (53300),
@@ -103,3 +106,34 @@ class Outage:
         if self._since is not None:
             log.info("%s is back after %.1f s.", self.what, time.monotonic() - self._since)
         self._since, self._delay = None, 0.5
+
+
+START_PATIENCE_S = 30.0
+"""How long a dependency that is unreachable when the run starts is tried: a restart or a failover is over by then,
+and a wrong port is told within a minute. Past it the run stops with exit 1, which Airflow retries, not with the
+configuration error (exit 2, never retried) a typo in a URL is."""
+
+
+def first_contact(
+    open_: Callable[[], T],
+    what: str,
+    budget_s: float,
+    errors: tuple[type[BaseException], ...],
+    unreachable: Callable[[float, str], Exception],
+    *,
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
+    """``open_()``, tried again while it fails with an outage for up to ``START_PATIENCE_S`` (or ``budget_s`` when
+    shorter); then ``unreachable(seconds_waited, reason)`` is raised. A fault a person must fix propagates at once."""
+    patience = min(budget_s, START_PATIENCE_S)
+    outage = Outage(patience, what, unreachable, failing="is unreachable", doing="trying again", sleep=sleep)
+    while True:
+        try:
+            result = open_()
+        except errors as exc:
+            if not is_transient(exc):
+                raise
+            outage.failed(first_line(exc))
+            continue
+        outage.recovered()
+        return result

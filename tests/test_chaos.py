@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,66 @@ def test_the_object_store_cut_three_times_mid_file_is_one_run(
     assert stderr.count("the object store (s3://chaos/orders.parquet) is back after") == 3, stderr[-3000:]
     r = json.loads(report.read_text())
     assert (r["status"], r["events_sent"], r["rows_read"]) == ("finished", rows, rows)
+
+
+def _orders_table(url: str, rows: int) -> None:
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint, ordered_at timestamptz)")
+        db.execute(
+            "INSERT INTO orders SELECT i, i % 97, timestamptz '2024-01-01 00:00+00' + i * interval '1 minute' "
+            f"FROM generate_series(1, {rows}) AS i"
+        )
+
+
+def test_databases_down_when_the_run_starts_are_waited_for(
+    cli: Cli, mock: MockSpotzee, private_pg: PrivateCluster
+) -> None:
+    # The warehouse and the checkpoint store (one cluster) are restarting as the nightly run starts.
+    _orders_table(private_pg.url, 5_000)
+    private_pg.crash()
+    args = [private_pg.url, "--table", "orders", "--preset", "orders", "--checkpoint", private_pg.url]
+    proc = cli.popen(*args)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=2.5)
+    assert proc.poll() is None and mock.event_count == 0, "the run did not wait for its databases"
+    private_pg.start()
+    _, stderr = proc.communicate(timeout=120)
+
+    assert proc.returncode == 0, stderr[-3000:]
+    ids = order_ids(mock)
+    assert sorted(ids) == list(range(1, 5_001)) and set(ids.values()) == {1}
+    assert f"the source database (postgresql+psycopg://postgres@127.0.0.1:{private_pg.port}/postgres) is " \
+        "unreachable: connection failed" in stderr  # fmt: skip
+    assert stderr.count("is back after") == 1, stderr[-3000:]
+    assert _job_row(private_pg.url)["state"] == "finished"
+
+
+def test_a_database_still_down_after_the_first_tries_is_exit_1_not_a_configuration_error(
+    cli: Cli, mock: MockSpotzee, private_pg: PrivateCluster, write_parquet: Any
+) -> None:
+    _orders_table(private_pg.url, 500)
+    private_pg.crash()
+    port = private_pg.port
+    store = ["--checkpoint", private_pg.url, "--retry-budget", "2"]
+
+    source_down = cli(private_pg.url, "--table", "orders", "--preset", "orders", *store[2:])
+    store_down = cli(str(write_parquet(orders(500))), "--preset", "orders", *store)
+
+    assert source_down.returncode == 1, source_down.stderr[-2000:]
+    assert (
+        f"error: the source database postgresql+psycopg://postgres@127.0.0.1:{port}/postgres is unreachable "
+        f'(connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused), '
+        "tried for 2 s; nothing was sent: run again once it is back (Airflow retries the task)."
+    ) in source_down.stderr
+    assert store_down.returncode == 1, store_down.stderr[-2000:]
+    assert (
+        f"error: the checkpoint store postgresql://postgres@127.0.0.1:{port}/postgres is unreachable "
+        f'(connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused), '
+        "tried for 2 s; nothing was sent: run again once it is back (Airflow retries the task)."
+    ) in store_down.stderr
+    assert mock.requests == []
+
+    private_pg.start()
+    again = cli(private_pg.url, "--table", "orders", "--preset", "orders", *store)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(order_ids(mock)) == list(range(1, 501))

@@ -13,10 +13,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,6 +26,7 @@ from spotzee_loader.api.mock import MockSpotzee
 from spotzee_loader.config import DEFAULT_CONCURRENCY
 from spotzee_loader.examples import example_orders
 
+from .breakables import PrivateCluster
 from .conftest import API_KEY, role_url, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -314,6 +317,48 @@ def test_a_failed_slice_is_retried_and_resumes_without_loss(
     assert "retrying batch" in text and "kept failing (503)" in text
     ids = Counter(e["data"]["order_id"] for e in mock.events)
     assert len(ids) == 8_000 and set(ids.values()) == {1}
+
+
+def test_a_warehouse_down_when_the_migration_starts_is_retried_not_failed(
+    airflow: Airflow, mock: MockSpotzee, private_pg: PrivateCluster
+) -> None:
+    with psycopg.connect(private_pg.url, autocommit=True) as db:
+        db.execute("CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint, ordered_at timestamptz)")
+        db.execute(
+            "INSERT INTO orders SELECT i, i % 97, timestamptz '2024-01-01 00:00+00' + i * interval '1 minute' "
+            "FROM generate_series(1, 3000) AS i"
+        )
+    private_pg.crash()
+    warehouse = {"conn_type": "postgres", "host": "127.0.0.1", "port": private_pg.port, "schema": "postgres"}
+    airflow.env["AIRFLOW_CONN_SPOTZEE_WAREHOUSE"] = json.dumps({**warehouse, "login": "postgres"})
+    airflow.env["SPOTZEE_RETRY_BUDGET"] = "1"
+    conf = json.dumps({"table": "orders", "mapping": "orders"})
+    cmd = [sys.executable, "-m", "airflow", "dags", "test", "spotzee_migration", "--conf", conf]
+    proc = subprocess.Popen(cmd, env=airflow.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(300, proc.kill)
+    watchdog.start()
+    try:
+        # The first try of the plan fails with the sentence and is put up for retry; then the warehouse is back.
+        seen: list[str] = []
+        for line in proc.stdout or ():
+            seen.append(line)
+            if "new_state=up_for_retry" in line:
+                break
+        private_pg.start()
+        rest, _ = proc.communicate()
+    finally:
+        watchdog.cancel()
+    text = "".join(seen) + rest
+
+    assert proc.returncode == 0, text[-3000:]
+    assert (
+        f"the source database postgresql+psycopg://postgres@127.0.0.1:{private_pg.port}/postgres is unreachable "
+        f'(connection failed: connection to server at "127.0.0.1", port {private_pg.port} failed: Connection refused),'
+        " tried for 1 s; nothing was sent" in "".join(seen)
+    )
+    assert "AirflowFailException" not in text
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(ids) == list(range(1, 3001)) and set(ids.values()) == {1}
 
 
 def test_missing_pool_fails_fast_with_the_command_to_create_it(

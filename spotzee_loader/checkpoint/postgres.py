@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..errors import ConfigError, JobLockedError
+from ..errors import CheckpointUnavailableError, ConfigError, JobLockedError
+from ..outages import first_contact
 from ..redaction import redact
 from .base import DDL, CheckpointStore, lock_id
 
@@ -42,12 +43,21 @@ class PostgresCheckpointStore(CheckpointStore):
         self._url = plain_url(url)
         self._watch_outages(retry_budget_s)
         self._lock_conn: Any = None
+
+        def unreachable(waited: float, reason: str) -> CheckpointUnavailableError:
+            return CheckpointUnavailableError(
+                f"the checkpoint store {self.location} is unreachable ({reason}), tried for {waited:.0f} s; nothing "
+                "was sent: run again once it is back (Airflow retries the task)."
+            )
+
         try:
-            self._db = self._connect("data")
-            with self._db.transaction():
-                # Serialise concurrent first runs creating the tables.
-                self._db.execute("SELECT pg_advisory_xact_lock(7331)")
-                self._db.execute(DDL)
+            self._db = first_contact(
+                lambda: _with_tables(self._connect("data")),
+                f"the checkpoint store {self.location}",
+                retry_budget_s,
+                (psycopg.Error,),
+                unreachable,
+            )
         except psycopg.Error as exc:
             raise ConfigError(
                 f"cannot open the PostgreSQL checkpoint store {self.location} ({str(exc).strip()})."
@@ -127,15 +137,25 @@ class PostgresCheckpointStore(CheckpointStore):
             self._lock_conn = None
 
 
+def _with_tables(db: Any) -> Any:
+    """``db``, once the store's tables exist; closed if making them failed."""
+    try:
+        with db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(7331)")  # concurrent first runs create the tables one at a time
+            db.execute(DDL)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def connect(url: str, purpose: str) -> Any:
     """An autocommit connection to the store at ``url``, its tables made if missing (``purpose`` names it in
     ``pg_stat_activity``)."""
     psycopg = _psycopg()
     try:
-        db = psycopg.connect(plain_url(url), autocommit=True, application_name=f"spotzee-loader-{purpose}")
-        with db.transaction():
-            db.execute("SELECT pg_advisory_xact_lock(7331)")  # as the store does: one creator at a time
-            db.execute(DDL)
-        return db
+        return _with_tables(
+            psycopg.connect(plain_url(url), autocommit=True, application_name=f"spotzee-loader-{purpose}")
+        )
     except psycopg.Error as exc:
         raise ConfigError(f"cannot open the PostgreSQL checkpoint store {redact(url)} ({str(exc).strip()}).") from None

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..config import SourceOptions, StorageCredentials
+from ..config import RetrySettings, SourceOptions, StorageCredentials
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
@@ -245,13 +245,18 @@ def _check_count(slices: list[Slice], max_slices: int, advice: str) -> None:
 
 
 def plan_migration(
-    conf: dict[str, Any], params: dict[str, Any], warehouse_url: Any, object_storage: Any = None
+    conf: dict[str, Any],
+    params: dict[str, Any],
+    warehouse_url: Any,
+    object_storage: Any = None,
+    retry_budget_s: float = RetrySettings.budget_s,
 ) -> list[dict[str, Any]]:
     """The slices of a triggered migration, as XCom-ready dicts.
 
     ``conf`` is what the user passed (unknown keys are refused: Airflow accepts them silently), ``params``
     the resolved params, ``warehouse_url`` a callable from a connection id to a database URL,
-    ``object_storage`` one from ``path`` to ``(path without a connection id, its credentials)``.
+    ``object_storage`` one from ``path`` to ``(path without a connection id, its credentials)``;
+    ``retry_budget_s`` bounds the wait for a database that is away, as in the loads.
     """
     unknown = sorted(set(conf) - set(params))
     if unknown:
@@ -262,7 +267,7 @@ def plan_migration(
         return [s.as_dict() for s in file_slices(dataclasses.replace(p, path=path), credentials)]
     since, until = p.since, p.until
     if since is None or until is None:
-        low, high = table_bounds(warehouse_url(p.conn_id), p)
+        low, high = table_bounds(warehouse_url(p.conn_id), p, retry_budget_s)
         if low is None or high is None:
             raise ConfigError(f"table {p.table} has no rows with a created_at: nothing to migrate.")
         since = since or low
@@ -270,11 +275,13 @@ def plan_migration(
     return [s.as_dict() for s in window_slices(p, since, until)]
 
 
-def table_bounds(url: str, params: MigrationParams) -> tuple[dt.datetime | None, dt.datetime | None]:
+def table_bounds(
+    url: str, params: MigrationParams, retry_budget_s: float = RetrySettings.budget_s
+) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The first and last ``created_at`` of a table, in UTC (to slice a migration without a window)."""
     from ..sources import open_warehouse
 
-    source = open_warehouse(url, SourceOptions(table=params.table))
+    source = open_warehouse(url, SourceOptions(table=params.table, retry_budget_s=retry_budget_s))
     try:
         mapping = params.mapping_choice().resolve(list(source.schema().names))
         source.prepare(mapping)

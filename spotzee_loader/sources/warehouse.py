@@ -19,15 +19,16 @@ import hashlib
 import re
 import zoneinfo
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pyarrow as pa
 
 from ..config import SourceOptions
-from ..errors import ConfigError, MappingError
+from ..errors import ConfigError, MappingError, SourceUnavailableError
 from ..mapping import Mapping, utc_instant
-from ..outages import first_line, is_transient
+from ..outages import first_contact, first_line, is_transient
 from ..redaction import redact
 from .arrow_rows import rows_to_batch
 from .base import ResumePoint, SourceBatch
@@ -282,6 +283,13 @@ class DuckDBSource(WarehouseSource):
         self._con.close()
 
 
+def _unreachable(where: str, waited: float, reason: str) -> SourceUnavailableError:
+    return SourceUnavailableError(
+        f"the source database {where} is unreachable ({reason}), tried for {waited:.0f} s; nothing was sent: "
+        "run again once it is back (Airflow retries the task)."
+    )
+
+
 class SqlAlchemySource(WarehouseSource):
     """Any database SQLAlchemy reaches; PostgreSQL through psycopg 3 with server-side cursors."""
 
@@ -299,7 +307,13 @@ class SqlAlchemySource(WarehouseSource):
             url = f"{scheme}+pymysql://{rest}" + ("&" if "?" in rest else "?") + "charset=utf8mb4"
         try:
             self._engine = sa.create_engine(url, pool_pre_ping=True)
-            self._conn: Any = self._engine.connect()
+            self._conn: Any = first_contact(
+                self._engine.connect,
+                f"the source database ({redact(url)})",
+                options.retry_budget_s,
+                (sa.exc.SQLAlchemyError,),
+                partial(_unreachable, redact(url)),
+            )
         except ImportError as exc:
             raise ConfigError(
                 f"the driver for {scheme} is not installed ({exc.name}); install it, e.g. "
