@@ -207,6 +207,30 @@ def test_the_object_store_cut_three_times_mid_file_is_one_run(
     assert (r["status"], r["events_sent"], r["rows_read"]) == ("finished", rows, rows)
 
 
+def test_an_object_store_down_when_the_run_starts_is_waited_for(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, s3: dict[str, str]
+) -> None:
+    local = write_parquet(orders(3_000))
+    client = s3_client(s3)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket="chaos")
+    client.upload_file(str(local), "chaos", "start.parquet")
+    host, port = s3["AWS_ENDPOINT_URL"].removeprefix("http://").split(":")
+    relay = FlakyTcp((host, int(port)))
+    cli.env.update({**s3, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"})
+    try:
+        # Down for 9 s as the run starts: past the S3 SDK's own retries (~6 s), so the loader's first tries must wait.
+        relay.cut(9.0)
+        result = cli("s3://chaos/start.parquet", "--preset", "orders")
+    finally:
+        relay.close()
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(order_ids(mock)) == list(range(1, 3_001)) and mock.statuses == {204: 30}
+    assert "the object store (s3://chaos/start.parquet) is unreachable: " in result.stderr
+    assert "the object store (s3://chaos/start.parquet) is back after" in result.stderr
+
+
 def _orders_table(url: str, rows: int) -> None:
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint, ordered_at timestamptz)")

@@ -145,13 +145,17 @@ def _job(base: str, bounds: Any) -> str:
 
 
 def file_slices(
-    params: MigrationParams, credentials: StorageCredentials | None = None, max_slices: int = MAX_SLICES
+    params: MigrationParams,
+    credentials: StorageCredentials | None = None,
+    max_slices: int = MAX_SLICES,
+    retry_budget_s: float = RetrySettings.budget_s,
 ) -> list[Slice]:
     """Parquet: see ``parquet_slices``. CSV and JSON Lines have no row groups to cut at: one slice per file."""
     assert params.path is not None
-    file_format, files = source_files(params.path, SourceOptions(storage=credentials))
+    options = SourceOptions(storage=credentials, retry_budget_s=retry_budget_s)
+    file_format, files = source_files(params.path, options)
     if file_format == "parquet":
-        return parquet_slices(params, credentials, max_slices)
+        return parquet_slices(params, credentials, max_slices, retry_budget_s)
     base = params.base_job()
     since = params.since.isoformat() if params.since else None
     until = params.until.isoformat() if params.until else None
@@ -164,7 +168,10 @@ def file_slices(
 
 
 def parquet_slices(
-    params: MigrationParams, credentials: StorageCredentials | None = None, max_slices: int = MAX_SLICES
+    params: MigrationParams,
+    credentials: StorageCredentials | None = None,
+    max_slices: int = MAX_SLICES,
+    retry_budget_s: float = RetrySettings.budget_s,
 ) -> list[Slice]:
     """Whole small files packed together, big files cut into row-group ranges of ``slice_rows``."""
     assert params.path is not None
@@ -183,7 +190,7 @@ def parquet_slices(
             slices.append(Slice(label, job, files, rows=sum(n for _, n in pack), since=since, until=until))
             pack.clear()
 
-    for stored in list_parquet_files(params.path, credentials):
+    for stored in list_parquet_files(params.path, credentials, retry_budget_s):
         meta, name = parquet_metadata(stored), stored.url.rsplit("/", 1)[-1]
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         if meta.num_rows <= params.slice_rows:
@@ -264,7 +271,8 @@ def plan_migration(
     p = MigrationParams.from_conf(params)
     if p.path:
         path, credentials = object_storage(p.path) if object_storage else (p.path, None)
-        return [s.as_dict() for s in file_slices(dataclasses.replace(p, path=path), credentials)]
+        located = dataclasses.replace(p, path=path)
+        return [s.as_dict() for s in file_slices(located, credentials, retry_budget_s=retry_budget_s)]
     since, until = p.since, p.until
     if since is None or until is None:
         low, high = table_bounds(warehouse_url(p.conn_id), p, retry_budget_s)

@@ -82,11 +82,14 @@ def source_files(spec: str, options: SourceOptions, detected: str | None = None)
     if file_format == "parquet":
         from .parquet import list_parquet_files
 
-        return file_format, [one for name in named for one in list_parquet_files(name, options.storage)]
+        listed = [list_parquet_files(name, options.storage, options.retry_budget_s) for name in named]
+        return file_format, [one for files in listed for one in files]
     # With --format, every data file the source names is of that format (a Segment archive's *.gz files).
     accept = is_data_file if options.file_format else (lambda name: format_of(name) == file_format)
     kind = file_format.upper()
-    return file_format, [one for name in named for one in list_files(name, accept, kind, credentials=options.storage)]
+    budget = options.retry_budget_s
+    listed = [list_files(name, accept, kind, credentials=options.storage, retry_budget_s=budget) for name in named]
+    return file_format, [one for files in listed for one in files]
 
 
 def _detect_format(spec: str, options: SourceOptions) -> str:
@@ -95,7 +98,9 @@ def _detect_format(spec: str, options: SourceOptions) -> str:
     if all(format_of(name) == "parquet" for name in named):
         return "parquet"  # the common case, without listing the folder twice
     known = lambda n: format_of(n) is not None  # noqa: E731
-    found = [one for name in named for one in list_files(name, known, "", True, options.storage)]
+    found = [
+        one for name in named for one in list_files(name, known, "", True, options.storage, options.retry_budget_s)
+    ]
     formats = sorted({fmt for f in found if (fmt := format_of(f.url)) is not None})
     if len(formats) == 1:
         return formats[0]

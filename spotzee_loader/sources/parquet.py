@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from ..config import StorageCredentials
 from ..errors import ConfigError, SourceReadError, SourceUnavailableError
 from ..mapping import Mapping, utc_instant
-from ..outages import Outage, first_line, is_transient
+from ..outages import START_PATIENCE_S, Outage, first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
@@ -43,9 +43,11 @@ class _Reading:
     first_row: int
 
 
-def list_parquet_files(spec: str, credentials: StorageCredentials | None = None) -> list[StoredFile]:
+def list_parquet_files(
+    spec: str, credentials: StorageCredentials | None = None, retry_budget_s: float = START_PATIENCE_S
+) -> list[StoredFile]:
     """The Parquet files ``spec`` names (file, folder or prefix, glob; local or object storage), sorted."""
-    return list_files(spec, _is_parquet, "Parquet", credentials=credentials)
+    return list_files(spec, _is_parquet, "Parquet", credentials=credentials, retry_budget_s=retry_budget_s)
 
 
 def _is_parquet(name: str) -> bool:
@@ -105,7 +107,7 @@ class ParquetSource:
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""
-        stored = [one for name in files or (spec,) for one in list_parquet_files(name, credentials)]
+        stored = [one for name in files or (spec,) for one in list_parquet_files(name, credentials, retry_budget_s)]
         if row_groups is not None and len(stored) != 1:
             raise ConfigError("a row-group range applies to exactly one Parquet file.")
         found: list[_File] = []

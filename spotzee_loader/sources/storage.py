@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..config import FILE_FORMATS, StorageCredentials
-from ..errors import ConfigError
+from ..errors import ConfigError, SourceUnavailableError
+from ..outages import START_PATIENCE_S, first_contact
 
 OBJECT_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
 __all__ = ["FILE_FORMATS", "StoredFile", "format_of", "is_data_file", "is_object_storage", "list_files"]
@@ -140,9 +141,11 @@ def list_files(
     kind: str,
     allow_empty: bool = False,
     credentials: StorageCredentials | None = None,
+    retry_budget_s: float = START_PATIENCE_S,
 ) -> list[StoredFile]:
     """The files ``spec`` names, sorted: one file, every file below a folder/prefix whose name ``accept`` takes,
-    or a glob. ``kind`` names what is looked for in messages (``Parquet``)."""
+    or a glob. ``kind`` names what is looked for in messages (``Parquet``). Object storage that is unreachable is
+    tried again as a database is when a run starts (``outages.first_contact``)."""
     if not is_object_storage(spec):
         return _list_local(spec, accept, kind, allow_empty)
     pattern = None
@@ -155,13 +158,25 @@ def list_files(
     else:
         fs, path, prefix = _filesystem(spec, credentials)
         base = path.rstrip("/")
-    try:
+
+    def listing() -> list[pafs.FileInfo]:
         info = fs.get_file_info(base)
         if info.type == pafs.FileType.File and pattern is None:
-            return [StoredFile(fs, base, prefix + base)]
-        found = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=False))
+            return [info]
+        return list(fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=False)))
+
+    def unreachable(waited: float, reason: str) -> SourceUnavailableError:
+        return SourceUnavailableError(
+            f"cannot list {spec}: the object store is unreachable ({reason}), tried for {waited:.0f} s; nothing was "
+            "sent: run again once it is back (Airflow retries the task)."
+        )
+
+    try:
+        found = first_contact(listing, f"the object store ({spec})", retry_budget_s, (OSError,), unreachable)
     except OSError as exc:
         raise ConfigError(f"cannot list {spec}: {storage_reason(exc)}.") from None
+    if pattern is None and len(found) == 1 and found[0].path == base and found[0].type == pafs.FileType.File:
+        return [StoredFile(fs, base, prefix + base)]
     keys = sorted(i.path for i in found if i.type == pafs.FileType.File)
     keys = [k for k in keys if (fnmatch.fnmatch(k, pattern) if pattern else accept(k))]
     if not keys and not allow_empty:
