@@ -172,18 +172,23 @@ def test_a_full_checkpoint_disk_stops_the_run_and_the_rerun_sends_each_row_once(
     assert sorted(r["key"]["order_id"] for r in records) == sorted(bad)
 
 
+def _behind_a_relay(cli: Cli, s3: dict[str, str], local: Path, key: str) -> FlakyTcp:
+    """``local`` uploaded as ``s3://chaos/<key>``, and ``cli`` reaching the S3 server through a relay that can cut."""
+    client = s3_client(s3)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket="chaos")
+    client.upload_file(str(local), "chaos", key)
+    host, port = s3["AWS_ENDPOINT_URL"].removeprefix("http://").split(":")
+    relay = FlakyTcp((host, int(port)))
+    cli.env.update({**s3, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"})
+    return relay
+
+
 def test_the_object_store_cut_three_times_mid_file_is_one_run(
     cli: Cli, mock: MockSpotzee, write_parquet: Any, s3: dict[str, str], tmp_path: Path
 ) -> None:
     rows = 60_000
-    local = write_parquet(orders(rows), row_group_size=5_000)
-    client = s3_client(s3)
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket="chaos")
-    client.upload_file(str(local), "chaos", "orders.parquet")
-    host, port = s3["AWS_ENDPOINT_URL"].removeprefix("http://").split(":")
-    relay = FlakyTcp((host, int(port)))
-    cli.env.update({**s3, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"})
+    relay = _behind_a_relay(cli, s3, write_parquet(orders(rows), row_group_size=5_000), "orders.parquet")
     report = tmp_path / "report.json"
     try:
         proc = cli.popen("s3://chaos/orders.parquet", "--preset", "orders", "--rate-limit", "200",
@@ -210,14 +215,7 @@ def test_the_object_store_cut_three_times_mid_file_is_one_run(
 def test_an_object_store_down_when_the_run_starts_is_waited_for(
     cli: Cli, mock: MockSpotzee, write_parquet: Any, s3: dict[str, str]
 ) -> None:
-    local = write_parquet(orders(3_000))
-    client = s3_client(s3)
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket="chaos")
-    client.upload_file(str(local), "chaos", "start.parquet")
-    host, port = s3["AWS_ENDPOINT_URL"].removeprefix("http://").split(":")
-    relay = FlakyTcp((host, int(port)))
-    cli.env.update({**s3, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{relay.port}"})
+    relay = _behind_a_relay(cli, s3, write_parquet(orders(3_000)), "start.parquet")
     try:
         # Down for 9 s as the run starts: past the S3 SDK's own retries (~6 s), so the loader's first tries must wait.
         relay.cut(9.0)
@@ -274,18 +272,16 @@ def test_a_database_still_down_after_the_first_tries_is_exit_1_not_a_configurati
     source_down = cli(private_pg.url, "--table", "orders", "--preset", "orders", *store[2:])
     store_down = cli(str(write_parquet(orders(500))), "--preset", "orders", *store)
 
-    assert source_down.returncode == 1, source_down.stderr[-2000:]
-    assert (
-        f"error: the source database postgresql+psycopg://postgres@127.0.0.1:{port}/postgres is unreachable "
-        f'(connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused), '
-        "tried for 2 s; nothing was sent: run again once it is back (Airflow retries the task)."
-    ) in source_down.stderr
-    assert store_down.returncode == 1, store_down.stderr[-2000:]
-    assert (
-        f"error: the checkpoint store postgresql://postgres@127.0.0.1:{port}/postgres is unreachable "
-        f'(connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused), '
-        "tried for 2 s; nothing was sent: run again once it is back (Airflow retries the task)."
-    ) in store_down.stderr
+    for result, what in (
+        (source_down, f"the source database postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"),
+        (store_down, f"the checkpoint store postgresql://postgres@127.0.0.1:{port}/postgres"),
+    ):
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert (
+            f"error: {what} is unreachable (connection failed: connection to server at "
+            f'"127.0.0.1", port {port} failed: Connection refused), tried for 2 s; nothing was sent: run again once '
+            "it is back (Airflow retries the task)."
+        ) in result.stderr
     assert mock.requests == []
 
     private_pg.start()
