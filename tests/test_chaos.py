@@ -10,12 +10,15 @@ the end of a run, so their disk fills at that one moment.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import gzip
 import json
 import random
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pyarrow as pa
 
@@ -210,6 +213,39 @@ def test_the_object_store_cut_three_times_mid_file_is_one_run(
     assert stderr.count("the object store (s3://chaos/orders.parquet) is back after") == 3, stderr[-3000:]
     r = json.loads(report.read_text())
     assert (r["status"], r["events_sent"], r["rows_read"]) == ("finished", rows, rows)
+
+
+def test_gzipped_json_lines_in_object_storage_cut_mid_file_is_one_run(
+    cli: Cli, mock: MockSpotzee, tmp_path: Path, s3: dict[str, str]
+) -> None:
+    # JSON Lines are read 1 MiB at a time as the load goes (Arrow's CSV reader reads ~32 MiB ahead, which a
+    # test file would have to outgrow); the retry is the same for both: read the stream again from its start.
+    rows = 200_000
+    local = tmp_path / "orders.jsonl.gz"
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    lines = (
+        orjson.dumps({"order_id": i, "customer_id": i % 97, "ordered_at": start + dt.timedelta(seconds=i),
+                      "note": f"order {i:08d} of the chaos suite"})
+        for i in range(1, rows + 1)
+    )  # fmt: skip
+    local.write_bytes(gzip.compress(b"\n".join(lines)))
+    relay = _behind_a_relay(cli, s3, local, "orders.jsonl.gz")
+    try:
+        proc = cli.popen("s3://chaos/orders.jsonl.gz", "--preset", "orders", "--rate-limit", "400")
+        # 8 s: past the S3 SDK's own retries, so the loader's own retry must read the gzip stream again.
+        wait_for_events(proc, mock, random.randrange(20_000, 100_000), timeout=120)
+        relay.cut(8.0)
+        assert proc.poll() is None, "the load ended before the cut"
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        relay.close()
+
+    assert proc.returncode == 0, stderr[-3000:]
+    ids = order_ids(mock)
+    assert sorted(ids) == list(range(1, rows + 1)) and set(ids.values()) == {1}
+    assert mock.statuses == {204: rows // 100}, mock.statuses  # the rows read twice were handed on once
+    assert "the object store (s3://chaos/orders.jsonl.gz) dropped the read" in stderr
+    assert stderr.count("the object store (s3://chaos/orders.jsonl.gz) is back after") == 1, stderr[-3000:]
 
 
 def test_an_object_store_down_when_the_run_starts_is_waited_for(

@@ -70,7 +70,7 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
     from .text_files import TextFileSource
 
     _, files = source_files(spec, options, detected=file_format)
-    return TextFileSource(spec, files, file_format, options.batch_size)
+    return TextFileSource(spec, files, file_format, options.batch_size, options.retry_budget_s)
 
 
 def source_files(spec: str, options: SourceOptions, detected: str | None = None) -> tuple[str, list[StoredFile]]:

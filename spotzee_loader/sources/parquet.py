@@ -12,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import StorageCredentials
-from ..errors import ConfigError, SourceReadError, SourceUnavailableError
+from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
-from ..outages import START_PATIENCE_S, Outage, first_line, is_transient
+from ..outages import START_PATIENCE_S, first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
+from .outages import object_store_outage
 from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
 
 _FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
@@ -206,7 +207,10 @@ class ParquetSource:
             while group < len(f.row_group_rows) and group_first + f.row_group_rows[group] <= skip:
                 group_first += f.row_group_rows[group]
                 group += 1
-            outage = self._outage(f) if is_object_storage(f.file.url) else None
+            outage = None
+            if is_object_storage(f.file.url):
+                doing = "opening the file again at the row group that failed"
+                outage = object_store_outage(self._retry_budget_s, f.file.url, doing)
             for first, end, position in self._runs(f, group, group_first):
                 resume = start
                 while True:
@@ -233,22 +237,6 @@ class ParquetSource:
             kept = [n for n in schema.names if columns is None or n in columns]
             empty = pa.RecordBatch.from_pylist([], schema=pa.schema([schema.field(n) for n in kept]))
             yield SourceBatch(end_of_source, empty)
-
-    def _outage(self, f: _File) -> Outage:
-        def give_up(waited: float, reason: str) -> Exception:
-            return SourceUnavailableError(
-                f"the object store stayed unreachable for {waited:.0f} s while reading {f.file.url}, past the retry "
-                f"budget ({reason}); every row before was delivered and checkpointed: re-run the same command to "
-                "resume."
-            )
-
-        return Outage(
-            self._retry_budget_s,
-            f"the object store ({f.file.url})",
-            give_up,
-            failing="dropped the read",
-            doing="opening the file again at the row group that failed",
-        )
 
     @staticmethod
     def _unreadable(f: _File, reading: _Reading, exc: BaseException) -> SourceReadError:

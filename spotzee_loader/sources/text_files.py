@@ -8,7 +8,8 @@ column one type for the whole source (the mapping's ``[types]`` or what the firs
 that does not fit is one rejected row, never a crashed run.
 
 Text files have no row groups to seek to: a resumed run re-reads (without sending) the rows before its
-checkpoint, in the same order, so positions stay the same.
+checkpoint, in the same order, so positions stay the same; a read that object storage drops mid-file is read
+again the same way, from the file's start.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ..config import RetrySettings
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping
+from ..outages import first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
+from .outages import object_store_outage
 from .storage import StoredFile, is_object_storage, storage_reason, without_compression
 from .text_types import Faults, from_text, from_values, infer_text, infer_values, with_faults
 
@@ -36,7 +40,14 @@ _NULL_TEXTS = ["", "\\N", "NULL"]
 class TextFileSource:
     """CSV or JSON Lines files read in sorted path order, rows in file order."""
 
-    def __init__(self, spec: str, files: list[StoredFile], file_format: str, batch_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        spec: str,
+        files: list[StoredFile],
+        file_format: str,
+        batch_size: int = 10_000,
+        retry_budget_s: float = RetrySettings.budget_s,
+    ) -> None:
         if file_format not in ("csv", "jsonl"):
             raise ConfigError(f"unknown text format {file_format!r}; use csv or jsonl.")
         self.description = redact(spec)
@@ -44,6 +55,7 @@ class TextFileSource:
         self._files = files
         self._format = file_format
         self._batch_size = batch_size
+        self._retry_budget_s = retry_budget_s
         self._declared: dict[str, str] = {}
         self._types: dict[str, str] = {}
         self._seen: dict[str, None] = {}
@@ -103,19 +115,36 @@ class TextFileSource:
         self._starts = []
         for file in self._files:
             self._starts.append((position, file.url))
-            try:
-                for batch in self._file_batches(file, columns):
-                    end = position + batch.num_rows
-                    if end > start.row:
-                        if position < start.row:
-                            batch, position = batch.slice(start.row - position), start.row
-                        yield SourceBatch(position, batch)
-                    position = end
-            except (pa.ArrowException, OSError, EOFError) as exc:
-                raise SourceReadError(
-                    f"cannot read {file.url} near row {position:,} ({_reason(file, exc)}); rows before it are "
-                    "checkpointed: fix or replace the file, then re-run."
-                ) from None
+            first = position
+            # Rows before ``handed`` went on in an earlier run or before an outage: they are not handed on again.
+            handed = max(start.row, first)
+            outage = None
+            if is_object_storage(file.url):
+                doing = "reading the file again from its start, handing on the rows after the last one handed on"
+                outage = object_store_outage(self._retry_budget_s, file.url, doing)
+            while True:
+                position = first
+                try:
+                    for batch in self._file_batches(file, columns):
+                        end = position + batch.num_rows
+                        if end > handed:
+                            if position < handed:
+                                batch, position = batch.slice(handed - position), handed
+                            yield SourceBatch(position, batch)
+                            handed = end
+                            if outage is not None:
+                                outage.recovered()
+                        position = end
+                    break
+                except (pa.ArrowException, OSError, EOFError) as exc:
+                    if outage is None or not is_transient(exc):
+                        raise SourceReadError(
+                            f"cannot read {file.url} near row {position:,} ({_reason(file, exc)}); rows before it "
+                            "are checkpointed: fix or replace the file, then re-run."
+                        ) from None
+                    # A compressed stream cannot seek: read the file again from its start, handing on only the rows
+                    # after those already handed on (the reader is single-threaded: positions are the same).
+                    outage.failed(first_line(exc)[:200])
 
     # -- reading ---------------------------------------------------------------------------------
 
