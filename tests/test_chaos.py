@@ -193,26 +193,36 @@ def test_the_object_store_cut_three_times_mid_file_is_one_run(
     rows = 60_000
     relay = _behind_a_relay(cli, s3, write_parquet(orders(rows), row_group_size=5_000), "orders.parquet")
     report = tmp_path / "report.json"
+    rng = random.Random()
+    # Down for 8 s: longer than the S3 SDK's own retries (they give up after ~6 s of resets), so the loader's own
+    # retry must open the file again; a row group is read every ~0.25 s at this pace.
+    moments = [rng.randrange(5_000, 15_000) + cut * 17_000 for cut in range(3)]
+    args = ["--rate-limit", "200", "--report", str(report)]
+    _load_through_cuts(cli, mock, relay, "s3://chaos/orders.parquet", rows, moments, *args)
+    r = json.loads(report.read_text())
+    assert (r["status"], r["events_sent"], r["rows_read"]) == ("finished", rows, rows)
+
+
+def _load_through_cuts(
+    cli: Cli, mock: MockSpotzee, relay: FlakyTcp, url: str, rows: int, moments: list[int], *args: str
+) -> str:
+    """Loads ``url`` (ids 1..rows) while ``relay`` is cut for 8 s once Spotzee has each of ``moments`` events;
+    asserts one run delivered every id once in one request per chunk, back after each cut; returns stderr."""
     try:
-        proc = cli.popen("s3://chaos/orders.parquet", "--preset", "orders", "--rate-limit", "200",
-                         "--report", str(report))  # fmt: skip
-        rng = random.Random()
-        for cut in range(3):
-            # Down for 8 s: longer than the S3 SDK's own retries (they give up after ~6 s of resets), so the loader's
-            # own retry must open the file again; a row group is read every ~0.25 s at this pace.
-            wait_for_events(proc, mock, rng.randrange(5_000, 15_000) + cut * 17_000, timeout=120)
+        proc = cli.popen(url, "--preset", "orders", *args)
+        for moment in moments:
+            wait_for_events(proc, mock, moment, timeout=120)
             relay.cut(8.0)
+            assert proc.poll() is None, "the load ended before the cut"
         _, stderr = proc.communicate(timeout=300)
     finally:
         relay.close()
-
     assert proc.returncode == 0, stderr[-3000:]
     ids = order_ids(mock)
     assert sorted(ids) == list(range(1, rows + 1)) and set(ids.values()) == {1}
     assert mock.statuses == {204: rows // 100}, mock.statuses  # no chunk sent twice
-    assert stderr.count("the object store (s3://chaos/orders.parquet) is back after") == 3, stderr[-3000:]
-    r = json.loads(report.read_text())
-    assert (r["status"], r["events_sent"], r["rows_read"]) == ("finished", rows, rows)
+    assert stderr.count(f"the object store ({url}) is back after") == len(moments), stderr[-3000:]
+    return stderr
 
 
 def test_gzipped_json_lines_in_object_storage_cut_mid_file_is_one_run(
@@ -230,22 +240,10 @@ def test_gzipped_json_lines_in_object_storage_cut_mid_file_is_one_run(
     )  # fmt: skip
     local.write_bytes(gzip.compress(b"\n".join(lines)))
     relay = _behind_a_relay(cli, s3, local, "orders.jsonl.gz")
-    try:
-        proc = cli.popen("s3://chaos/orders.jsonl.gz", "--preset", "orders", "--rate-limit", "400")
-        # 8 s: past the S3 SDK's own retries, so the loader's own retry must read the gzip stream again.
-        wait_for_events(proc, mock, random.randrange(20_000, 100_000), timeout=120)
-        relay.cut(8.0)
-        assert proc.poll() is None, "the load ended before the cut"
-        _, stderr = proc.communicate(timeout=300)
-    finally:
-        relay.close()
-
-    assert proc.returncode == 0, stderr[-3000:]
-    ids = order_ids(mock)
-    assert sorted(ids) == list(range(1, rows + 1)) and set(ids.values()) == {1}
-    assert mock.statuses == {204: rows // 100}, mock.statuses  # the rows read twice were handed on once
-    assert "the object store (s3://chaos/orders.jsonl.gz) dropped the read" in stderr
-    assert stderr.count("the object store (s3://chaos/orders.jsonl.gz) is back after") == 1, stderr[-3000:]
+    # The rows read twice are handed on once.
+    url, moments = "s3://chaos/orders.jsonl.gz", [random.randrange(20_000, 100_000)]
+    stderr = _load_through_cuts(cli, mock, relay, url, rows, moments, "--rate-limit", "400")
+    assert f"the object store ({url}) dropped the read" in stderr
 
 
 def test_an_object_store_down_when_the_run_starts_is_waited_for(
