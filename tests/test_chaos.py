@@ -15,6 +15,7 @@ import gzip
 import json
 import random
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +323,28 @@ def test_a_database_still_down_after_the_first_tries_is_exit_1_not_a_configurati
     again = cli(private_pg.url, "--table", "orders", "--preset", "orders", *store)
     assert again.returncode == 0, again.stderr[-2000:]
     assert sorted(order_ids(mock)) == list(range(1, 501))
+
+
+def test_a_server_cutting_idle_sessions_never_frees_the_job_for_a_second_runner(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, private_pg: PrivateCluster
+) -> None:
+    # PostgreSQL ends sessions idle for 2 s; the run's lock connection does nothing but hold the job's lock.
+    with psycopg.connect(private_pg.url, autocommit=True) as db:
+        db.execute("ALTER SYSTEM SET idle_session_timeout = '2s'")
+        db.execute("SELECT pg_reload_conf()")
+    rows = 60_000
+    args = [str(write_parquet(orders(rows))), "--preset", "orders", "--checkpoint", private_pg.url]
+    first = cli.popen(*args, "--rate-limit", "60")
+    wait_for_events(first, mock, 6_000, timeout=120)
+    time.sleep(4.0)  # twice the timeout: an unchecked lock connection is gone by now
+    assert first.poll() is None, "the first run ended before the second started"
+
+    second = cli(*args)
+    _, stderr = first.communicate(timeout=300)
+
+    assert second.returncode == 1, second.stderr[-2000:]
+    assert "is being run by another worker right now (PostgreSQL advisory lock held)" in second.stderr
+    assert first.returncode == 0, stderr[-3000:]
+    ids = order_ids(mock)
+    assert sorted(ids) == list(range(1, rows + 1)) and set(ids.values()) == {1}
+    assert mock.statuses == {204: rows // 100}, mock.statuses

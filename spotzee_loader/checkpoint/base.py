@@ -132,6 +132,10 @@ class CheckpointStore(abc.ABC):
     def _reconnect(self) -> None:
         """Open a new connection and take the held jobs' locks again."""
 
+    def _check_locks(self) -> None:  # noqa: B027 - a hook: only a store whose locks live apart needs it
+        """Make sure, now and then, that the held jobs' locks are still held (a store whose locks live on a
+        connection of their own overrides it)."""
+
     def attempt(self, op: Callable[[], T]) -> T:
         """Run ``op`` (statements on this store) once: an outage raises ``StoreAwayError``, a fault a person must fix
         raises ``CheckpointStoreError`` naming the store."""
@@ -139,6 +143,7 @@ class CheckpointStore(abc.ABC):
             if self._broken:
                 self._reconnect()
                 self._broken = False
+            self._check_locks()
             return op()
         except SpotzeeLoaderError:
             raise

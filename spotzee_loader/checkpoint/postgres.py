@@ -7,6 +7,8 @@ and a killed runner's lock disappears with its connection.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -15,6 +17,8 @@ from ..errors import CheckpointUnavailableError, ConfigError, JobLockedError
 from ..outages import first_contact
 from ..redaction import redact
 from .base import DDL, CheckpointStore, lock_id
+
+log = logging.getLogger(__name__)
 
 
 def _psycopg() -> Any:
@@ -33,8 +37,17 @@ def plain_url(url: str) -> str:
     return "postgresql://" + rest if scheme.startswith("postgres") else url
 
 
+LOCK_CHECK_S = 30.0
+"""How often the lock connection is asked whether it is still there (more often when the server cuts idle
+sessions sooner: a third of its ``idle_session_timeout``)."""
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10, "keepalives_count": 6}
+
+
 class PostgresCheckpointStore(CheckpointStore):
     """Checkpoints in PostgreSQL tables; one connection for data, one for the job's advisory lock."""
+
+    _lock_check_s = LOCK_CHECK_S
+    _next_lock_check = 0.0
 
     def __init__(self, url: str, retry_budget_s: float = 600.0) -> None:
         psycopg = _psycopg()
@@ -64,8 +77,7 @@ class PostgresCheckpointStore(CheckpointStore):
             ) from None
 
     def _connect(self, purpose: str) -> Any:
-        # The purpose names the connection in pg_stat_activity (an operator, or a test, can find it).
-        return _psycopg().connect(self._url, autocommit=True, application_name=f"spotzee-loader-{purpose}")
+        return _open(self._url, purpose)
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (_psycopg().Error,)
@@ -76,22 +88,48 @@ class PostgresCheckpointStore(CheckpointStore):
         A lock that could not be taken back belongs to another worker now: this run stops rather than send the
         same job twice.
         """
-        psycopg = _psycopg()
         self._db.close()
         self._db = self._connect("data")
-        if self._lock_conn is not None:
-            try:
-                self._lock_conn.execute("SELECT 1")
-                return  # only the data connection was cut: the locks are still ours
-            except psycopg.Error:
-                self._lock_conn.close()
-            self._lock_conn = self._connect("lock")
-            for job in self.held:
-                if not self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]:
-                    raise JobLockedError(
-                        f"job {job!r} was taken by another worker while the checkpoint store was away; this run "
-                        "stops so that the job is never sent twice at once."
-                    )
+        if self._lock_conn is not None and not self._locks_answer():
+            self._lock_again("while the checkpoint store was away")
+
+    def _check_locks(self) -> None:
+        """The lock connection answers a query every ``_lock_check_s`` while the store is used: that keeps it from
+        being cut as idle (``idle_session_timeout``, a pooler) and finds out when it was cut all the same, so the
+        locks are taken back before another worker could take the job."""
+        if self._lock_conn is None or time.monotonic() < self._next_lock_check:
+            return
+        if not self._locks_answer():
+            self._lock_again("after this run's lock connection was cut")
+
+    def _locks_answer(self) -> bool:
+        self._next_lock_check = time.monotonic() + self._lock_check_s
+        try:
+            self._lock_conn.execute("SELECT 1")
+            return True
+        except _psycopg().Error:
+            self._lock_conn.close()
+            return False
+
+    def _lock_again(self, when: str) -> None:
+        """Take every held job's lock on a new connection, or stop: the job belongs to another worker now."""
+        self._lock_conn = self._open_lock_connection()
+        for job in self.held:
+            if not self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]:
+                raise JobLockedError(
+                    f"job {job!r} was taken by another worker {when}; this run stops so that the job is never "
+                    "sent twice at once."
+                )
+        log.info("the job lock(s) on the checkpoint store %s were taken again %s", self.location, when)
+
+    def _open_lock_connection(self) -> Any:
+        """The connection the locks live on; checked often enough that a server's idle timeout never cuts it."""
+        conn = self._connect("lock")
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'").fetchone()
+        idle_ms = int(row[0]) if row and str(row[0]).isdigit() else 0
+        self._lock_check_s = min(LOCK_CHECK_S, idle_ms / 3000) if idle_ms else LOCK_CHECK_S
+        self._next_lock_check = time.monotonic() + self._lock_check_s
+        return conn
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = self._db.execute(sql.replace("?", "%s"), tuple(params))
@@ -106,7 +144,7 @@ class PostgresCheckpointStore(CheckpointStore):
 
     def _lock(self, job: str) -> None:
         if self._lock_conn is None:
-            self._lock_conn = self._connect("lock")
+            self._lock_conn = self._open_lock_connection()
         held = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]
         if not held:
             if not self.held:
@@ -149,13 +187,19 @@ def _with_tables(db: Any) -> Any:
     return db
 
 
+def _open(url: str, purpose: str) -> Any:
+    """An autocommit connection. The purpose names it in pg_stat_activity (an operator, or a test, can find it);
+    TCP keepalives every minute, as a NAT or firewall forgets a connection idle for a few minutes (the lock's is)."""
+    return _psycopg().connect(
+        plain_url(url), autocommit=True, application_name=f"spotzee-loader-{purpose}", **_KEEPALIVES
+    )
+
+
 def connect(url: str, purpose: str) -> Any:
     """An autocommit connection to the store at ``url``, its tables made if missing (``purpose`` names it in
     ``pg_stat_activity``)."""
     psycopg = _psycopg()
     try:
-        return _with_tables(
-            psycopg.connect(plain_url(url), autocommit=True, application_name=f"spotzee-loader-{purpose}")
-        )
+        return _with_tables(_open(url, purpose))
     except psycopg.Error as exc:
         raise ConfigError(f"cannot open the PostgreSQL checkpoint store {redact(url)} ({str(exc).strip()}).") from None
