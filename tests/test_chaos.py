@@ -307,15 +307,15 @@ def test_a_database_still_down_after_the_first_tries_is_exit_1_not_a_configurati
     source_down = cli(private_pg.url, "--table", "orders", "--preset", "orders", *store[2:])
     store_down = cli(str(write_parquet(orders(500))), "--preset", "orders", *store)
 
-    for result, what in (
-        (source_down, f"the source database postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"),
-        (store_down, f"the checkpoint store postgresql://postgres@127.0.0.1:{port}/postgres"),
+    for result, what, done in (
+        (source_down, f"the source database postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", "sent"),
+        (store_down, f"the checkpoint store postgresql://postgres@127.0.0.1:{port}/postgres", "done"),
     ):
         assert result.returncode == 1, result.stderr[-2000:]
         assert (
             f"error: {what} is unreachable (connection failed: connection to server at "
-            f'"127.0.0.1", port {port} failed: Connection refused), tried for 2 s; nothing was sent: run again once '
-            "it is back (Airflow retries the task)."
+            f'"127.0.0.1", port {port} failed: Connection refused), tried for 2 s; nothing was {done}: run again '
+            "once it is back (Airflow retries the task)."
         ) in result.stderr
     assert mock.requests == []
 

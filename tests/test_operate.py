@@ -16,6 +16,7 @@ import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 
+from .breakables import PrivateCluster
 from .conftest import API_KEY, Cli
 from .test_cli import orders, wait_for
 
@@ -77,6 +78,20 @@ def test_status_shows_every_job_with_its_state_progress_and_last_error(
     assert human.returncode == 0
     assert "killed" in human.stdout and "stale" in human.stdout and "re-run the same command" in human.stdout
     assert "request req_" in human.stdout
+
+
+def test_status_of_a_store_that_is_away_is_one_sentence_after_a_short_wait(
+    cli: Cli, private_pg: PrivateCluster
+) -> None:
+    private_pg.crash()
+    cli.checkpoint = private_pg.url  # type: ignore[assignment]
+    result = status(cli)
+    assert result.returncode == 1, result.stderr
+    assert (
+        f"error: the checkpoint store {private_pg.url} is unreachable (connection failed: connection to server at "
+        f'"127.0.0.1", port {private_pg.port} failed: Connection refused), tried for 5 s; nothing was done'
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_status_of_an_unknown_job_says_so(cli: Cli) -> None:

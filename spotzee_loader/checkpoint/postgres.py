@@ -60,7 +60,7 @@ class PostgresCheckpointStore(CheckpointStore):
         def unreachable(waited: float, reason: str) -> CheckpointUnavailableError:
             return CheckpointUnavailableError(
                 f"the checkpoint store {self.location} is unreachable ({reason}), tried for {waited:.0f} s; nothing "
-                "was sent: run again once it is back (Airflow retries the task)."
+                "was done: run again once it is back (Airflow retries the task)."
             )
 
         try:

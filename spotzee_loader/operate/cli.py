@@ -43,13 +43,18 @@ SETTLING_NOTE = (
 )
 
 
+STORE_PATIENCE_S = 5.0
+"""How long these commands, which a person waits for at a terminal, try a checkpoint store that is away (a load
+waits up to its retry budget)."""
+
+
 def run_status(argv: Sequence[str], parser: Callable[..., argparse.ArgumentParser], checkpoint: str) -> int:
     p = parser(prog="spotzee-loader status", description="Every job in the checkpoint store and where it stands.")
     p.add_argument("job", nargs="?", help="only this job")
     p.add_argument("--checkpoint", default=checkpoint, help="checkpoint store (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     args = p.parse_args(argv)
-    store = open_checkpoint_store(args.checkpoint)
+    store = open_checkpoint_store(args.checkpoint, STORE_PATIENCE_S)
     try:
         statuses = [s for s in job_statuses(store) if args.job in (None, s["job"])]
     finally:
@@ -100,7 +105,7 @@ def run_verify(
         raise ConfigError("--since must be before --until (the window is [since, until)).")
 
     spec, options, choice, target = args.target, SourceOptions(table=args.table, sql=args.sql), None, None
-    store = open_checkpoint_store(args.checkpoint)
+    store = open_checkpoint_store(args.checkpoint, STORE_PATIENCE_S)
     try:
         job = next((j for j in store.jobs() if j["job"] == args.target), None)
     finally:
@@ -207,7 +212,7 @@ def run_resend(
 
 
 def _original_mapping(checkpoint: str, jobs: frozenset[str]) -> list[str]:
-    store = open_checkpoint_store(checkpoint)
+    store = open_checkpoint_store(checkpoint, STORE_PATIENCE_S)
     try:
         known = {j["job"]: j["mapping"] for j in store.jobs()}
     finally:
