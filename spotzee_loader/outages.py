@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # SQLSTATEs of errors a reconnect or a retry can fix: class 08 (connection exceptions), an administrator's or a
-# crash's shutdown (57P01-57P03), serialization failure and deadlock (40001, 40P01), too many connections (53300),
-# a standby that cannot serve the query yet (25006 read-only after a failover is not one: it needs the new primary).
-_SQLSTATES = {"57P01", "57P02", "57P03", "40001", "40P01", "53300"}
+# crash's shutdown (57P01-57P03), a session ended as idle (57P05 idle_session_timeout, 25P03 in a transaction: a
+# connection unused through a long API outage), serialization failure and deadlock (40001, 40P01), too many
+# connections (53300). (25006, read-only after a failover, is not one: it needs the new primary.)
+_SQLSTATES = {"57P01", "57P02", "57P03", "57P05", "25P03", "40001", "40P01", "53300"}
 # MySQL / MariaDB error numbers of the same kinds: server gone away, connection lost, cannot connect, too many
 # connections, server shutdown, lock wait timeout, deadlock, interactive timeout.
 _MYSQL_CODES = {2003, 2006, 2013, 1040, 1053, 1205, 1213, 4031}

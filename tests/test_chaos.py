@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import psycopg
 import pyarrow as pa
+import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 
@@ -325,21 +326,27 @@ def test_a_database_still_down_after_the_first_tries_is_exit_1_not_a_configurati
     assert sorted(order_ids(mock)) == list(range(1, 501))
 
 
+@pytest.mark.parametrize("meanwhile", ["sending", "api-outage"])
 def test_a_server_cutting_idle_sessions_never_frees_the_job_for_a_second_runner(
-    cli: Cli, mock: MockSpotzee, write_parquet: Any, private_pg: PrivateCluster
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, private_pg: PrivateCluster, meanwhile: str
 ) -> None:
-    # PostgreSQL ends sessions idle for 2 s; the run's lock connection does nothing but hold the job's lock.
+    # PostgreSQL ends sessions idle for 2 s. The run's lock connection does nothing but hold the job's lock; through
+    # an API outage (503s) nothing is acknowledged, so nothing is committed and the run sends the store no query.
     with psycopg.connect(private_pg.url, autocommit=True) as db:
         db.execute("ALTER SYSTEM SET idle_session_timeout = '2s'")
         db.execute("SELECT pg_reload_conf()")
     rows = 60_000
     args = [str(write_parquet(orders(rows))), "--preset", "orders", "--checkpoint", private_pg.url]
     first = cli.popen(*args, "--rate-limit", "60")
-    wait_for_events(first, mock, 6_000, timeout=120)
-    time.sleep(4.0)  # twice the timeout: an unchecked lock connection is gone by now
+    wait_for_events(first, mock, 3_000, timeout=120)
+    if meanwhile == "api-outage":
+        mock.configure({"fail_rate": 1.0, "faults": ["503"]})
+    time.sleep(4.5)  # over twice the timeout: an unkept lock connection is gone by now
     assert first.poll() is None, "the first run ended before the second started"
 
-    second = cli(*args)
+    # A retry budget of 3 s: a second runner that got the job would give up on the 503s quickly, not hang.
+    second = cli(*args, "--retry-budget", "3")
+    mock.configure({"fail_rate": 0.0})
     _, stderr = first.communicate(timeout=300)
 
     assert second.returncode == 1, second.stderr[-2000:]
@@ -347,4 +354,4 @@ def test_a_server_cutting_idle_sessions_never_frees_the_job_for_a_second_runner(
     assert first.returncode == 0, stderr[-3000:]
     ids = order_ids(mock)
     assert sorted(ids) == list(range(1, rows + 1)) and set(ids.values()) == {1}
-    assert mock.statuses == {204: rows // 100}, mock.statuses
+    assert mock.statuses[204] == rows // 100, mock.statuses

@@ -80,6 +80,8 @@ def test_which_driver_errors_are_outages() -> None:
 
     outages = [
         psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        psycopg.errors.IdleSessionTimeout("terminating connection due to idle-session timeout"),
+        psycopg.errors.IdleInTransactionSessionTimeout("terminating connection due to idle-in-transaction timeout"),
         psycopg.errors.SerializationFailure("could not serialize access"),
         psycopg.errors.DeadlockDetected("deadlock detected"),
         psycopg.OperationalError("the connection is lost"),

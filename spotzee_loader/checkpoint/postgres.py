@@ -8,7 +8,7 @@ and a killed runner's lock disappears with its connection.
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -38,7 +38,7 @@ def plain_url(url: str) -> str:
 
 
 LOCK_CHECK_S = 30.0
-"""How often the lock connection is asked whether it is still there (more often when the server cuts idle
+"""How often a thread asks the lock connection whether it is still there (more often when the server cuts idle
 sessions sooner: a third of its ``idle_session_timeout``)."""
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 60, "keepalives_interval": 10, "keepalives_count": 6}
 
@@ -47,7 +47,6 @@ class PostgresCheckpointStore(CheckpointStore):
     """Checkpoints in PostgreSQL tables; one connection for data, one for the job's advisory lock."""
 
     _lock_check_s = LOCK_CHECK_S
-    _next_lock_check = 0.0
 
     def __init__(self, url: str, retry_budget_s: float = 600.0) -> None:
         psycopg = _psycopg()
@@ -56,6 +55,11 @@ class PostgresCheckpointStore(CheckpointStore):
         self._url = plain_url(url)
         self._watch_outages(retry_budget_s)
         self._lock_conn: Any = None
+        self._lock_guard = threading.RLock()
+        """Held by whoever uses the lock connection: the run, and the thread keeping the connection alive."""
+        self._lock_lost = False
+        self._closing = threading.Event()
+        self._keeper: threading.Thread | None = None
 
         def unreachable(waited: float, reason: str) -> CheckpointUnavailableError:
             return CheckpointUnavailableError(
@@ -90,30 +94,44 @@ class PostgresCheckpointStore(CheckpointStore):
         """
         self._db.close()
         self._db = self._connect("data")
-        if self._lock_conn is not None and not self._locks_answer():
-            self._lock_again("while the checkpoint store was away")
+        with self._lock_guard:
+            if self._lock_conn is not None and (self._lock_lost or not self._locks_answer()):
+                self._lock_again("while the checkpoint store was away")
 
     def _check_locks(self) -> None:
-        """The lock connection answers a query every ``_lock_check_s`` while the store is used: that keeps it from
-        being cut as idle (``idle_session_timeout``, a pooler) and finds out when it was cut all the same, so the
-        locks are taken back before another worker could take the job."""
-        if self._lock_conn is None or time.monotonic() < self._next_lock_check:
-            return
-        if not self._locks_answer():
-            self._lock_again("after this run's lock connection was cut")
+        """Before each use of the store: if the keeper found the lock connection cut, take the locks back (or stop,
+        when another worker took the job meanwhile)."""
+        if self._lock_lost:
+            with self._lock_guard:
+                self._lock_again("after this run's lock connection was cut")
+
+    def _keep_locks(self) -> None:
+        """The keeper thread: the lock connection answers a query every ``_lock_check_s``, the run sending or not
+        (a long API outage commits nothing), so a server's idle timeout, a pooler or a NAT never sees it idle; a
+        connection cut all the same is marked for the run's next use of the store."""
+        while not self._closing.wait(self._lock_check_s):
+            with self._lock_guard:
+                if self._lock_conn is not None and not self._lock_lost and not self._locks_answer():
+                    log.warning(
+                        "the connection holding the job lock(s) on the checkpoint store %s was cut; taking the "
+                        "lock(s) back",
+                        self.location,
+                    )
 
     def _locks_answer(self) -> bool:
-        self._next_lock_check = time.monotonic() + self._lock_check_s
         try:
             self._lock_conn.execute("SELECT 1")
             return True
         except _psycopg().Error:
             self._lock_conn.close()
+            self._lock_lost = True
             return False
 
     def _lock_again(self, when: str) -> None:
         """Take every held job's lock on a new connection, or stop: the job belongs to another worker now."""
+        self._lock_conn.close()
         self._lock_conn = self._open_lock_connection()
+        self._lock_lost = False
         for job in self.held:
             if not self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]:
                 raise JobLockedError(
@@ -128,7 +146,9 @@ class PostgresCheckpointStore(CheckpointStore):
         row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'").fetchone()
         idle_ms = int(row[0]) if row and str(row[0]).isdigit() else 0
         self._lock_check_s = min(LOCK_CHECK_S, idle_ms / 3000) if idle_ms else LOCK_CHECK_S
-        self._next_lock_check = time.monotonic() + self._lock_check_s
+        if self._keeper is None:
+            self._keeper = threading.Thread(target=self._keep_locks, name="spotzee-lock-keeper", daemon=True)
+            self._keeper.start()
         return conn
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -143,13 +163,14 @@ class PostgresCheckpointStore(CheckpointStore):
         return self._db.transaction()  # type: ignore[no-any-return]
 
     def _lock(self, job: str) -> None:
-        if self._lock_conn is None:
-            self._lock_conn = self._open_lock_connection()
-        held = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]
-        if not held:
-            if not self.held:
+        with self._lock_guard:
+            if self._lock_conn is None:
+                self._lock_conn = self._open_lock_connection()
+            held = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]
+            if not held and not self.held:
                 self._lock_conn.close()
                 self._lock_conn = None
+        if not held:
             raise JobLockedError(
                 f"job {job!r} is being run by another worker right now (PostgreSQL advisory lock held); "
                 "wait for it to finish before running it again."
@@ -169,10 +190,12 @@ class PostgresCheckpointStore(CheckpointStore):
                 yield record.encode()
 
     def close(self) -> None:
+        self._closing.set()
         self._db.close()
-        if self._lock_conn is not None:
-            self._lock_conn.close()
-            self._lock_conn = None
+        with self._lock_guard:
+            if self._lock_conn is not None:
+                self._lock_conn.close()
+                self._lock_conn = None
 
 
 def _with_tables(db: Any) -> Any:
