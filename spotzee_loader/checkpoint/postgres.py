@@ -129,7 +129,8 @@ class PostgresCheckpointStore(CheckpointStore):
 
     def _lock_again(self, when: str) -> None:
         """Take every held job's lock on a new connection, or stop: the job belongs to another worker now."""
-        self._lock_conn.close()
+        if self._lock_conn is not None:
+            self._lock_conn.close()
         self._lock_conn = self._open_lock_connection()
         self._lock_lost = False
         for job in self.held:
@@ -169,7 +170,7 @@ class PostgresCheckpointStore(CheckpointStore):
             held = self._lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id(job),)).fetchone()[0]
             if not held and not self.held:
                 self._lock_conn.close()
-                self._lock_conn = None
+                self._lock_conn, self._lock_lost = None, False
         if not held:
             raise JobLockedError(
                 f"job {job!r} is being run by another worker right now (PostgreSQL advisory lock held); "
