@@ -120,14 +120,24 @@ def first_contact(
     what: str,
     budget_s: float,
     errors: tuple[type[BaseException], ...],
-    unreachable: Callable[[float, str], Exception],
+    unreachable: tuple[Callable[[str], Exception], str, str],
     *,
     sleep: Callable[[float], object] = time.sleep,
 ) -> T:
     """``open_()``, tried again while it fails with an outage for up to ``START_PATIENCE_S`` (or ``budget_s`` when
-    shorter); then ``unreachable(seconds_waited, reason)`` is raised. A fault a person must fix propagates at once."""
+    shorter); a fault a person must fix propagates at once. Past the patience, ``unreachable`` = ``(error class,
+    subject, undone)`` is raised: "<subject> is unreachable (<why>), tried for N s; nothing was <undone>: run again
+    once it is back (Airflow retries the task)." N is floored: a try overshoots the patience by its jitter."""
+    error, subject, undone = unreachable
+
+    def give_up(waited: float, reason: str) -> Exception:
+        return error(
+            f"{subject} is unreachable ({reason}), tried for {int(waited)} s; nothing was {undone}: run again once "
+            "it is back (Airflow retries the task)."
+        )
+
     patience = min(budget_s, START_PATIENCE_S)
-    outage = Outage(patience, what, unreachable, failing="is unreachable", doing="trying again", sleep=sleep)
+    outage = Outage(patience, what, give_up, failing="is unreachable", doing="trying again", sleep=sleep)
     while True:
         try:
             result = open_()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from ..config import RetrySettings
 from .base import AckedChunk, CheckpointStore, JobIdentity, JobState, StoreAwayError
 from .holding import CommitQueue
 from .leases import LeaseBook, PostgresLeaseBook, SQLiteLeaseBook
@@ -26,7 +27,7 @@ __all__ = [
 _POSTGRES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
-def open_checkpoint_store(location: str, retry_budget_s: float = 600.0) -> CheckpointStore:
+def open_checkpoint_store(location: str, retry_budget_s: float = RetrySettings.budget_s) -> CheckpointStore:
     """A SQLite file path (or ``:memory:``), or a ``postgresql://`` URL for a shared store; an outage of the
     store is waited out for up to ``retry_budget_s`` seconds."""
     if location.startswith(_POSTGRES):

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from ..config import RetrySettings
 from ..errors import CheckpointUnavailableError, ConfigError, JobLockedError
 from ..outages import first_contact
 from ..redaction import redact
@@ -48,7 +49,7 @@ class PostgresCheckpointStore(CheckpointStore):
 
     _lock_check_s = LOCK_CHECK_S
 
-    def __init__(self, url: str, retry_budget_s: float = 600.0) -> None:
+    def __init__(self, url: str, retry_budget_s: float = RetrySettings.budget_s) -> None:
         psycopg = _psycopg()
         self.held = set()
         self.location = redact(url)
@@ -61,19 +62,13 @@ class PostgresCheckpointStore(CheckpointStore):
         self._closing = threading.Event()
         self._keeper: threading.Thread | None = None
 
-        def unreachable(waited: float, reason: str) -> CheckpointUnavailableError:
-            return CheckpointUnavailableError(
-                f"the checkpoint store {self.location} is unreachable ({reason}), tried for {waited:.0f} s; nothing "
-                "was done: run again once it is back (Airflow retries the task)."
-            )
-
         try:
             self._db = first_contact(
                 lambda: _with_tables(self._connect("data")),
                 f"the checkpoint store {self.location}",
                 retry_budget_s,
                 (psycopg.Error,),
-                unreachable,
+                (CheckpointUnavailableError, f"the checkpoint store {self.location}", "done"),
             )
         except psycopg.Error as exc:
             raise ConfigError(

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from ..config import RetrySettings
 from ..errors import ConfigError, JobLockedError
 from .base import DDL, CheckpointStore, lock_id
 
@@ -46,7 +47,7 @@ def open_sqlite(path: str, timeout_s: float) -> sqlite3.Connection:
 class SQLiteCheckpointStore(CheckpointStore):
     """The embedded store: one SQLite file (``:memory:`` for dry runs)."""
 
-    def __init__(self, path: str, retry_budget_s: float = 600.0) -> None:
+    def __init__(self, path: str, retry_budget_s: float = RetrySettings.budget_s) -> None:
         self.held = set()
         self.location = path
         self._watch_outages(retry_budget_s)

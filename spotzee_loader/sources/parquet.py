@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import StorageCredentials
+from ..config import RetrySettings, StorageCredentials
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
 from ..outages import START_PATIENCE_S, first_line, is_transient
@@ -85,7 +85,7 @@ class ParquetSource:
         files: list[_File],
         batch_size: int,
         window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
-        retry_budget_s: float = 600.0,
+        retry_budget_s: float = RetrySettings.budget_s,
     ) -> None:
         self.description = redact(spec)
         self._retry_budget_s = retry_budget_s
@@ -104,7 +104,7 @@ class ParquetSource:
         row_groups: tuple[int, int] | None = None,
         window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
         credentials: StorageCredentials | None = None,
-        retry_budget_s: float = 600.0,
+        retry_budget_s: float = RetrySettings.budget_s,
     ) -> ParquetSource:
         """``spec`` (file, directory or glob), or exactly ``files``; ``row_groups`` ``[first, end)`` reads a
         slice of a single file (the Airflow migration splits big files this way)."""

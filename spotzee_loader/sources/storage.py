@@ -165,12 +165,7 @@ def list_files(
             return [info]
         return list(fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=False)))
 
-    def unreachable(waited: float, reason: str) -> SourceUnavailableError:
-        return SourceUnavailableError(
-            f"cannot list {spec}: the object store is unreachable ({reason}), tried for {waited:.0f} s; nothing was "
-            "sent: run again once it is back (Airflow retries the task)."
-        )
-
+    unreachable = (SourceUnavailableError, f"cannot list {spec}: the object store", "sent")
     try:
         found = first_contact(listing, f"the object store ({spec})", retry_budget_s, (OSError,), unreachable)
     except OSError as exc:

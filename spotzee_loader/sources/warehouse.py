@@ -19,7 +19,6 @@ import hashlib
 import re
 import zoneinfo
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -283,13 +282,6 @@ class DuckDBSource(WarehouseSource):
         self._con.close()
 
 
-def _unreachable(where: str, waited: float, reason: str) -> SourceUnavailableError:
-    return SourceUnavailableError(
-        f"the source database {where} is unreachable ({reason}), tried for {waited:.0f} s; nothing was sent: "
-        "run again once it is back (Airflow retries the task)."
-    )
-
-
 class SqlAlchemySource(WarehouseSource):
     """Any database SQLAlchemy reaches; PostgreSQL through psycopg 3 with server-side cursors."""
 
@@ -312,7 +304,7 @@ class SqlAlchemySource(WarehouseSource):
                 f"the source database ({redact(url)})",
                 options.retry_budget_s,
                 (sa.exc.SQLAlchemyError,),
-                partial(_unreachable, redact(url)),
+                (SourceUnavailableError, f"the source database {redact(url)}", "sent"),
             )
         except ImportError as exc:
             raise ConfigError(
