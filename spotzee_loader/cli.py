@@ -37,6 +37,7 @@ from .config import (
     default_checkpoint_path,
     instant,
     plaintext_key_warning,
+    request_rate,
     use_compact_memory_pool,
 )
 from .errors import ConfigError, InterruptedRunError, SpotzeeLoaderError
@@ -118,10 +119,18 @@ def _load_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
     p.add_argument(
         "--rate-limit",
-        type=float,
+        type=request_rate,
         default=DEFAULT_RATE_LIMIT,
-        help="the whole API budget in requests per second, shared live with the other loads of the same --budget "
-        "(0 = unthrottled; default: %(default)s)",
+        help="the whole API budget of this egress IP, reads included, in requests per second or per minute "
+        "(7500/min), shared live with the other loads of the same --budget; Spotzee blocks the IP for 120 s past "
+        "8,000 a minute (0 = unthrottled; default: %(default)s/s = 7,500/min)",
+    )
+    p.add_argument(
+        "--confirm-wait",
+        type=float,
+        default=RetrySettings.confirm_wait_s,
+        help="seconds to wait for Spotzee to show a batch that went out but got no answer, before sending its "
+        "missing events again (default: %(default)s)",
     )
     p.add_argument(
         "--budget",
@@ -176,7 +185,7 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
         raise _UsageError(
             "no API key: pass --api-key or set SPOTZEE_API_KEY (or rehearse with --dry-run or --mock-server)."
         )
-    retry = RetrySettings(budget_s=args.retry_budget, timeout_s=args.timeout)
+    retry = RetrySettings(budget_s=args.retry_budget, timeout_s=args.timeout, confirm_wait_s=args.confirm_wait)
     api = ApiSettings(
         api_key=Secret(key),
         base_url=args.base_url or env.get("SPOTZEE_BASE_URL") or DEFAULT_BASE_URL,
@@ -254,11 +263,34 @@ def _print_summary(report: RunReport) -> None:
         print("  rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.rejects_by_reason.items())))
     if r.dead_letter:
         print(f"  rejected rows: {r.dead_letter}")
+    _print_ambiguity(r)
     t = r.job_totals
     print(
         f"  checkpoint: {redact(r.checkpoint)}; the job so far: {t.get('rows_done', 0):,} rows done, "
         f"{t.get('events_sent', 0):,} events sent, {t.get('rejected', 0):,} rejected"
     )
+
+
+def _print_ambiguity(r: RunReport) -> None:
+    """What became of the requests whose answers were lost, and every event that may now be in Spotzee twice."""
+    if r.blocks:
+        print(f"  Spotzee blocked this egress IP {r.blocks:,} time(s) during the run (429); every sender waited it out")
+    if not r.ambiguous_requests and not r.maybe_doubled:
+        return
+    print(
+        f"  requests sent without an answer: {r.ambiguous_requests:,}; their events found recorded in Spotzee "
+        f"{r.ambiguous_confirmed:,} (not sent again), not found and sent again {r.ambiguous_resent:,} "
+        f"({r.reads:,} reads)"
+    )
+    for entry in r.maybe_doubled:
+        span = ""
+        if entry.get("first_created_at"):
+            span = f", created_at {entry['first_created_at']} to {entry['last_created_at']}"
+        names = f", names {', '.join(entry['names'])}" if entry.get("names") else ""
+        print(
+            f"  MAY BE DOUBLED: chunk {entry['chunk']} ({entry['events']:,} events{span}{names}"
+            f"{', key ' + entry['key'] if entry.get('key') else ''}): {entry['why']}"
+        )
 
 
 def _install_signals(stop: threading.Event) -> None:

@@ -1,12 +1,15 @@
 """read -> map -> validate -> chunk -> send -> checkpoint after the 2xx. The only orchestrator.
 
 The main thread reads, maps and commits; a bounded pool of sender threads holds at most
-``2 × concurrency`` chunks, so memory does not depend on the input size.
+``2 × concurrency`` chunks, so memory does not depend on the input size. A chunk whose request went out and got no
+answer is settled on a pool of its own (Spotzee's reads asked whether it was recorded, its missing events sent
+again), so the other chunks go on meanwhile; at most ``_CHECKING`` chunks wait there at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -49,6 +52,9 @@ from .report import RunReport
 from .sources import ResumePoint, Source, is_database_url, open_source
 
 log = logging.getLogger(__name__)
+_CHECKING = 16
+"""Chunks settled at once after an ambiguous request (each mostly waits for Spotzee to process); past that the
+main thread waits, which slows the load only when answers are being lost wholesale."""
 JOURNEY_WARNING = (
     "Warning: Spotzee journeys triggered by these event names will see the events as they arrive; "
     "a live journey may message customers about old activity. Pause or exclude such journeys first."
@@ -187,9 +193,12 @@ class _Run:
         self.source, self.mapping, self.store, self.identity, self.report = source, mapping, store, identity, report
         self.abort = threading.Event()
         self.inflight: dict[Future[Delivery], Chunk] = {}
+        self.checking: set[Future[Delivery]] = set()
+        """The futures of ``inflight`` that settle an ambiguous chunk (they do not hold a sender)."""
         self.fatal: BaseException | None = None
         self.output: IO[bytes] | None = None
         self.client: SpotzeeClient | None = None
+        self.limiter: RateLimiter | None = None
         self.budget: SharedBudget | None = None
         self.state: JobState
         self.commits: CommitQueue
@@ -201,7 +210,7 @@ class _Run:
             self.commits = CommitQueue(self.store, self.identity.name, self.state, wait=self.stop.wait)
             report.resumed_from_row = self.state.prefix_row
             if not s.dry_run:
-                limiter = RateLimiter(s.api.rate_limit)
+                self.limiter = limiter = RateLimiter(s.api.rate_limit)
                 self.budget = self._share_budget(limiter)
                 self.client = SpotzeeClient(s.api, limiter=limiter, sleep=self._interruptible_sleep)
             if s.output is not None:
@@ -227,6 +236,8 @@ class _Run:
                 exc.report = report  # type: ignore[attr-defined]
             raise
         finally:
+            if self.limiter is not None:
+                report.blocks = self.limiter.blocks
             self.progress.close()
             if self.output is not None:
                 with contextlib.suppress(OSError):  # a failed run's output is incomplete anyway
@@ -299,7 +310,10 @@ class _Run:
         end_row = state.prefix_row
         self.workers = max(1, self.s.api.concurrency)
         self.key_prefix = state.idempotency_prefix(self.identity)
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="spotzee-send") as self.pool:
+        with (
+            ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="spotzee-send") as self.pool,
+            ThreadPoolExecutor(max_workers=_CHECKING, thread_name_prefix="spotzee-check") as self.checkers,
+        ):
             try:
                 for part in self.source.batches(ResumePoint(state.prefix_row, state.prefix_key), columns):
                     if self._stopping():
@@ -362,7 +376,7 @@ class _Run:
                     self.output.writelines(body + b"\n" for body in chunk.events)
             self._commit([(chunk, Delivery(accepted=len(chunk.events)))])
             return
-        while len(self.inflight) >= 2 * self.workers:
+        while len(self.inflight) - len(self.checking) >= 2 * self.workers or len(self.checking) >= _CHECKING:
             self._collect()
         if self._stopping():
             return  # the answer just collected was fatal: this chunk is sent by the next run
@@ -377,13 +391,48 @@ class _Run:
         answered: list[tuple[Chunk, Delivery]] = []
         for future in sorted(done, key=lambda f: self.inflight[f].seq):
             chunk = self.inflight.pop(future)
+            was_checking = future in self.checking
+            self.checking.discard(future)
             try:
-                answered.append((chunk, future.result()))
+                delivery = future.result()
             except BaseException as exc:  # noqa: BLE001 - kept and re-raised after the drain
                 if self.fatal is None and not isinstance(exc, InterruptedRunError):
                     self.fatal = exc
                 self.abort.set()
+                if was_checking:
+                    self._unsettled(chunk)
+                continue
+            if delivery.ambiguous:
+                if self._stopping():
+                    self._unsettled(chunk)
+                    continue
+                settling = self.checkers.submit(self._settle, chunk, delivery)
+                self.inflight[settling] = chunk
+                self.checking.add(settling)
+                continue
+            answered.append((chunk, delivery))
         self._commit(answered)
+
+    def _settle(self, chunk: Chunk, delivery: Delivery) -> Delivery:
+        assert self.client is not None  # only sent chunks are settled
+        try:
+            self.client.settle(chunk.events, delivery, self.s.api.retry.confirm_wait_s)
+        except BaseException:
+            self.abort.set()
+            raise
+        return delivery
+
+    def _unsettled(self, chunk: Chunk) -> None:
+        """The run stops with this chunk's outcome unknown: the next run sends it again; say which events."""
+        self.report.maybe_doubled.append(
+            {
+                "chunk": chunk.seq,
+                "rows": [chunk.start_row, chunk.end_row - 1],
+                "events": len(chunk.events),
+                "why": "the run stopped before Spotzee was asked whether this batch was recorded; the next run "
+                "sends it again",
+            }
+        )
 
     def _commit(self, answered: list[tuple[Chunk, Delivery]]) -> None:
         """Checkpoint every chunk answered since the last commit, in one transaction (held while the store is
@@ -420,6 +469,11 @@ class _Run:
             r.requests += delivery.requests
             r.retries += sum(delivery.retries.values())
             r.retries_by_cause.update(delivery.retries)
+            r.reads += delivery.reads
+            r.ambiguous_requests += delivery.ambiguous_requests
+            r.ambiguous_confirmed += delivery.confirmed
+            r.ambiguous_resent += delivery.resent
+            r.maybe_doubled += [{"chunk": chunk.seq, **dataclasses.asdict(u)} for u in delivery.unverified]
             self.progress.advance(chunk.rows, delivery.accepted, len(done.rejects))
 
     def _send(self, client: SpotzeeClient, events: list[bytes], key_stem: str) -> Delivery:

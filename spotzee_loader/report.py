@@ -38,6 +38,19 @@ class RunReport:
     requests: int = 0
     retries: int = 0
     retries_by_cause: Counter[str] = field(default_factory=Counter)
+    reads: int = 0
+    """GET /events requests made to settle ambiguous requests (they count against the same per-IP limit)."""
+    ambiguous_requests: int = 0
+    """Requests that went out whole and got no answer (a read timeout, a connection dropped after sending)."""
+    ambiguous_confirmed: int = 0
+    """Events of those requests that Spotzee showed recorded: checkpointed, not sent again."""
+    ambiguous_resent: int = 0
+    """Events of those requests not found within ``--confirm-wait`` (or not checkable), sent again."""
+    maybe_doubled: list[dict[str, Any]] = field(default_factory=list)
+    """Batches resent after an ambiguity that could not be checked: key, events, created_at range, names, why. Each
+    of their events may be recorded twice in Spotzee."""
+    blocks: int = 0
+    """Times the egress IP was found blocked (a 429) during the run, by this load or another of its budget."""
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
     events_by_name: Counter[str] = field(default_factory=Counter)
     first_created_at: str | None = None

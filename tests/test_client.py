@@ -12,6 +12,7 @@ import pytest
 
 from spotzee_loader.api.client import SpotzeeClient
 from spotzee_loader.api.mock import MockSpotzee
+from spotzee_loader.api.ratelimit import RateLimiter
 from spotzee_loader.config import ApiSettings, RetrySettings, Secret
 from spotzee_loader.errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
 
@@ -51,7 +52,8 @@ def make_client(
         rate_limit=0,
         retry=RetrySettings(budget_s=budget, timeout_s=timeout, jitter_s=0.0),
     )
-    return SpotzeeClient(settings, sleep=clock.sleep, clock=clock, rng=random.Random(1)), clock
+    limiter = RateLimiter(0, clock=clock, sleep=clock.sleep)
+    return SpotzeeClient(settings, limiter=limiter, sleep=clock.sleep, clock=clock, rng=random.Random(1)), clock
 
 
 def test_delivers_a_chunk_with_headers(mock: MockSpotzee) -> None:
@@ -64,51 +66,91 @@ def test_delivers_a_chunk_with_headers(mock: MockSpotzee) -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "cause"),
-    [
-        ("500", "500"),
-        ("503", "503"),
-        ("429", "429"),
-        ("drop", "connection"),
-    ],
-    ids=["500", "503", "429", "drop"],
+    ("fault", "waits"), [("500", [0.5, 1.0]), ("503", [3.0, 3.0])], ids=["500-backoff", "503-retry-after"]
 )
-def test_transient_failures_are_retried_with_the_same_key(mock: MockSpotzee, fault: str, cause: str) -> None:
+def test_transient_failures_are_retried_with_the_same_key(mock: MockSpotzee, fault: str, waits: list[float]) -> None:
     mock.configure({"script": [fault, fault, "ok"], "retry_after_s": 3})
     client, clock = make_client(mock)
     delivery = client.deliver(events(10), "k-2")
     assert delivery.accepted == 10 and delivery.requests == 3
-    assert delivery.retries == {cause: 2}
+    assert delivery.retries == {fault: 2}
     assert mock.event_count == 10
     assert {r["key"] for r in mock.requests} == {"k-2"}
-    if fault == "429":
-        assert clock.waits == [3.0, 6.0]  # Retry-After first, then doubled
-    else:
-        assert clock.waits == [0.5, 1.0]  # exponential backoff
+    assert clock.waits == waits  # the backoff, or Retry-After (3 s) when the 503 gives one
 
 
-def test_repeated_429s_double_the_retry_after_up_to_the_cap(mock: MockSpotzee) -> None:
-    mock.configure({"script": ["429"] * 7 + ["ok"], "retry_after_s": 3})
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [("seconds", 7.0), ("date", 7.0), ("none", 120.0)],
+    ids=["retry-after-seconds", "retry-after-date", "no-retry-after"],
+)
+def test_a_blocked_address_waits_out_the_block_once_per_429(mock: MockSpotzee, form: str, expected: float) -> None:
+    """The third request goes over a 2-per-minute rule: the address is blocked for 7 s. The client waits exactly what
+    Retry-After says (seconds or an HTTP date) or, without it, the published 120 s, then goes on: no request in
+    between, none doubled."""
+    mock.configure({"client_limit": 2, "client_block_s": 7.0, "block_retry_after": form})
     client, clock = make_client(mock)
-    delivery = client.deliver(events(10), "k-429")
-    assert delivery.accepted == 10 and delivery.retries == {"429": 7}
-    assert clock.waits == [3.0, 6.0, 12.0, 24.0, 48.0, 60.0, 60.0]  # Spotzee's advice, capped at 60 s
-    assert mock.event_count == 10
+    assert client.deliver(events(5), "k-a").accepted == 5
+    assert client.deliver(events(5), "k-b").accepted == 5
+    real = time.monotonic()
+    clock.real = 1.0 if form != "none" else 0.07  # the block must really pass (7 s); 120 s * 0.07 = 8.4 s
+    third = client.deliver(events(5), "k-c")
+    assert third.accepted == 5 and third.retries == {"429": 1}
+    assert time.monotonic() - real >= 6.0  # the wait really outlasted the block: the retry was not refused again
+    assert len(clock.waits) == 1 and abs(clock.waits[0] - expected) <= 1.0  # a date is rounded up to the second
+    assert mock.stats()["blocked_requests"] == 0 and mock.stats()["ip_blocks"] == 1
+    assert mock.event_count == 15
 
 
-def test_recorded_then_dropped_is_replayed_not_duplicated(mock: MockSpotzee) -> None:
-    mock.configure({"script": ["ack_drop"]})
-    client, _ = make_client(mock)
-    delivery = client.deliver(events(50), "k-3")
-    assert delivery.accepted == 50 and delivery.retries == {"connection": 1}
-    assert mock.event_count == 50
-    assert mock.requests[-1].get("replayed") is True
+def test_a_request_sent_whole_without_an_answer_is_ambiguous_and_settled_by_reading_back(mock: MockSpotzee) -> None:
+    """Keys ignored: a recorded batch whose answer was dropped is found in GET /events, not sent again; a batch
+    dropped unrecorded is not found and is sent again, once."""
+    mock.configure({"script": ["ack_drop", "drop"], "processing_delay_s": 0.5})
+    client, clock = make_client(mock, real=1.0)
+    first, second = events(50), events(30, name="order_paid")
+    recorded, lost = client.deliver(first, "k-3"), client.deliver(second, "k-3b")
+    for delivery in (recorded, lost):
+        assert delivery.accepted == 0 and delivery.ambiguous_requests == 1 and delivery.retries == {}
+        assert [(len(a.indexes), a.cause) for a in delivery.ambiguous] in ([(50, "connection")], [(30, "connection")])
+    client.settle(first, recorded, wait_s=10)
+    client.settle(second, lost, wait_s=2)
+    assert (recorded.accepted, recorded.confirmed, recorded.resent, recorded.unverified) == (50, 50, 0, [])
+    assert (lost.accepted, lost.confirmed, lost.resent, lost.unverified) == (30, 0, 30, [])
+    assert mock.event_count == 80  # each event recorded once
+    assert [r["key"] for r in mock.requests] == ["k-3", "k-3b", "k-3b"]
+    reads = [r for r in mock.reads if r["path"].endswith("/events")]
+    assert reads and all("include_payload=false" in r["query"] and "event_name=" in r["query"] for r in reads)
 
 
-def test_stall_past_timeout_then_in_progress_then_replay(mock: MockSpotzee) -> None:
-    """The first attempt stalls (the key held) far past the 0.5 s timeout; the stall ends only once a retry has met
-    409 idempotency_in_progress, so the sequence does not depend on how fast this machine is."""
-    mock.configure({"script": ["stall"], "stall_s": 60.0})
+def test_a_refused_connection_is_certain_and_retried(mock: MockSpotzee) -> None:
+    """Nothing listens: the request never left, so it is retried (not checked) until the budget ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = ApiSettings(
+        api_key=Secret(API_KEY),
+        base_url=f"http://127.0.0.1:{port}/api/client",
+        rate_limit=0,
+        retry=RetrySettings(budget_s=5.0, jitter_s=0.0),
+    )
+    clock = Clock()
+    client = SpotzeeClient(
+        settings, limiter=RateLimiter(0, clock=clock, sleep=clock.sleep), sleep=clock.sleep, clock=clock
+    )
+    with pytest.raises(ApiUnavailableError, match=r"the connection failed\) for over 5s"):
+        client.deliver(events(3), "k-refused")
+    assert clock.waits == [0.5, 1.0, 2.0]
+
+
+def test_once_spotzee_replays_a_key_an_unanswered_request_is_resent_under_it(mock: MockSpotzee) -> None:
+    """Keys enforced (the contract's "once enforced"): the first attempt stalls past the timeout with the key held; the
+    client, knowing keys are enforced, resends under the same key, meets 409 idempotency_in_progress, and gets the
+    replay once the stall ends (released only after that 409, so the order does not depend on this machine's speed)."""
+    mock.configure({"enforce_idempotency": True, "script": ["ok", "ok", "stall"], "stall_s": 60.0})
+    client, _ = make_client(mock, timeout=0.5, real=0.1)
+    client.deliver(events(2, name="warm_up"), "k-warm")
+    assert client.deliver(events(2, name="warm_up"), "k-warm").accepted == 2  # replayed: keys are enforced
+    assert client.keys_enforced
 
     def release_after_a_409() -> None:
         while not any(r["status"] == 409 for r in list(mock.requests)):
@@ -117,11 +159,10 @@ def test_stall_past_timeout_then_in_progress_then_replay(mock: MockSpotzee) -> N
 
     releaser = threading.Thread(target=release_after_a_409, daemon=True)
     releaser.start()
-    client, _ = make_client(mock, timeout=0.5, real=0.1)
     delivery = client.deliver(events(5), "k-4")
     releaser.join(5)
-    assert delivery.accepted == 5
-    assert mock.event_count == 5  # recorded once: by the stalled attempt, replayed to the retry
+    assert delivery.accepted == 5 and delivery.ambiguous_requests == 0
+    assert mock.event_count == 2 + 5  # recorded once: by the stalled attempt, replayed to the retry
     assert delivery.retries["timeout"] == 1 and delivery.retries["409"] >= 1
     assert [r["status"] for r in mock.requests][-1] == 204 and mock.requests[-1].get("replayed") is True
 
@@ -175,6 +216,7 @@ def test_422_without_indexes_is_bisected(mock: MockSpotzee) -> None:
 
 
 def test_same_key_with_another_body_is_a_mismatch(mock: MockSpotzee) -> None:
+    mock.configure({"enforce_idempotency": True})
     client, _ = make_client(mock)
     client.deliver(events(2), "k-9")
     with pytest.raises(IdempotencyMismatchError, match="--restart"):

@@ -1,8 +1,13 @@
 """The Spotzee events client: a pool of keep-alive connections (``transport``), explicit timeouts, retries per
-``retry.py``.
+``retry.py``, pacing per ``ratelimit.py``.
 
-Knows the API, nothing of sources or checkpoints. ``deliver`` takes serialized events and an
-idempotency key and returns which events Spotzee accepted and which it rejected, and why.
+Knows the API, nothing of sources or checkpoints. ``deliver`` takes serialized events and an idempotency key and
+returns which events Spotzee accepted and which it rejected, and why. A request that went out whole but got no
+answer (a read timeout, a connection dropped after sending) may have been recorded: Spotzee's Main API ignores
+``Idempotency-Key`` today, so it is not resent blindly. ``deliver`` hands it back as ``ambiguous`` and ``settle``
+(run apart, so the other chunks go on) asks ``GET /events`` whether its events were recorded, and resends only
+those that were not. Once an answer says ``Idempotent-Replayed: true``, Spotzee enforces keys: from then on an
+ambiguous request is simply resent under its key, and Spotzee replays it.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from typing import Any
 
 import orjson
 
-from ..config import API_VERSION, ApiSettings
-from ..errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError
+from ..config import API_VERSION, PUBLISHED_BLOCK_S, ApiSettings
+from ..errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError, SpotzeeLoaderError
 from .ratelimit import RateLimiter, announced_window
+from .readback import ReadBack, SentEvent
+from .reads import Reader
 from .retry import Backoff, Verdict, classify, parse_retry_after
 from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
@@ -49,6 +56,27 @@ class ItemRejection:
     request_id: str | None
 
 
+@dataclass(frozen=True)
+class Ambiguity:
+    """A request that went out whole and got no answer: its events (positions in the chunk), key and cause."""
+
+    indexes: list[int]
+    key: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """Events resent after an ambiguity that could not be checked: each may now be recorded twice."""
+
+    key: str
+    events: int
+    first_created_at: str | None
+    last_created_at: str | None
+    names: list[str]
+    why: str
+
+
 @dataclass
 class Delivery:
     """The outcome of delivering one chunk (possibly over several requests)."""
@@ -57,6 +85,16 @@ class Delivery:
     rejected: list[ItemRejection] = field(default_factory=list)
     requests: int = 0
     retries: Counter[str] = field(default_factory=Counter)
+    ambiguous: list[Ambiguity] = field(default_factory=list)
+    """Requests waiting for ``settle``: sent whole, no answer."""
+    ambiguous_requests: int = 0
+    confirmed: int = 0
+    """Events of ambiguous requests that Spotzee showed recorded: checkpointed, not resent."""
+    resent: int = 0
+    """Events of ambiguous requests not found within the wait, and resent."""
+    unverified: list[Unverified] = field(default_factory=list)
+    reads: int = 0
+    """GET /events requests made to settle ambiguities."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +123,10 @@ class SpotzeeClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._transport = Transport(self._url, settings, pool_size=max(1, settings.concurrency))
+        self.keys_enforced = False
+        """Set once an answer said ``Idempotent-Replayed: true``: Spotzee replays a known key, resending is safe."""
+        self._unreadable: str | None = None
+        """Why the reads cannot be used to settle ambiguities (a key that may not read events), once known."""
         self._headers = {
             "Authorization": f"Bearer {settings.api_key.reveal()}",
             "Content-Type": "application/json",
@@ -97,27 +139,36 @@ class SpotzeeClient:
 
     # -- one request, retried ------------------------------------------------------------
 
-    def _post(self, body: bytes, key: str, delivery: Delivery) -> _Answer:
+    def _post(self, body: bytes, key: str, delivery: Delivery) -> _Answer | str:
+        """The answer, or the cause (``timeout``, ``connection``) when the request went out whole and no answer
+        came: then Spotzee may have recorded it, and resending is for ``settle`` to decide."""
         retry = self._settings.retry
         backoff = Backoff(retry, self._rng)
         first_failure: float | None = None
         while True:
             self._limiter.acquire()
             delivery.requests += 1
-            answer, cause, retry_after = self._attempt(body, key)
+            answer, cause, retry_after, sent = self._attempt(body, key)
             if answer is not None:
                 verdict = classify(answer.status, answer.body.get("code"))
                 if verdict is Verdict.ACCEPTED or verdict is Verdict.ITEMS:
                     return answer
-                if verdict is not Verdict.RETRY:
+                if verdict not in (Verdict.RETRY, Verdict.THROTTLED):
                     raise self._fatal(verdict, answer)
+            elif sent and not self.keys_enforced:
+                return cause
             now = self._clock()
             first_failure = now if first_failure is None else first_failure
-            wait = backoff.wait(cause, retry_after)
+            if answer is not None and answer.status == 429:
+                # Every sender stops until the block lifts; this request goes again behind them, in its turn.
+                wait = retry_after if retry_after is not None else PUBLISHED_BLOCK_S
+                self._limiter.block(wait, f"Spotzee answered 429 rate_limited (request {answer.request_id})")
+            else:
+                wait = backoff.wait(cause, retry_after)
             if now + wait - first_failure > retry.budget_s:
                 rid = answer.request_id if answer else None
                 raise ApiUnavailableError(
-                    f"Spotzee kept failing ({cause}) for over {retry.budget_s:.0f}s, the retry budget; "
+                    f"Spotzee kept failing ({_said(cause)}) for over {retry.budget_s:.0f}s, the retry budget; "
                     "nothing is lost: re-run the same command later to resume"
                     + (f" (last request {rid})" if rid else "")
                     + ".",
@@ -125,30 +176,33 @@ class SpotzeeClient:
                     request_id=rid,
                 )
             delivery.retries[cause] += 1
+            if cause == "429":
+                continue  # the limiter holds this sender with the others; the block was logged once
             log.warning(
                 "retrying batch %s after %s: attempt %d, waiting %.2fs%s",
                 key,
-                cause,
-                delivery.requests,
+                _said(cause),
+                delivery.requests + 1,
                 wait,
                 f", request {answer.request_id}" if answer and answer.request_id else "",
             )
             self._sleep(wait)
 
-    def _attempt(self, body: bytes, key: str) -> tuple[_Answer | None, str, float | None]:
-        """One POST. Returns the answer, or ``None`` with the cause of a network failure."""
+    def _attempt(self, body: bytes, key: str) -> tuple[_Answer | None, str, float | None, bool]:
+        """One POST: the answer, or ``None`` with the cause of a network failure and whether the request had gone
+        out whole."""
         window = None
         try:
             response = self._transport.request("POST", self._url, {**self._headers, "Idempotency-Key": key}, body)
             window = announced_window(response.headers)
         except TransportTlsError as exc:
             raise tls_error(self._url, self._transport.proxy, exc) from None
-        except TransportTimeoutError:
-            http_log.debug("POST %s key %s: timeout", self._url, key)
-            return None, "timeout", None
+        except TransportTimeoutError as exc:
+            http_log.debug("POST %s key %s: timeout (sent: %s)", self._url, key, exc.sent)
+            return None, "timeout", None, exc.sent
         except TransportError as exc:
-            http_log.debug("POST %s key %s: %s", self._url, key, exc)
-            return None, "connection", None
+            http_log.debug("POST %s key %s: %s (sent: %s)", self._url, key, exc, exc.sent)
+            return None, "connection", None, exc.sent
         finally:
             self._limiter.answered(window)
         parsed: dict[str, Any] = {}
@@ -159,9 +213,15 @@ class SpotzeeClient:
             except orjson.JSONDecodeError:
                 parsed = {}
         answer = _Answer(response.status, parsed, response.headers.get("x-request-id") or parsed.get("request_id"))
+        if response.headers.get("idempotent-replayed", "").lower() == "true" and not self.keys_enforced:
+            self.keys_enforced = True
+            log.info(
+                "Spotzee replayed a request by its Idempotency-Key (request %s): it enforces keys, so a request whose "
+                "answer is lost is resent under its key from now on.",
+                answer.request_id,
+            )
         http_log.debug("POST %s key %s: %d, request %s", self._url, key, response.status, answer.request_id)
-        cause = str(response.status)
-        return answer, cause, parse_retry_after(response.headers.get("retry-after"))
+        return answer, str(response.status), parse_retry_after(response.headers.get("retry-after")), True
 
     def _fatal(self, verdict: Verdict, answer: _Answer) -> ApiError:
         code = answer.body.get("code")
@@ -180,7 +240,15 @@ class SpotzeeClient:
                 code=code,
                 request_id=rid,
             )
-        message = answer.body.get("message") or answer.body.get("title") or "request refused"
+        if verdict is Verdict.NOT_FOUND:
+            return ApiError(
+                f"Spotzee has no events endpoint at {self._url} ({detail}); check --base-url: it is Spotzee's client "
+                "API, ending in /api/client (the default is https://apix.spotzee.com/api/client).",
+                status=answer.status,
+                code=code,
+                request_id=rid,
+            )
+        message = answer.body.get("message") or answer.body.get("error") or answer.body.get("title") or "refused"
         return ApiError(
             f"Spotzee refused the request: {message} ({detail}).", status=answer.status, code=code, request_id=rid
         )
@@ -196,6 +264,17 @@ class SpotzeeClient:
     def _deliver(self, indexes: list[int], events: list[bytes], key: str, delivery: Delivery) -> None:
         body = b"[" + b",".join(events[i] for i in indexes) + b"]"
         answer = self._post(body, key, delivery)
+        if isinstance(answer, str):
+            delivery.ambiguous.append(Ambiguity(indexes, key, answer))
+            delivery.ambiguous_requests += 1
+            log.warning(
+                "batch %s (%d events) went out but no answer came (%s): Spotzee may have recorded it; checking its "
+                "events before sending any again.",
+                key,
+                len(indexes),
+                answer,
+            )
+            return
         if 200 <= answer.status < 300:
             delivery.accepted += len(indexes)
             return
@@ -228,6 +307,86 @@ class SpotzeeClient:
         half = len(indexes) // 2
         self._deliver(indexes[:half], events, key + "-a", delivery)
         self._deliver(indexes[half:], events, key + "-b", delivery)
+
+    # -- ambiguous requests, settled ---------------------------------------------------------
+
+    def settle(self, events: list[bytes], delivery: Delivery, wait_s: float) -> None:
+        """Resolve every ambiguous request of ``delivery``: events Spotzee shows recorded (within ``wait_s``) are
+        accepted as they are; the rest are sent again (which may be ambiguous in turn, and is settled the same
+        way). Where the reads cannot be used, the request is resent whole and named in ``unverified``."""
+        reader = Reader(self._settings, "events", limiter=self._limiter, transport=self._transport, sleep=self._sleep)
+        check = ReadBack(reader, wait_s, sleep=self._sleep, clock=self._clock)
+        try:
+            rounds = 0
+            while delivery.ambiguous:
+                ambiguity = delivery.ambiguous.pop(0)
+                rounds += 1
+                if rounds > 12:
+                    raise ApiUnavailableError(
+                        f"Spotzee took batch {ambiguity.key} twelve times without answering; the run stops (every "
+                        "acknowledged chunk is checkpointed): re-run the same command later to resume."
+                    )
+                if self.keys_enforced:
+                    self._deliver(ambiguity.indexes, events, ambiguity.key, delivery)  # Spotzee replays a known key
+                    continue
+                self._settle_one(check, events, ambiguity, delivery, rounds > 10)
+        finally:
+            delivery.reads += reader.requests
+
+    def _settle_one(
+        self, check: ReadBack, events: list[bytes], ambiguity: Ambiguity, delivery: Delivery, tired: bool
+    ) -> None:
+        sent = [SentEvent.parse(events[i]) for i in ambiguity.indexes]
+        why = self._unreadable or ("an event has no created_at" if any(e is None for e in sent) else None)
+        if tired:
+            why = "ten resends of this batch in a row went without an answer"
+        if why is None:
+            try:
+                found = check.found([e for e in sent if e is not None])
+            except SpotzeeLoaderError as exc:
+                if getattr(exc, "status", None) in (401, 403):
+                    self._unreadable = "this API key may not read events"
+                    log.warning("%s: ambiguous batches are resent unchecked and named in the report.", exc)
+                why = f"GET /events failed: {exc}"
+        if why is not None:
+            delivery.unverified.append(_unverified(ambiguity, [e for e in sent if e is not None], why))
+            delivery.resent += len(ambiguity.indexes)
+            self._deliver(ambiguity.indexes, events, ambiguity.key, delivery)
+            return
+        missing = [i for i, seen in zip(ambiguity.indexes, found, strict=True) if not seen]
+        delivery.accepted += len(ambiguity.indexes) - len(missing)
+        delivery.confirmed += len(ambiguity.indexes) - len(missing)
+        if not missing:
+            log.info("batch %s: Spotzee shows all %d events recorded; none is sent again.", ambiguity.key, len(found))
+            return
+        log.warning(
+            "batch %s: %d of %d events not found in Spotzee after waiting up to %.0fs; sending those again.",
+            ambiguity.key,
+            len(missing),
+            len(found),
+            check.wait_s,
+        )
+        delivery.resent += len(missing)
+        # The same key when the body is the same (once Spotzee enforces keys, it replays instead of recording).
+        key = ambiguity.key if len(missing) == len(ambiguity.indexes) else ambiguity.key + "-m"
+        self._deliver(missing, events, key, delivery)
+
+
+def _said(cause: str) -> str:
+    return {"connection": "the connection failed", "timeout": "no answer within the timeout"}.get(cause, cause)
+
+
+def _unverified(ambiguity: Ambiguity, sent: list[SentEvent], why: str) -> Unverified:
+    times = sorted(e.created_at for e in sent)
+    shown = [t.isoformat(timespec="milliseconds").replace("+00:00", "Z") for t in (times[:1] + times[-1:])]
+    return Unverified(
+        key=ambiguity.key,
+        events=len(ambiguity.indexes),
+        first_created_at=shown[0] if shown else None,
+        last_created_at=shown[-1] if shown else None,
+        names=sorted({e.name for e in sent}),
+        why=why,
+    )
 
 
 def item_index(param: str) -> int | None:

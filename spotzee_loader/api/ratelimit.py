@@ -35,12 +35,15 @@ def announced_window(
 
 
 class RateLimiter:
-    """Spaces requests ``1/rate`` seconds apart across all threads, with a small burst allowance, and keeps
-    every sender inside the key's window when Spotzee announces one.
+    """Spaces requests ``1/rate`` seconds apart across all threads, with a small burst allowance, keeps every
+    sender inside the key's window when Spotzee announces one, and holds them all while the address is blocked.
 
     A sender that falls behind may catch up by ``burst`` requests at once; any window of ``w`` seconds
-    then sees at most ``rate × w + burst`` requests. Spotzee counts 1,000 per 10 s, and edges may count
-    per second: at 95/s a burst of 2 stays under 100 in every 1-s window, with room for jitter.
+    then sees at most ``rate × w + burst`` requests. Spotzee counts 8,000 per sliding minute per egress IP (and
+    4,000 per 10 s): at the default 125/s a minute holds at most 7,503, a 10-s window 1,253.
+
+    A block (a 429 met by any sender, or published by another load of the same budget) holds every sender until
+    it lifts; it is logged once, however many senders meet it.
 
     The announced window: each answer says how many requests the key has left until the reset. The
     allowance is that count less the requests still in flight (the server may not have counted them yet),
@@ -66,6 +69,10 @@ class RateLimiter:
         """Requests the key's announced window still allows (``None``: no window known)."""
         self._window_end = 0.0
         self._told_window_end = 0.0
+        self.blocked_until = 0.0
+        """Until when (``clock``) the address is blocked; the shared budget publishes it to the other loads."""
+        self.blocks = 0
+        """Blocks met (or heard of) during this run."""
         self.set_rate(rate)
 
     def set_rate(self, rate: float) -> None:
@@ -115,6 +122,18 @@ class RateLimiter:
                 self._allowance, self._window_end = allowance, now + reset_in
             else:
                 self._allowance = min(self._allowance, allowance)
+
+    def block(self, seconds: float, why: str) -> None:
+        """Hold every sender for ``seconds``: the address is blocked. Said once per block: senders meeting the same
+        block (or hearing of it) within a second of its end add nothing."""
+        with self._lock:
+            until = self.clock() + seconds
+            news = until > self.blocked_until + 1.0
+            self.blocked_until = max(self.blocked_until, until)
+            self._paused_until = max(self._paused_until, until)
+            self.blocks += news
+        if news:
+            log.warning("%s: every sender of this load waits %.0f s for the block to lift.", why, seconds)
 
     def pause_until(self, when: float) -> None:
         """Hold every sender until ``when``."""

@@ -9,12 +9,16 @@ attempt, and the caller's retry policy (``retry.py``) decides what happens next.
 from __future__ import annotations
 
 import ssl
+import threading
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 import certifi
 import urllib3
-from urllib3.exceptions import HTTPError, ProxyError, SSLError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, NewConnectionError, ProxyError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from ..config import ApiSettings
@@ -23,7 +27,12 @@ from ..redaction import redact
 
 
 class TransportError(Exception):
-    """The connection failed or broke before a whole answer arrived (nothing is known of the request)."""
+    """No whole answer arrived. ``sent``: the whole request had gone out first, so the server may have acted on
+    it (an ambiguous outcome); otherwise it cannot have (refused, unresolved, reset while sending)."""
+
+    def __init__(self, message: str, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class TransportTimeoutError(TransportError):
@@ -32,6 +41,33 @@ class TransportTimeoutError(TransportError):
 
 class TransportTlsError(TransportError):
     """A TLS certificate (Spotzee's or the proxy's) could not be verified."""
+
+
+_progress = threading.local()
+"""Per thread: whether the request of the attempt in progress went out whole (``urlopen`` runs on the caller's
+thread, so a thread-local mark set by the connection is read back by the same attempt)."""
+
+
+class _MarkingHTTPConnection(HTTPConnection):
+    """Marks the moment the whole request (line, headers, body) has been handed to the socket."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _progress.sent = True
+
+
+class _MarkingHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _progress.sent = True
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _MarkingHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _MarkingHTTPSConnection
 
 
 @dataclass(frozen=True)
@@ -61,6 +97,7 @@ class Transport:
         self._pool: urllib3.PoolManager
         if proxy is None:
             self._pool = urllib3.PoolManager(num_pools=1, maxsize=pool_size, ssl_context=context)
+            self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
             return
         parts = urllib.parse.urlsplit(proxy)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -81,9 +118,12 @@ class Transport:
             ssl_context=context,
             proxy_ssl_context=context if parts.scheme == "https" else None,
         )
+        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
-        """One attempt; raises ``TransportError`` (or a subclass) when no whole answer arrived."""
+        """One attempt; raises ``TransportError`` (or a subclass) when no whole answer arrived, saying whether the
+        request had gone out whole."""
+        _progress.sent = False
         try:
             answer = self._pool.urlopen(
                 method,
@@ -100,11 +140,13 @@ class Transport:
         except ProxyError as exc:
             if isinstance(exc.original_error, SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 raise TransportTlsError(str(exc.original_error)) from None
-            raise TransportError(f"the proxy {self.proxy} failed: {exc.original_error}") from None
+            raise TransportError(f"the proxy {self.proxy} failed: {exc.original_error}", _progress.sent) from None
+        except NewConnectionError as exc:  # refused, unresolved: a subclass of ConnectTimeoutError in urllib3 2
+            raise TransportError(str(exc), False) from None
         except Urllib3TimeoutError as exc:
-            raise TransportTimeoutError(str(exc)) from None
+            raise TransportTimeoutError(str(exc), _progress.sent) from None
         except (HTTPError, OSError) as exc:
-            raise TransportError(str(exc)) from None
+            raise TransportError(str(exc), _progress.sent) from None
         return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.data)
 
     def close(self) -> None:

@@ -70,9 +70,13 @@ def post_events(handler: Any, mock: MockSpotzee, raw: bytes, known_path: bool) -
     fault = mock.draw_fault()
     if fault in _REFUSALS:  # scripted only: the contract does not say what makes Spotzee answer them
         return refuse(*_REFUSALS[fault])
-    if fault in ("500", "503"):
-        code = "internal_error" if fault == "500" else "service_unavailable"
-        return refuse(int(fault), code, "injected fault")
+    if fault == "500":
+        return refuse(500, "internal_error", "injected fault")
+    if fault == "503":
+        from .handler import retry_after
+
+        body = problem(503, "service_unavailable", "injected fault", rid, mock.config.sparse_errors)
+        return answer(503, body, retry_after(mock.config.retry_after_s, "seconds"))
     if fault == "429":
         from .handler import retry_after
 
@@ -100,6 +104,7 @@ def post_events(handler: Any, mock: MockSpotzee, raw: bytes, known_path: bool) -
         entry["replayed"] = True
         return answer(cached["status"], cached["body"], {"Idempotent-Replayed": "true"})
     if fault == "stall":  # slow processing (with the key held, when keys are enforced)
+        entry["stalled"] = True
         mock.stalls_released.wait(mock.config.stall_s)
     status, payload, recorded = _process(mock, raw, rid)
     mock.finish_idempotent(auth, key, status, None if payload is None else orjson.dumps(payload))

@@ -1,0 +1,207 @@
+"""GETs against Spotzee's read endpoints (``/events``, ``/events/aggregations``, ``/journeys``), paced and retried.
+
+Reads count against the same per-IP rules as the events (``shared/spotzee-api.md``): every page goes through the
+load's ``RateLimiter`` when one is given, a 429 blocks every sender of it until the block lifts, and ``503`` (query
+capacity busy) or a 5xx is retried after ``Retry-After`` (seconds or an HTTP date) or a backoff, inside the retry
+budget. Pages are ``{"results", "nextCursor", "prevCursor", "limit"}``; ``nextCursor`` is opaque: passed back as
+it came, never parsed or built, ``null`` on the last page.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..config import API_VERSION, PUBLISHED_BLOCK_S, ApiSettings
+from ..errors import ApiError, ApiUnavailableError, AuthError
+from .ratelimit import RateLimiter, announced_window
+from .retry import Backoff, parse_retry_after
+from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
+
+log = logging.getLogger(__name__)
+http_log = logging.getLogger("spotzee_loader.http")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the published shape."""
+
+    results: list[dict[str, Any]]
+    next_cursor: str | None
+
+    @classmethod
+    def parse(cls, body: Any) -> Page:
+        """The page, or ``ValueError`` naming what is not the published shape."""
+        if not isinstance(body, dict):
+            raise ValueError("the answer is not a JSON object")
+        results, cursor = body.get("results"), body.get("nextCursor")
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise ValueError("'results' is not a list of records")
+        if "nextCursor" not in body or not (cursor is None or isinstance(cursor, str)):
+            raise ValueError("'nextCursor' is missing or not a string or null")
+        return cls(results, cursor)
+
+
+class Reader:
+    """Reads pages of one endpoint family; thread-safe when its transport is (one per thread otherwise)."""
+
+    def __init__(
+        self,
+        api: ApiSettings,
+        what: str,
+        *,
+        limiter: RateLimiter | None = None,
+        transport: Transport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._api, self._what = api, what
+        self._limiter = limiter
+        self._own_transport = transport is None
+        self._transport = transport or Transport(api.base_url, api, pool_size=1)
+        self._sleep, self._clock, self._rng = sleep, clock, rng or random.Random()
+        self._headers = {
+            "Authorization": f"Bearer {api.api_key.reveal()}",
+            "Accept": "application/json",
+            "Spotzee-Version": API_VERSION,
+            "User-Agent": "spotzee-loader",
+        }
+        self._window_reset = 0.0
+        """When the key's announced window resets, once an answer said it has no request left (no limiter)."""
+        self.requests = 0
+
+    def close(self) -> None:
+        if self._own_transport:
+            self._transport.close()
+
+    def pages(self, path: str, query: list[tuple[str, str]]) -> Iterator[Page]:
+        """Every page of ``GET {base}{path}?query``, following ``nextCursor`` to its end."""
+        base = self._api.base_url.rstrip("/") + path
+        cursor: str | None = None
+        while True:
+            page = self.read(base + "?" + urllib.parse.urlencode(query + ([("cursor", cursor)] if cursor else [])))
+            yield page
+            if page.next_cursor is None:
+                return
+            if page.next_cursor == cursor:
+                raise ApiError(f"Spotzee's {self._what} returned the same nextCursor twice ({cursor!r}); stopping.")
+            cursor = page.next_cursor
+
+    def read(self, url: str) -> Page:
+        budget = self._api.retry.budget_s
+        backoff = Backoff(self._api.retry, self._rng)
+        first_failure: float | None = None
+        while True:
+            self._acquire()
+            status, body, rid, retry_after, cause = self._attempt(url)
+            if status == 200:
+                try:
+                    return Page.parse(body)
+                except ValueError as exc:
+                    raise ApiError(
+                        f"Spotzee's {self._what} answer is not the published page shape: {exc} (request {rid}).",
+                        status=status,
+                        request_id=rid,
+                    ) from None
+            if status is not None and status != 429 and status < 500 and status != 408:
+                raise refusal(self._what, status, body, rid)
+            now = self._clock()
+            first_failure = now if first_failure is None else first_failure
+            if status == 429:
+                wait = retry_after if retry_after is not None else PUBLISHED_BLOCK_S
+                if self._limiter is not None:
+                    self._limiter.block(wait, f"Spotzee answered a read with 429 (request {rid})")
+                    wait = 0.0
+            else:
+                wait = backoff.wait(cause, retry_after)
+            if now + wait - first_failure > budget:
+                raise ApiUnavailableError(
+                    f"Spotzee's {self._what} kept failing ({cause}) for over {budget:.0f}s, the retry budget "
+                    f"(last request {rid}).",
+                    status=status,
+                    request_id=rid,
+                )
+            if status != 429:
+                log.warning(
+                    "retrying a read of Spotzee's %s after %s: waiting %.2fs, request %s", self._what, cause, wait, rid
+                )
+            if wait > 0:
+                self._sleep(wait)
+
+    def _acquire(self) -> None:
+        if self._limiter is not None:
+            self._limiter.acquire()
+            return
+        spent = self._window_reset - self._clock()
+        if spent > 0:
+            log.info("Spotzee's window for this API key is used up (X-RateLimit-Remaining): waiting %.1fs", spent)
+            self._sleep(spent)
+
+    def _attempt(self, url: str) -> tuple[int | None, Any, str | None, float | None, str]:
+        """``(status, parsed body, request id, Retry-After, cause)``; status ``None`` for a network failure."""
+        window = None
+        self.requests += 1
+        try:
+            response = self._transport.request("GET", url, self._headers)
+            window = announced_window(response.headers)
+        except TransportTlsError as exc:
+            raise tls_error(url, self._transport.proxy, exc) from None
+        except TransportTimeoutError:
+            return None, None, None, None, "timeout"
+        except TransportError as exc:
+            http_log.debug("GET %s: %s", url, exc)
+            return None, None, None, None, "connection"
+        finally:
+            if self._limiter is not None:
+                self._limiter.answered(window)
+        try:
+            body = orjson.loads(response.body) if response.body else None
+        except orjson.JSONDecodeError:
+            body = None
+        rid = response.headers.get("x-request-id") or (body.get("request_id") if isinstance(body, dict) else None)
+        if window is not None and window[0] == 0:
+            self._window_reset = self._clock() + window[1]
+        http_log.debug("GET %s: %d, request %s", url, response.status, rid)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return response.status, body, rid, retry_after, str(response.status)
+
+
+def refusal(what: str, status: int, body: Any, rid: str | None) -> ApiError:
+    """One sentence for a 4xx: which parameter Spotzee refused and why, with the request id."""
+    problem = body if isinstance(body, dict) else {}
+    code = problem.get("code")
+    detail = f"{status} {code or 'error'}, request {rid}"
+    if status in (401, 403):
+        return AuthError(
+            f"Spotzee did not accept the API key for reading {what} ({detail}); check --api-key or "
+            "SPOTZEE_API_KEY, and that the key may read events.",
+            status=status,
+            code=code,
+            request_id=rid,
+        )
+    if status == 404:
+        return ApiError(
+            f"Spotzee has no {what} endpoint at this base URL ({detail}); check --base-url (it ends in /api/client).",
+            status=status,
+            code=code,
+            request_id=rid,
+        )
+    errors = problem.get("errors")
+    errors = errors if isinstance(errors, list) else []
+    param = problem.get("param") or next((e.get("param") for e in errors if isinstance(e, dict)), None)
+    message = problem.get("message") or problem.get("error") or problem.get("title") or "no reason given"
+    named = f"parameter '{param}': " if param else ""
+    return ApiError(
+        f"Spotzee refused the {what} query: {named}{message} ({detail}).",
+        status=status,
+        code=code,
+        request_id=rid,
+    )
