@@ -1,8 +1,10 @@
 """This load's live share of an API budget: the budget's rate divided by the loads holding it right now.
 
-Spotzee allows about 100 requests/s per egress IP, whoever sends them. Every sending load (a CLI run, an
-Airflow slice) holds a lease on its budget in the checkpoint store and renews it every ``renew_s``; each
-renewal counts the live leases and sets this load's rate limiter to ``rate / count``. One load alone gets
+Spotzee allows 8,000 requests a minute per egress IP, whoever sends them, and blocks the IP for 120 s past that.
+Every sending load (a CLI run, an Airflow slice) holds a lease on its budget in the checkpoint store and renews it
+every ``renew_s``; each renewal counts the live leases and sets this load's rate limiter to ``rate / count``. A
+block met by any load (a 429) goes into the store with the renewal, and every other load of the budget holds its
+senders until it lifts, from its next renewal on. One load alone gets
 the whole budget; when a second starts, both are at half before it sends; when one ends (or dies and its
 lease expires after ``ttl_s``), the other takes it all back. Where the store cannot hold leases, a static
 ``fallback_share`` of the budget is used instead, and the log says so.
@@ -56,7 +58,14 @@ class SharedBudget:
         return self
 
     def _renew(self) -> None:
-        loads = max(1, self._book.renew(self._settings.name, self.holder, self._settings.ttl_s))
+        limiter = self._limiter
+        known = max(0.0, limiter.blocked_until - limiter.clock())
+        count, blocked_s = self._book.renew(self._settings.name, self.holder, self._settings.ttl_s, known)
+        if blocked_s > known + 1.0:
+            limiter.block(
+                blocked_s, f"Another load of API budget {self._settings.name!r} met a block of the egress IP (429)"
+            )
+        loads = max(1, count)
         if loads != self.loads:
             self._limiter.set_rate(self._rate / loads)
             if self.loads:

@@ -106,7 +106,7 @@ def test_a_request_sent_whole_without_an_answer_is_ambiguous_and_settled_by_read
     """Keys ignored: a recorded batch whose answer was dropped is found in GET /events, not sent again; a batch
     dropped unrecorded is not found and is sent again, once."""
     mock.configure({"script": ["ack_drop", "drop"], "processing_delay_s": 0.5})
-    client, clock = make_client(mock, real=1.0)
+    client, _ = make_client(mock, real=1.0)
     first, second = events(50), events(30, name="order_paid")
     recorded, lost = client.deliver(first, "k-3"), client.deliver(second, "k-3b")
     for delivery in (recorded, lost):

@@ -29,8 +29,9 @@ class LeaseBook(abc.ABC):
     location: str
 
     @abc.abstractmethod
-    def renew(self, budget: str, holder: str, ttl_s: float) -> int:
-        """Hold ``budget`` for ``ttl_s`` more seconds; the number of live holders, this one included."""
+    def renew(self, budget: str, holder: str, ttl_s: float, blocked_s: float = 0.0) -> tuple[int, float]:
+        """Hold ``budget`` for ``ttl_s`` more seconds, telling the others the IP is blocked for ``blocked_s`` more
+        seconds (0: not that this load knows); ``(live holders, this one included; seconds the IP is blocked)``."""
 
     @abc.abstractmethod
     def release(self, budget: str, holder: str) -> None:
@@ -47,6 +48,16 @@ _UPSERT = (
 _EXPIRE = "DELETE FROM spotzee_budget_leases WHERE expires_at < {now}"
 _COUNT = "SELECT count(*) FROM spotzee_budget_leases WHERE budget = {p} AND expires_at >= {now}"
 _RELEASE = "DELETE FROM spotzee_budget_leases WHERE budget = {p} AND holder = {p}"
+_BLOCK = (
+    "INSERT INTO spotzee_budget_blocks (budget, blocked_until) VALUES ({p}, {until}) "
+    "ON CONFLICT (budget) DO UPDATE SET blocked_until = {greatest}(spotzee_budget_blocks.blocked_until, "
+    "excluded.blocked_until)"
+)
+_BLOCKED = "SELECT blocked_until - {now} FROM spotzee_budget_blocks WHERE budget = {p}"
+
+
+def _blocked_for(row: Any) -> float:
+    return max(0.0, float(row[0])) if row else 0.0
 
 
 class SQLiteLeaseBook(LeaseBook):
@@ -60,18 +71,21 @@ class SQLiteLeaseBook(LeaseBook):
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot keep budget leases in {path} ({exc}).") from None
 
-    def renew(self, budget: str, holder: str, ttl_s: float) -> int:
+    def renew(self, budget: str, holder: str, ttl_s: float, blocked_s: float = 0.0) -> tuple[int, float]:
         now = self._clock()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.execute(_UPSERT.format(p="?", expires="?"), (budget, holder, now + ttl_s))
             self._db.execute(_EXPIRE.format(now="?"), (now,))
             (count,) = self._db.execute(_COUNT.format(p="?", now="?"), (budget, now)).fetchone()
+            if blocked_s > 0:
+                self._db.execute(_BLOCK.format(p="?", until="?", greatest="MAX"), (budget, now + blocked_s))
+            blocked = self._db.execute(_BLOCKED.format(p="?", now="?"), (now, budget)).fetchone()
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        return int(count)
+        return int(count), _blocked_for(blocked)
 
     def release(self, budget: str, holder: str) -> None:
         self._db.execute(_RELEASE.format(p="?"), (budget, holder))
@@ -94,7 +108,7 @@ class PostgresLeaseBook(LeaseBook):
         self._url, self._connect = url, connect
         self._db: Any = connect(url)
 
-    def renew(self, budget: str, holder: str, ttl_s: float) -> int:
+    def renew(self, budget: str, holder: str, ttl_s: float, blocked_s: float = 0.0) -> tuple[int, float]:
         if self._db is None:
             self._db = self._connect(self._url)
         try:
@@ -102,10 +116,14 @@ class PostgresLeaseBook(LeaseBook):
                 self._db.execute(_UPSERT.format(p="%s", expires=f"{self._NOW} + %s"), (budget, holder, ttl_s))
                 self._db.execute(_EXPIRE.format(now=self._NOW))
                 (count,) = self._db.execute(_COUNT.format(p="%s", now=self._NOW), (budget,)).fetchone()
+                if blocked_s > 0:
+                    until = f"{self._NOW} + %s"
+                    self._db.execute(_BLOCK.format(p="%s", until=until, greatest="GREATEST"), (budget, blocked_s))
+                blocked = self._db.execute(_BLOCKED.format(p="%s", now=self._NOW), (budget,)).fetchone()
         except Exception:
             self.close()
             raise
-        return int(count)
+        return int(count), _blocked_for(blocked)
 
     def release(self, budget: str, holder: str) -> None:
         if self._db is not None:
