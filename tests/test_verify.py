@@ -18,8 +18,8 @@ from spotzee_loader.api.mock import MockSpotzee
 
 from .conftest import Cli
 
-START = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
-DAYS, NAMES, CUTOVER = 1_200, ("order_placed", "product_viewed", "order_refunded"), 1_000
+START = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)  # six years, all in the past
+DAYS, NAMES, CUTOVER = 2_190, ("order_placed", "product_viewed", "order_refunded"), 1_000  # six years
 MAPPING = """
 name_column = "event"
 external_id = "user_id"
@@ -30,7 +30,7 @@ data_columns = ["id"]
 
 
 def history() -> pa.Table:
-    """Three event names a day for 1,200 days (3.3 years), a second event on every fifth day, and events on
+    """Three event names a day for 2,190 days (six years), a second event on every fifth day, and events on
     both sides of UTC midnight (23:59:59.999 and 00:00:00.000), so the day bucket is tested at its edges."""
     rows: list[tuple[int, str, str, dt.datetime]] = []
     for day in range(DAYS):
@@ -94,15 +94,29 @@ def test_verify_finds_exactly_the_shortfall_then_nothing(
     assert differences == {key: -count for key, count in day_counts(rest).items()}
     assert sum(differences.values()) == -rest.num_rows
     assert sum(d["spotzee"] for d in half["days"]) == sent.num_rows == mock.event_count
-    # Every page asked the contract's way, and the loop read to the last one.
-    groups_in_spotzee = len(day_counts(sent))
+    # Six years asked in windows of at most 366 days (the published limit), each paged to its last page, every page
+    # the contract's way.
     pages = [urllib.parse.parse_qs(r["query"]) for r in mock.reads]
-    assert len(pages) == math.ceil(groups_in_spotzee / 100) and all(r["status"] == 200 for r in mock.reads)
+    assert all(r["status"] == 200 and r["path"].endswith("/events/aggregations") for r in mock.reads)
+    end = START + dt.timedelta(days=DAYS)
+    expected_windows = []
+    while (START + dt.timedelta(days=366 * len(expected_windows))) < end:
+        first = START + dt.timedelta(days=366 * len(expected_windows))
+        expected_windows.append((first, min(end, first + dt.timedelta(days=366))))
+    assert len(expected_windows) == 6
+    asked = [(q["from"][0], q["to"][0]) for q in pages]
+    for first, last in expected_windows:
+        window = (first.strftime("%Y-%m-%dT%H:%M:%SZ"), last.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        groups = sum(1 for day, _ in day_counts(sent) if first.date().isoformat() <= day < last.date().isoformat())
+        assert asked.count(window) == max(1, math.ceil(groups / 100)), (window, groups)
+    assert len(asked) == sum(asked.count(w) for w in set(asked))  # nothing asked outside those windows
     for query in pages:
         assert query["limit"] == ["100"] and query["group_by"] == ["event_name", "day"]
-        assert query["from"] == ["2021-01-01T00:00:00Z"] and query["to"] == ["2024-04-15T00:00:00Z"]
         assert sorted(query["event_name"]) == sorted(NAMES)
-    assert "cursor" not in pages[0] and all("cursor" in q for q in pages[1:])
+        since, until = (dt.datetime.fromisoformat(query[k][0].replace("Z", "+00:00")) for k in ("from", "to"))
+        assert until - since <= dt.timedelta(days=366)
+    firsts = [q for q in pages if "cursor" not in q]
+    assert len(firsts) == len(expected_windows)  # each window's first page has no cursor; the others carry one
 
     # The migration finishes; a page throttled on the way is waited for, and everything matches.
     assert cli(str(folder / "rest.parquet"), "--mapping", str(folder / "history.toml")).returncode == 0
@@ -123,19 +137,20 @@ def test_verify_a_window_of_a_long_migration(
 ) -> None:
     folder, sent, rest = migration
     source = [str(folder / "history.parquet"), "--mapping", str(folder / "history.toml")]
-    before = ["--since", "2022-01-01", "--until", (START + dt.timedelta(days=CUTOVER)).date().isoformat()]
+    before = ["--since", "2020-01-01", "--until", (START + dt.timedelta(days=CUTOVER)).date().isoformat()]
     code, delivered = _verify(cli, *source, *before)
     assert code == 0
-    assert delivered["days"][0]["day"] == "2022-01-01"
-    window = Counter({k: v for k, v in day_counts(sent).items() if k[0] >= "2022-01-01"})
+    assert delivered["days"][0]["day"] == "2020-01-01"
+    window = Counter({k: v for k, v in day_counts(sent).items() if k[0] >= "2020-01-01"})
     assert sum(d["source"] for d in delivered["days"]) == sum(window.values())
-    assert urllib.parse.parse_qs(mock.reads[-1]["query"])["from"] == ["2022-01-01T00:00:00Z"]
+    assert urllib.parse.parse_qs(mock.reads[0]["query"])["from"] == ["2020-01-01T00:00:00Z"]
+    mock.reads.clear()
 
     code, after = _verify(cli, *source, "--since", "2023-09-27T12:00:00+02:00")  # 10:00 UTC, mid-day
     assert code == 4
     expected = sum(1 for t in rest.column("at").to_pylist() if t >= dt.datetime(2023, 9, 27, 10, tzinfo=dt.UTC))
     assert -sum(d["difference"] for d in after["days"]) == expected
-    assert urllib.parse.parse_qs(mock.reads[-1]["query"])["from"] == ["2023-09-27T10:00:00Z"]
+    assert urllib.parse.parse_qs(mock.reads[0]["query"])["from"] == ["2023-09-27T10:00:00Z"]
 
 
 def test_the_day_is_the_utc_calendar_day(
@@ -143,10 +158,10 @@ def test_the_day_is_the_utc_calendar_day(
 ) -> None:
     folder, _, _ = migration
     code, result = _verify(
-        cli, str(folder / "sent.parquet"), "--mapping", str(folder / "history.toml"), "--until", "2021-01-03"
+        cli, str(folder / "sent.parquet"), "--mapping", str(folder / "history.toml"), "--until", "2019-01-03"
     )
     assert code == 0
     rows = {(d["day"], d["event_name"]): d["source"] for d in result["days"]}
     # Day 0 at 23:59:59.999 stays on day 0; the "early" event of day 0 is at 00:00:00.000 of day 0 itself.
-    assert rows[("2021-01-01", "order_placed")] == 2 and rows[("2021-01-01", "product_viewed")] == 2
-    assert rows[("2021-01-02", "order_placed")] == 1 and rows[("2021-01-02", "order_refunded")] == 1
+    assert rows[("2019-01-01", "order_placed")] == 2 and rows[("2019-01-01", "product_viewed")] == 2
+    assert rows[("2019-01-02", "order_placed")] == 1 and rows[("2019-01-02", "order_refunded")] == 1

@@ -9,17 +9,20 @@ import argparse
 import datetime as dt
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 
-from ..api import spotzee_day_counts
-from ..checkpoint import open_checkpoint_store
+from ..api import DayKey, RateLimiter, spotzee_day_counts
+from ..budget import SharedBudget
+from ..checkpoint import open_checkpoint_store, open_lease_book
 from ..config import (
     COMMAND_LINE_KEY_WARNING,
     DEFAULT_BASE_URL,
     ApiSettings,
+    BudgetSettings,
     NetworkSettings,
     RetrySettings,
     Secret,
@@ -40,6 +43,11 @@ SETTLING_NOTE = (
     "Spotzee processes events asynchronously: counts for events sent in the last few minutes may still be "
     "settling, so run verify again later before acting on a shortfall. A lasting shortfall can also be rows "
     "Spotzee refused (see the job's dead-letter file)."
+)
+SURPLUS_NOTE = (
+    "A surplus (Spotzee counts more than the source) means events recorded twice: a request resent after its "
+    "answer was lost (the run's report lists under maybe_doubled the batches it could not check), a job run again "
+    "under another name or with --restart, or the same rows loaded by two jobs. Spotzee's API cannot delete events."
 )
 
 
@@ -145,7 +153,7 @@ def run_verify(
     # The days the source spans (or the window asked for), as the contract's half-open date-time range.
     since = since or dt.datetime.fromisoformat(days[0]).replace(tzinfo=dt.UTC)
     until = until or dt.datetime.fromisoformat(days[-1]).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
-    found = spotzee_day_counts(api, since, until, names)
+    found = _paced_day_counts(api, args.checkpoint, env, since, until, names)
     rows = reconcile(expected, found)
     differing = [r for r in rows if r["difference"]]
     if args.json:
@@ -166,10 +174,37 @@ def run_verify(
         pairs = f"(day, event) pairs over {len({r['day'] for r in rows}):,} day(s)"
         if differing:
             print(f"{len(differing):,} of {len(rows):,} {pairs} differ.")
-            print(SETTLING_NOTE)
+            if any(r["difference"] < 0 for r in differing):
+                print(SETTLING_NOTE)
+            if any(r["difference"] > 0 for r in differing):
+                print(SURPLUS_NOTE)
         else:
             print(f"All {len(rows):,} {pairs} match.")
     return EXIT_DIFFERENCES if differing else 0
+
+
+def _paced_day_counts(
+    api: ApiSettings,
+    checkpoint: str,
+    env: dict[str, str],
+    since: dt.datetime,
+    until: dt.datetime,
+    names: list[str],
+) -> Counter[DayKey]:
+    """Spotzee's counts, read at this egress IP's pace: the pages count against the same per-IP limit as the loads
+    sending now, so verify takes its live share of their budget (and honours a block one of them met)."""
+    limiter = RateLimiter(api.rate_limit)
+    settings = BudgetSettings(name=env.get("SPOTZEE_BUDGET") or BudgetSettings.name)
+    budget = None
+    try:
+        budget = SharedBudget(open_lease_book(checkpoint), settings, api.rate_limit, limiter).start()
+    except Exception:  # noqa: BLE001 - no store to share through: this command alone, at the whole budget
+        budget = None
+    try:
+        return spotzee_day_counts(api, since, until, names, limiter=limiter)
+    finally:
+        if budget is not None:
+            budget.close()
 
 
 def run_resend(
