@@ -3,8 +3,8 @@
 Normally the chunks answered since the last commit are committed at once. While the store is away (a restart, a
 failover) the load keeps sending and the acknowledged chunks wait here, up to ``max_held``; past that the load
 pauses until the store is back. Each try is spaced by the store's backoff; when the retry budget is spent the run
-stops and says how many acknowledged chunks the next run will send again — safely: under the same idempotency
-keys, which Spotzee answers from its replay instead of recording twice.
+stops and names the acknowledged chunks the next run will send again. Spotzee's Main API ignores idempotency keys
+today, so their events would then be recorded twice: the sentence names their rows, so a user knows exactly which.
 """
 
 from __future__ import annotations
@@ -70,10 +70,13 @@ class CommitQueue:
         if not self.held:
             return ""
         events = sum(c.events for c in self.held)
+        shown = [f"{c.start_row:,}-{c.end_row - 1:,}" for c in sorted(self.held, key=lambda c: c.start_row)[:20]]
+        more = f" and {len(self.held) - 20:,} more chunks" if len(self.held) > 20 else ""
         return (
             f" {len(self.held):,} chunks Spotzee acknowledged ({events:,} events) could not be checkpointed: the next "
-            "run sends them again under the same idempotency keys, and Spotzee answers them from its replay "
-            "without recording them twice."
+            "run sends them again under the same idempotency keys; Spotzee replays them only where it enforces keys "
+            "(its Main API ignores them today), so their events may be recorded twice: source rows "
+            f"{', '.join(shown)}{more}."
         )
 
     def _try(self) -> None:
