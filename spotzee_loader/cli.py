@@ -348,7 +348,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
 
 
 def run_mock_server(argv: Sequence[str]) -> int:
-    from .api.mock import FAULT_KINDS, RETRY_AFTER_FORMS, MockConfig, MockSpotzee
+    from .api import FAULT_KINDS, RETRY_AFTER_FORMS, MockConfig, MockSpotzee
 
     p = _Parser(prog="spotzee-loader mock-server", description="Serve a local Spotzee events API stand-in.")
     p.add_argument("--host", default="127.0.0.1")

@@ -216,7 +216,7 @@ def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(
 def test_kill_9_without_idempotency_bounds_duplicates_by_chunks_in_flight(
     cli: Cli, mock: MockSpotzee, write_parquet
 ) -> None:
-    mock.configure({"ignore_idempotency": True})
+    assert not mock.config.enforce_idempotency  # keys ignored, as on Spotzee's Main API today
     n = 20_000
     path = write_parquet(orders(n), row_group_size=1_000)
     proc = cli.popen(str(path), "--preset", "orders", "--rate-limit", "100", "--concurrency", "4")
@@ -397,6 +397,7 @@ def test_rehearsal_with_the_built_in_mock_server(tmp_path: Path) -> None:
 
 
 def test_same_input_gives_the_same_keys_and_bodies(cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path) -> None:
+    mock.configure({"enforce_idempotency": True})  # a Spotzee that enforces keys replays the identical bodies
     path = str(write_parquet(orders(777), row_group_size=100))
     assert cli(path, "--preset", "orders", "--job", "det", "--concurrency", "3").returncode == 0
     first = sorted((r["key"], r["body_sha256"]) for r in mock.requests)
@@ -481,8 +482,9 @@ def test_ctrl_c_finishes_in_flight_requests_and_a_second_one_abandons_them(
     assert mock.event_count < n
 
     # A second signal while the first is being honoured leaves at once (the in-flight requests are abandoned):
-    # a stall of 60 s holds one request, so only the second signal can end the run quickly.
-    mock.configure({"script": ["stall"], "stall_s": 60.0})
+    # a stall of 60 s holds one request, so only the second signal can end the run quickly. The abandoned request
+    # is recorded once the stall ends; the resume sends it again, which only a Spotzee enforcing keys replays.
+    mock.configure({"script": ["stall"], "stall_s": 60.0, "enforce_idempotency": True})
     proc = cli.popen(path, "--preset", "orders", "--rate-limit", "100", "--timeout", "120")
     wait_for(lambda: not mock.config.script or proc.poll() is not None)  # the resumed run's first POST is stalled
     proc.send_signal(signal.SIGINT)

@@ -37,7 +37,7 @@ def edge() -> Iterator[MockSpotzee]:
     """The mock Spotzee, held to the per-IP limit as the contract states it: 1,000 requests in any 10 seconds
     (~100 a second). The stricter 100-in-any-second window is bench/'s: on this 2-core machine, loaded by the
     whole suite, the in-process mock itself falls behind and then counts a backlog of arrivals in one second."""
-    server = MockSpotzee(MockConfig(api_key=API_KEY, rate_limit=1000, rate_window_s=10.0)).start()
+    server = MockSpotzee(MockConfig(api_key=API_KEY)).start()
     try:
         yield server
     finally:

@@ -116,7 +116,7 @@ def test_verify_reconciles_per_day_and_flags_a_shortfall(
     assert [d["day"] for d in days] == sorted(d["day"] for d in days) and len(days) == 3
 
     # Spotzee has not processed a second load yet: the same days now show a shortfall, and verify says why.
-    mock.configure({"aggregation_delay_s": 3600})
+    mock.configure({"processing_delay_s": 3600})
     more = pa.concat_tables([table, orders(500, first_id=10_000)])
     assert cli(str(write_parquet(more, "more.parquet")), "--preset", "orders", "--job", "more").returncode == 0
     late = cli("verify", "more")

@@ -234,6 +234,7 @@ def test_naive_timestamps_are_windowed_in_the_mappings_zone(cli: Cli, mock: Mock
 def test_kill_9_then_resume_by_key_with_a_shared_pg_checkpoint(cli: Cli, mock: MockSpotzee, pg, tmp_path: Path) -> None:
     url, conn, schema = pg
     n = 30_000
+    mock.configure({"enforce_idempotency": True})  # the chunks in flight at the kill are replayed by key
     make_orders(conn, f"{schema}.orders", n)
     args = [
         url,

@@ -13,10 +13,11 @@ from .client import Delivery, ItemRejection, SpotzeeClient
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from .mock import FAULT_KINDS, MockConfig, MockSpotzee
+    from .mock import FAULT_KINDS, RETRY_AFTER_FORMS, MockConfig, MockSpotzee
 
 __all__ = [
     "FAULT_KINDS",
+    "RETRY_AFTER_FORMS",
     "DayKey",
     "Delivery",
     "ItemRejection",
@@ -26,7 +27,7 @@ __all__ = [
     "SpotzeeClient",
     "spotzee_day_counts",
 ]
-_MOCK_NAMES = ("FAULT_KINDS", "MockConfig", "MockSpotzee")
+_MOCK_NAMES = ("FAULT_KINDS", "RETRY_AFTER_FORMS", "MockConfig", "MockSpotzee")
 
 
 def __getattr__(name: str) -> Any:

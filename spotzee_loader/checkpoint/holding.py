@@ -70,8 +70,14 @@ class CommitQueue:
         if not self.held:
             return ""
         events = sum(c.events for c in self.held)
-        shown = [f"{c.start_row:,}-{c.end_row - 1:,}" for c in sorted(self.held, key=lambda c: c.start_row)[:20]]
-        more = f" and {len(self.held) - 20:,} more chunks" if len(self.held) > 20 else ""
+        spans: list[list[int]] = []
+        for chunk in sorted(self.held, key=lambda c: c.start_row):
+            if spans and spans[-1][1] == chunk.start_row:
+                spans[-1][1] = chunk.end_row  # contiguous chunks are one span of rows
+            else:
+                spans.append([chunk.start_row, chunk.end_row])
+        shown = [f"{start:,}-{end - 1:,}" for start, end in spans[:20]]
+        more = f" and {len(spans) - 20:,} more spans" if len(spans) > 20 else ""
         return (
             f" {len(self.held):,} chunks Spotzee acknowledged ({events:,} events) could not be checkpointed: the next "
             "run sends them again under the same idempotency keys; Spotzee replays them only where it enforces keys "

@@ -15,8 +15,8 @@ routes), ``server`` (state and server).
 
 from __future__ import annotations
 
-from .config import FAULT_KINDS, READ_FAULTS, RETRY_AFTER_FORMS, MockConfig
-from .server import API_PREFIX, MockSpotzee
+from .config import API_PREFIX, FAULT_KINDS, READ_FAULTS, RETRY_AFTER_FORMS, MockConfig
+from .server import MockSpotzee
 from .validation import count_if_all_valid, validate_event
 
 __all__ = [

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+API_PREFIX = "/api/client"
+"""Where the published endpoints live; the base URL a client is given ends with it."""
 FAULT_KINDS = ("500", "503", "429", "drop", "stall", "ack_drop")
 """``drop``: the body is read, nothing recorded, the connection closed without an answer. ``ack_drop``: the body is
 recorded, then the connection closed without an answer. ``stall``: the answer waits ``stall_s``."""

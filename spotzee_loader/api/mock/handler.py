@@ -5,9 +5,7 @@ the version, the announced key window), and the routes. Only the published paths
 
 from __future__ import annotations
 
-import email.utils
 import http.client
-import math
 import time
 import urllib.parse
 from http import HTTPStatus
@@ -18,37 +16,19 @@ import orjson
 
 from ...config import API_VERSION
 from .aggregation_query import AggregationQuery
-from .config import problem
+from .answers import AnswerNow, retry_after
+from .config import API_PREFIX, problem
 from .listing import EventsQuery, JourneysQuery
 from .posting import post_events
 from .queries import QueryError
 
 if TYPE_CHECKING:
-    from .server import MockSpotzee
+    from .state import MockState
 
 _MAX_HEADERS, _MAX_LINE = 100, 65536  # http.client's limits
 
 
-class AnswerNow(Exception):  # noqa: N818 - an answer, not an error
-    """Raised to answer at once: ``status``, JSON ``payload`` (or bytes), extra ``headers``."""
-
-    def __init__(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.payload, self.headers = status, payload, headers or {}
-
-
-def retry_after(seconds: float, form: str) -> dict[str, str]:
-    """``Retry-After`` as delta-seconds or an HTTP date (rounded up to the whole second), or no header."""
-    if form == "none":
-        return {}
-    if form == "date":
-        return {"Retry-After": email.utils.formatdate(math.ceil(time.time() + seconds), usegmt=True)}
-    return {"Retry-After": str(max(1, math.ceil(seconds)))}
-
-
-def make_handler(mock: MockSpotzee) -> type[BaseHTTPRequestHandler]:
-    from .server import API_PREFIX
-
+def make_handler(mock: MockState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # AnswerNows go out in two writes (head, body); with Nagle on, the second waits for the

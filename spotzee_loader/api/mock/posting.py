@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .answers import AnswerNow, retry_after
 from .config import problem
 from .validation import count_if_all_valid, validate_event
 
 if TYPE_CHECKING:
-    from .server import MockSpotzee
+    from .state import MockState
 
 # AnswerNows a ``script`` may ask for besides the fault kinds: the contract's 402, 403 and a 409 that is not about
 # idempotency, with their codes.
@@ -29,7 +30,7 @@ _REFUSALS = {
 }
 
 
-def post_events(handler: Any, mock: MockSpotzee, raw: bytes, known_path: bool) -> None:
+def post_events(handler: Any, mock: MockState, raw: bytes, known_path: bool) -> None:
     rid = mock.next_request_id()
     key = handler.headers.get("Idempotency-Key")
     entry: dict[str, Any] = {
@@ -55,8 +56,6 @@ def post_events(handler: Any, mock: MockSpotzee, raw: bytes, known_path: bool) -
     if not path.startswith("/api/"):
         handler.send(404, problem(404, "resource_missing", f"no such endpoint: POST {path}", rid), headers)
         return None
-    from .handler import AnswerNow
-
     try:
         headers.update(handler.edge(rid))
     except AnswerNow as refusal:
@@ -73,13 +72,9 @@ def post_events(handler: Any, mock: MockSpotzee, raw: bytes, known_path: bool) -
     if fault == "500":
         return refuse(500, "internal_error", "injected fault")
     if fault == "503":
-        from .handler import retry_after
-
         body = problem(503, "service_unavailable", "injected fault", rid, mock.config.sparse_errors)
         return answer(503, body, retry_after(mock.config.retry_after_s, "seconds"))
     if fault == "429":
-        from .handler import retry_after
-
         entry["status"] = 429
         mock.log(entry)
         body = problem(429, "rate_limited", "too many requests", rid, mock.config.sparse_errors)
@@ -118,7 +113,7 @@ def post_events(handler: Any, mock: MockSpotzee, raw: bytes, known_path: bool) -
     return answer(status, payload)
 
 
-def _process(mock: MockSpotzee, raw: bytes, rid: str) -> tuple[int, Any, int]:
+def _process(mock: MockState, raw: bytes, rid: str) -> tuple[int, Any, int]:
     """Validate and record a body: ``(status, problem or None, events recorded)``."""
     sparse = mock.config.sparse_errors
     count = count_if_all_valid(raw, mock.config.reject_names)
