@@ -130,9 +130,11 @@ def _get(mock: MockSpotzee, query: list[tuple[str, str]], headers: dict[str, str
 
 
 WINDOW = [("from", "2024-01-01T00:00:00Z"), ("to", "2024-01-04T00:00:00Z")]
+NAMES = [("event_name", "order_placed"), ("event_name", "viewed")]  # at least one filter is required
 
 
 def _events(mock: MockSpotzee) -> None:
+    mock.configure({"processing_delay_s": 0})  # read at once: these tests are about shapes, not processing
     body = [
         {"name": name, "external_id": f"u{i % 3}", "created_at": f"2024-01-0{1 + i % 3}T0{i % 10}:00:00.000Z"}
         for i in range(30)
@@ -148,7 +150,7 @@ def _events(mock: MockSpotzee) -> None:
 )
 def test_the_mock_answers_the_published_page(mock: MockSpotzee, group_by: list[str]) -> None:
     _events(mock)
-    answer = _get(mock, [*WINDOW, *(("group_by", g) for g in group_by), ("limit", "100")])
+    answer = _get(mock, [*WINDOW, *NAMES, *(("group_by", g) for g in group_by), ("limit", "100")])
     assert answer.status_code == 200 and answer.headers["X-Request-Id"].startswith("req_")
     body = answer.json()
     assert_page_shape(body, group_by)
@@ -158,7 +160,7 @@ def test_the_mock_answers_the_published_page(mock: MockSpotzee, group_by: list[s
 
 def test_the_mock_pages_with_opaque_cursors(mock: MockSpotzee) -> None:
     _events(mock)
-    query = [*WINDOW, ("group_by", "event_name"), ("group_by", "day"), ("limit", "2")]
+    query = [*WINDOW, *NAMES, ("group_by", "event_name"), ("group_by", "day"), ("limit", "2")]
     first = _get(mock, query).json()
     assert first["limit"] == 2 and len(first["results"]) == 2 and first["prevCursor"] is None
     seen, cursor, pages = list(first["results"]), first["nextCursor"], 1
@@ -170,8 +172,8 @@ def test_the_mock_pages_with_opaque_cursors(mock: MockSpotzee) -> None:
         cursor, pages = page["nextCursor"], pages + 1
     assert pages == 3 and len(seen) == 6 and sum(r["count"] for r in seen) == 60
     assert len({(r["event_name"], r["day"]) for r in seen}) == 6
-    default = _get(mock, [*WINDOW, ("group_by", "user")]).json()
-    assert default["limit"] == 25  # the published default
+    default = _get(mock, [*WINDOW, *NAMES, ("group_by", "user")]).json()
+    assert default["limit"] == 50  # the published default
 
 
 @pytest.mark.parametrize(
@@ -182,12 +184,14 @@ def test_the_mock_pages_with_opaque_cursors(mock: MockSpotzee) -> None:
         ([("from", "2024-01-01"), ("to", "2024-01-04T00:00:00Z")], "parameter_invalid_format", "from"),
         ([("from", "2024-01-01T00:00:00Z"), ("to", "2024-01-04")], "parameter_invalid_format", "to"),
         ([("from", "2024-01-01T00:00:00"), ("to", "2024-01-04T00:00:00Z")], "parameter_invalid_format", "from"),
-        ([*WINDOW, ("limit", "101")], "parameter_invalid_format", "limit"),
-        ([*WINDOW, ("limit", "1000")], "parameter_invalid_format", "limit"),
-        ([*WINDOW, ("limit", "0")], "parameter_invalid_format", "limit"),
-        ([*WINDOW, ("group_by", "week")], "parameter_invalid_format", "group_by"),
-        ([*WINDOW, ("group_by", "event_name"), ("cursor", "2")], "parameter_invalid_format", "cursor"),
-        ([*WINDOW, ("page", "2")], "parameter_unknown", "page"),
+        ([*WINDOW, *NAMES, ("limit", "101")], "parameter_invalid_format", "limit"),
+        ([*WINDOW, *NAMES, ("limit", "1000")], "parameter_invalid_format", "limit"),
+        ([*WINDOW, *NAMES, ("limit", "0")], "parameter_invalid_format", "limit"),
+        ([*WINDOW, *NAMES, ("group_by", "week")], "parameter_invalid_format", "group_by"),
+        ([*WINDOW, *NAMES, ("group_by", "event_name"), ("cursor", "2")], "parameter_invalid_format", "cursor"),
+        ([*WINDOW, *NAMES, ("page", "2")], "parameter_unknown", "page"),
+        (WINDOW, "parameter_missing", "event_name"),
+        ([("from", "2023-01-01T00:00:00Z"), ("to", "2024-01-03T00:00:00Z"), *NAMES], "parameter_invalid_format", "to"),
     ],
     ids=[
         "no-from",
@@ -201,6 +205,8 @@ def test_the_mock_pages_with_opaque_cursors(mock: MockSpotzee) -> None:
         "unknown-group-by",
         "made-up-cursor",
         "unknown-parameter",
+        "no-filter",
+        "367-days",
     ],
 )
 def test_the_mock_refuses_what_spotzee_refuses(mock: MockSpotzee, query: Any, code: str, param: str) -> None:
@@ -212,14 +218,14 @@ def test_the_mock_refuses_what_spotzee_refuses(mock: MockSpotzee, query: Any, co
 
 
 def test_the_mock_refuses_a_bad_key_and_throttles_reads_like_writes(mock: MockSpotzee) -> None:
-    unauthorised = _get(mock, WINDOW, headers={"Authorization": "Bearer sk_wrong"})
+    unauthorised = _get(mock, [*WINDOW, *NAMES], headers={"Authorization": "Bearer sk_wrong"})
     assert unauthorised.status_code == 401
     assert_problem_shape(unauthorised.json(), 401, "authentication_required")
     mock.configure({"read_script": ["429"]})
-    throttled = _get(mock, WINDOW)
+    throttled = _get(mock, [*WINDOW, *NAMES])
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
     assert_problem_shape(throttled.json(), 429, "rate_limited")
-    assert _get(mock, WINDOW).status_code == 200
+    assert _get(mock, [*WINDOW, *NAMES]).status_code == 200
 
 
 def test_the_mocks_event_errors_carry_the_published_problem(mock: MockSpotzee) -> None:
@@ -242,3 +248,45 @@ def test_the_mock_refuses_an_idempotency_key_outside_1_to_255_characters(mock: M
     assert mock.event_count == 0
     ok = requests.post(mock.base_url + "/events", json=body, headers={**AUTH, "Idempotency-Key": "k" * 255}, timeout=10)
     assert ok.status_code == 204 and mock.event_count == 1
+
+
+# -- the corrected contract (September 2026): sparse errors, GET /events, GET /journeys --------------------------
+
+
+def test_the_client_reads_a_sparse_error_body() -> None:
+    """Only status, code and message are sure to be there; the request id then comes from the header."""
+    from spotzee_loader.api.reads import refusal
+
+    error = refusal("events", 400, {**fixture("problem_sparse"), "code": "parameter_invalid_format"}, "req_h")
+    assert str(error) == (
+        "Spotzee refused the events query: Too many requests from this IP "
+        "(400 parameter_invalid_format, request req_h)."
+    )
+
+
+def test_the_client_matches_a_published_events_record() -> None:
+    from spotzee_loader.api.readback import _identity
+
+    record = fixture("events_page")["results"][0]
+    name, external, anonymous, at, to_seconds = _identity(record) or (None, None, None, None, None)
+    assert (name, external, anonymous, to_seconds) == ("order_placed", "u1", None, False)
+    assert at is not None and at.isoformat() == "2024-01-01T00:03:11+00:00"
+
+
+def test_the_mock_answers_the_published_events_and_journeys_pages(mock: MockSpotzee) -> None:
+    _events(mock)
+    mock.configure({"journeys": [{"id": 7, "name": "Win-back", "status": "live", "tags": ["retention"]}]})
+    query = [*WINDOW, *NAMES, ("include_payload", "false"), ("limit", "100")]
+    events = requests.get(mock.base_url + "/events?" + urllib.parse.urlencode(query), headers=AUTH, timeout=10)
+    assert events.status_code == 200
+    body, example = events.json(), fixture("events_page")
+    assert set(body) == set(example) and len(body["results"]) == 60
+    assert all(set(r) == set(example["results"][0]) for r in body["results"])
+    journeys = requests.get(mock.base_url + "/journeys", headers=AUTH, timeout=10).json()
+    expected = fixture("journeys_page")
+    assert set(journeys) == set(expected) and journeys["limit"] == 25
+    assert [set(j) for j in journeys["results"]] == [set(expected["results"][0])]
+    assert journeys["results"][0]["status"] == "live" and journeys["results"][0]["tags"] == ["retention"]
+    too_long = [("from", "2024-01-01T00:00:00Z"), ("to", "2024-02-02T00:00:00Z"), *NAMES]
+    refused = requests.get(mock.base_url + "/events?" + urllib.parse.urlencode(too_long), headers=AUTH, timeout=10)
+    assert refused.status_code == 400 and refused.json()["param"] == "to"  # 32 days: over the published 31

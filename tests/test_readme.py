@@ -55,8 +55,9 @@ NOT_RUN_HERE = {
         "spotzee-loader mock-server --port 8787 --api-key sk_test [--fail-rate 0.05] "
         "[--faults 500,503,429,drop,stall,ack_drop]"
     ): _MOCK_SERVER,
-    "[--rate-limit 1000 --rate-window 10] [--key-rate-limit 600 --key-rate-window 60]": _MOCK_SERVER,
-    "[--ignore-idempotency] [--reject-name NAME] [--no-store]": _MOCK_SERVER,
+    "[--block-retry-after seconds|date|none] [--no-ip-limits] [--processing-delay 0.2]": _MOCK_SERVER,
+    "[--key-rate-limit 600 --key-rate-window 60] [--enforce-idempotency]": _MOCK_SERVER,
+    "[--reject-name NAME] [--no-store]": _MOCK_SERVER,
 }
 
 # Exit codes other than 0, and why. The sandbox's orders hold two rows without a time (so the dead-letter and

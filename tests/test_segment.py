@@ -146,8 +146,10 @@ def test_verify_reads_a_segment_table_against_every_page_of_spotzee(
         ("2023-12-31", "Order Completed"): -1,
     }
     assert sum(d["spotzee"] for d in days) == 733 and sum(d["source"] for d in days) == 736
-    # Four pages of at most 100 groups, each after the first asked with the cursor the previous one gave.
+    # The 367 days are two windows (at most 366 days each, the published limit): 366 days of 100-group pages (four,
+    # each after the first asked with the cursor the previous one gave), then one page for the last day.
     queries = [urllib.parse.parse_qs(r["query"]) for r in mock.reads]
-    assert [r["status"] for r in mock.reads] == [200] * 4
-    assert Counter("cursor" in q for q in queries) == Counter({False: 1, True: 3})
+    assert [r["status"] for r in mock.reads] == [200] * 5
+    assert Counter("cursor" in q for q in queries) == Counter({False: 2, True: 3})
+    assert len({(q["from"][0], q["to"][0]) for q in queries}) == 2
     assert all(q["event_name"] == ["Order Completed"] and q["limit"] == ["100"] for q in queries)

@@ -17,7 +17,10 @@ class AnswerNow(Exception):  # noqa: N818 - an answer, not an error
 
 
 def retry_after(seconds: float, form: str) -> dict[str, str]:
-    """``Retry-After`` as delta-seconds or an HTTP date (rounded up to the whole second), or no header."""
+    """``Retry-After`` as delta-seconds or an HTTP date (rounded up to the whole second), or no header; ``exact``
+    gives the seconds as configured (an injected fault's short wait, so tests stay fast)."""
+    if form == "exact":
+        return {"Retry-After": f"{seconds:g}"}
     if form == "none":
         return {}
     if form == "date":

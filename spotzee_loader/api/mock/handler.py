@@ -157,11 +157,11 @@ def make_handler(mock: MockState) -> type[BaseHTTPRequestHandler]:
             fault = mock.draw_read_fault()
             if fault == "429":
                 refusal = self.problem(429, "rate_limited", "too many requests", rid)
-                refusal.headers = retry_after(mock.config.retry_after_s, "seconds")
+                refusal.headers = retry_after(mock.config.retry_after_s, "exact")
                 raise refusal
             if fault == "503":
                 refusal = self.problem(503, "service_unavailable", "query capacity is busy", rid)
-                refusal.headers = retry_after(mock.config.retry_after_s, "seconds")
+                refusal.headers = retry_after(mock.config.retry_after_s, "exact")
                 raise refusal
             if fault == "500":
                 raise self.problem(500, "internal_error", "injected fault", rid)

@@ -73,12 +73,12 @@ def post_events(handler: Any, mock: MockState, raw: bytes, known_path: bool) -> 
         return refuse(500, "internal_error", "injected fault")
     if fault == "503":
         body = problem(503, "service_unavailable", "injected fault", rid, mock.config.sparse_errors)
-        return answer(503, body, retry_after(mock.config.retry_after_s, "seconds"))
+        return answer(503, body, retry_after(mock.config.retry_after_s, "exact"))
     if fault == "429":
         entry["status"] = 429
         mock.log(entry)
         body = problem(429, "rate_limited", "too many requests", rid, mock.config.sparse_errors)
-        handler.send(429, body, {**headers, **retry_after(mock.config.retry_after_s, "seconds")})
+        handler.send(429, body, {**headers, **retry_after(mock.config.retry_after_s, "exact")})
         return None
     if fault == "drop":
         entry["status"] = 0
