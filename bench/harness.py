@@ -28,15 +28,15 @@ def free_port() -> int:
 class MockProcess:
     """``spotzee-loader mock-server --no-store`` in a separate process, so it competes for cores, not the GIL."""
 
-    def __init__(self, *options: str) -> None:
+    def __init__(self, *options: str, store: bool = False) -> None:
         self.port = free_port()
-        self.options = options
+        self.options = (*options, *(() if store else ("--no-store",)))
         self.base_url = f"http://127.0.0.1:{self.port}/api/client"
 
     def __enter__(self) -> MockProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "spotzee_loader", "mock-server", "--port", str(self.port), "--api-key", KEY,
-             "--no-store", *self.options],
+             *self.options],
             stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
