@@ -53,3 +53,10 @@ CREATE TABLE IF NOT EXISTS spotzee_budget_leases (
     expires_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (budget, holder)
 );
+
+-- When Spotzee last blocked the egress IP of a budget (a 429): every load of the budget holds until blocked_until
+-- (seconds since the epoch), so none of them hammers a blocked IP.
+CREATE TABLE IF NOT EXISTS spotzee_budget_blocks (
+    budget        TEXT PRIMARY KEY,
+    blocked_until DOUBLE PRECISION NOT NULL
+);
