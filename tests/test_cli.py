@@ -190,6 +190,7 @@ def test_dry_run_sends_nothing_and_writes_no_checkpoint(
 def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(
     cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path
 ) -> None:
+    mock.configure({"enforce_idempotency": True})  # the chunks in flight at the kill are replayed by key
     n = 30_000
     path = write_parquet(orders(n), row_group_size=2_000)
     proc = cli.popen(str(path), "--preset", "orders", "--rate-limit", "100", "--concurrency", "4")

@@ -446,6 +446,7 @@ def test_duckdb_actions_with_json_properties(cli: Cli, mock: MockSpotzee, tmp_pa
 
 
 def test_duckdb_kill_and_resume_by_key(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    mock.configure({"enforce_idempotency": True})  # the chunks in flight at the kill are replayed by key
     path = tmp_path / "warehouse.duckdb"
     duck_orders(path, 20_000)
     args = [f"duckdb:///{path}", "--table", "orders", "--preset", "orders", "--page-rows", "3000"]
