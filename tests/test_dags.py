@@ -309,7 +309,9 @@ def test_a_failed_slice_is_retried_and_resumes_without_loss(
 ) -> None:
     path = tmp_path / "orders.parquet"
     pq.write_table(example_orders(8_000, seed=5), path, row_group_size=2_000)
-    mock.configure({"script": ["ok"] * 20 + ["503"] * 12, "retry_after_s": 0.2})
+    # Two 503s per sender (12): a chunk meeting its second has waited past the 1-s budget, and the try fails; the
+    # 503s it leaves are fewer than the senders, so Airflow's retry meets at most one each and finishes.
+    mock.configure({"script": ["ok"] * 20 + ["503"] * 24, "retry_after_s": 0.2})
     airflow.env["SPOTZEE_RETRY_BUDGET"] = "1"  # the outage outlasts the budget: the task fails, Airflow retries
     result = airflow.dags_test("spotzee_migration", conf={"path": str(path), "mapping": "orders"})
     assert result.returncode == 0, output(result)[-3000:]
