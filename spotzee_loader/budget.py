@@ -19,7 +19,7 @@ import threading
 import uuid
 
 from .api import RateLimiter
-from .checkpoint import LeaseBook
+from .checkpoint import LeaseBook, open_lease_book
 from .config import BudgetSettings
 
 log = logging.getLogger(__name__)
@@ -118,3 +118,23 @@ def static_share(settings: BudgetSettings, rate: float, limiter: RateLimiter, lo
         settings.fallback_share * 100,
         limiter.rate,
     )
+
+
+def share_budget(
+    checkpoint: str, settings: BudgetSettings, rate: float, limiter: RateLimiter, location: str
+) -> SharedBudget | None:
+    """This load's live share of ``rate`` through the store at ``checkpoint`` (``close()`` it at the end), else the
+    static share, said in the log; ``None`` then, and when ``rate`` is 0 (unthrottled on purpose: nothing to share)."""
+    if rate <= 0:
+        return None
+    try:
+        book = open_lease_book(checkpoint)
+    except Exception as exc:  # noqa: BLE001 - any failure falls back to the static share, said in the log
+        static_share(settings, rate, limiter, location, str(exc))
+        return None
+    try:
+        return SharedBudget(book, settings, rate, limiter).start()
+    except Exception as exc:  # noqa: BLE001 - as above
+        book.close()
+        static_share(settings, rate, limiter, location, f"{type(exc).__name__}: {exc}")
+        return None

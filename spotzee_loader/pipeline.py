@@ -25,7 +25,7 @@ import orjson
 
 from . import deadletter
 from .api import Delivery, RateLimiter, SpotzeeClient
-from .budget import SharedBudget, static_share
+from .budget import SharedBudget, share_budget
 from .checkpoint import (
     AckedChunk,
     CheckpointStore,
@@ -33,7 +33,6 @@ from .checkpoint import (
     JobIdentity,
     JobState,
     open_checkpoint_store,
-    open_lease_book,
 )
 from .chunking import Chunk, Chunker
 from .config import LoadSettings
@@ -211,7 +210,7 @@ class _Run:
             report.resumed_from_row = self.state.prefix_row
             if not s.dry_run:
                 self.limiter = limiter = RateLimiter(s.api.rate_limit)
-                self.budget = self._share_budget(limiter)
+                self.budget = share_budget(s.checkpoint, s.budget, s.api.rate_limit, limiter, self.store.location)
                 self.client = SpotzeeClient(s.api, limiter=limiter, sleep=self._interruptible_sleep)
             if s.output is not None:
                 self.output = s.output.open("wb")
@@ -246,23 +245,6 @@ class _Run:
                 self.client.close()
             if self.budget is not None:
                 self.budget.close()
-
-    def _share_budget(self, limiter: RateLimiter) -> SharedBudget | None:
-        """This load's live share of the API budget, through the checkpoint store (else a static share)."""
-        s = self.s
-        if s.api.rate_limit <= 0:
-            return None  # unthrottled on purpose: nothing to share
-        try:
-            book = open_lease_book(s.checkpoint)
-        except Exception as exc:  # noqa: BLE001 - any failure falls back to the static share, said in the log
-            static_share(s.budget, s.api.rate_limit, limiter, self.store.location, str(exc))
-            return None
-        try:
-            return SharedBudget(book, s.budget, s.api.rate_limit, limiter).start()
-        except Exception as exc:  # noqa: BLE001 - as above
-            book.close()
-            static_share(s.budget, s.api.rate_limit, limiter, self.store.location, f"{type(exc).__name__}: {exc}")
-            return None
 
     def _announce_plan(self) -> None:
         """The first lines of a real run: what will be sent, and the journeys warning."""

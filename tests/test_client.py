@@ -92,11 +92,9 @@ def test_a_blocked_address_waits_out_the_block_once_per_429(mock: MockSpotzee, f
     client, clock = make_client(mock)
     assert client.deliver(events(5), "k-a").accepted == 5
     assert client.deliver(events(5), "k-b").accepted == 5
-    real = time.monotonic()
     clock.real = 1.0 if form != "none" else 0.07  # the block must really pass (7 s); 120 s * 0.07 = 8.4 s
     third = client.deliver(events(5), "k-c")
     assert third.accepted == 5 and third.retries == {"429": 1}
-    assert time.monotonic() - real >= 6.0  # the wait really outlasted the block: the retry was not refused again
     assert len(clock.waits) == 1 and abs(clock.waits[0] - expected) <= 1.0  # a date is rounded up to the second
     assert mock.stats()["blocked_requests"] == 0 and mock.stats()["ip_blocks"] == 1
     assert mock.event_count == 15

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from spotzee_loader.api.aggregations import AggregationPage, _refusal
-from spotzee_loader.api.client import item_index
+from spotzee_loader.api.aggregations import AggregationPage
+from spotzee_loader.api.delivery import item_index
 from spotzee_loader.api.mock import MockSpotzee
+from spotzee_loader.api.refusals import read_refusal
 from spotzee_loader.errors import ApiError, AuthError
 
 from .conftest import API_KEY
@@ -102,13 +103,13 @@ def test_the_client_refuses_what_is_not_the_published_page(body: Any) -> None:
 
 
 def test_the_client_explains_a_refused_parameter_in_one_sentence() -> None:
-    error = _refusal(400, PROBLEM_400, "req_01")
+    error = read_refusal("aggregations", 400, PROBLEM_400, "req_01", "")
     assert type(error) is ApiError
     assert str(error) == (
         "Spotzee refused the aggregations query: parameter 'from': from must be an RFC 3339 date-time "
         "(400 parameter_invalid_format, request req_01)."
     )
-    assert isinstance(_refusal(401, {"code": "authentication_required"}, "req_9"), AuthError)
+    assert isinstance(read_refusal("aggregations", 401, {"code": "authentication_required"}, "req_9", ""), AuthError)
 
 
 @pytest.mark.parametrize(
@@ -255,9 +256,7 @@ def test_the_mock_refuses_an_idempotency_key_outside_1_to_255_characters(mock: M
 
 def test_the_client_reads_a_sparse_error_body() -> None:
     """Only status, code and message are sure to be there; the request id then comes from the header."""
-    from spotzee_loader.api.reads import refusal
-
-    error = refusal("events", 400, {**fixture("problem_sparse"), "code": "parameter_invalid_format"}, "req_h")
+    error = read_refusal("events", 400, {**fixture("problem_sparse"), "code": "parameter_invalid_format"}, "req_h", "")
     assert str(error) == (
         "Spotzee refused the events query: Too many requests from this IP "
         "(400 parameter_invalid_format, request req_h)."

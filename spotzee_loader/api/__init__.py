@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .aggregations import DayKey, spotzee_day_counts
-from .client import Delivery, ItemRejection, SpotzeeClient
+from .client import SpotzeeClient
+from .delivery import Delivery, ItemRejection
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ApiSettings
-from ..errors import ApiError
 from .ratelimit import RateLimiter
 from .reads import Reader
 
@@ -97,10 +96,3 @@ def spotzee_day_counts(
     finally:
         reader.close()
     return counts
-
-
-def _refusal(status: int, body: Any, rid: str | None) -> ApiError:
-    """The aggregations' 4xx sentence (kept for the contract tests)."""
-    from .reads import refusal
-
-    return refusal("aggregations", status, body, rid)

@@ -14,87 +14,25 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ..config import API_VERSION, PUBLISHED_BLOCK_S, ApiSettings
-from ..errors import ApiError, ApiUnavailableError, AuthError, IdempotencyMismatchError, SpotzeeLoaderError
+from ..config import API_VERSION, ApiSettings
+from ..errors import ApiUnavailableError, SpotzeeLoaderError
+from .delivery import Ambiguity, Delivery, ItemRejection, item_index, unverified
 from .ratelimit import RateLimiter, announced_window
 from .readback import ReadBack, SentEvent
 from .reads import Reader
+from .refusals import write_refusal
 from .retry import Backoff, Verdict, classify, parse_retry_after
 from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
 log = logging.getLogger(__name__)
 http_log = logging.getLogger("spotzee_loader.http")  # every exchange, shown by -vv
-# errors[].param names an event of the batch; the contract does not fix the spelling: "[1].name", "1.name",
-# "events[1].name" and a bare "[1]" are all read as event 1.
-_INDEX = re.compile(r"^(?:[A-Za-z_]\w*\[|\[)?(\d+)\]?(?:[.\[]|$)")
-_AUTH_ADVICE = {
-    401: "Spotzee did not accept the API key; check the project secret key (sk_...) given by --api-key, "
-    "SPOTZEE_API_KEY or the Airflow connection's password",
-    402: "Spotzee says the project's quota is spent; raise the plan's quota, then re-run to resume",
-    403: "Spotzee says this API key may not send events; use a key with event permissions",
-}
-
-
-@dataclass(frozen=True)
-class ItemRejection:
-    """One event Spotzee refused, with what it said."""
-
-    index: int
-    status: int
-    code: str | None
-    param: str | None
-    message: str
-    request_id: str | None
-
-
-@dataclass(frozen=True)
-class Ambiguity:
-    """A request that went out whole and got no answer: its events (positions in the chunk), key and cause."""
-
-    indexes: list[int]
-    key: str
-    cause: str
-
-
-@dataclass(frozen=True)
-class Unverified:
-    """Events resent after an ambiguity that could not be checked: each may now be recorded twice."""
-
-    key: str
-    events: int
-    first_created_at: str | None
-    last_created_at: str | None
-    names: list[str]
-    why: str
-
-
-@dataclass
-class Delivery:
-    """The outcome of delivering one chunk (possibly over several requests)."""
-
-    accepted: int = 0
-    rejected: list[ItemRejection] = field(default_factory=list)
-    requests: int = 0
-    retries: Counter[str] = field(default_factory=Counter)
-    ambiguous: list[Ambiguity] = field(default_factory=list)
-    """Requests waiting for ``settle``: sent whole, no answer."""
-    ambiguous_requests: int = 0
-    confirmed: int = 0
-    """Events of ambiguous requests that Spotzee showed recorded: checkpointed, not resent."""
-    resent: int = 0
-    """Events of ambiguous requests not found within the wait, and resent."""
-    unverified: list[Unverified] = field(default_factory=list)
-    reads: int = 0
-    """GET /events requests made to settle ambiguities."""
 
 
 @dataclass(frozen=True)
@@ -154,15 +92,14 @@ class SpotzeeClient:
                 if verdict is Verdict.ACCEPTED or verdict is Verdict.ITEMS:
                     return answer
                 if verdict not in (Verdict.RETRY, Verdict.THROTTLED):
-                    raise self._fatal(verdict, answer)
+                    raise write_refusal(answer.status, answer.body, answer.request_id, self._url)
             elif sent and not self.keys_enforced:
                 return cause
             now = self._clock()
             first_failure = now if first_failure is None else first_failure
             if answer is not None and answer.status == 429:
                 # Every sender stops until the block lifts; this request goes again behind them, in its turn.
-                wait = retry_after if retry_after is not None else PUBLISHED_BLOCK_S
-                self._limiter.block(wait, f"Spotzee answered 429 rate_limited (request {answer.request_id})")
+                wait = self._limiter.blocked_by_429(retry_after, answer.request_id)
             else:
                 wait = backoff.wait(cause, retry_after)
             if now + wait - first_failure > retry.budget_s:
@@ -222,36 +159,6 @@ class SpotzeeClient:
             )
         http_log.debug("POST %s key %s: %d, request %s", self._url, key, response.status, answer.request_id)
         return answer, str(response.status), parse_retry_after(response.headers.get("retry-after")), True
-
-    def _fatal(self, verdict: Verdict, answer: _Answer) -> ApiError:
-        code = answer.body.get("code")
-        rid = answer.request_id
-        detail = f"{answer.status} {code or 'error'}" + (f", request {rid}" if rid else "")
-        if verdict is Verdict.AUTH:
-            return AuthError(
-                f"{_AUTH_ADVICE[answer.status]} ({detail}).", status=answer.status, code=code, request_id=rid
-            )
-        if verdict is Verdict.MISMATCH:
-            return IdempotencyMismatchError(
-                "Spotzee already received a different body under this batch's idempotency key: the source "
-                "or mapping changed since a run within the last 24 hours; use --restart or a new --job "
-                f"({detail}).",
-                status=answer.status,
-                code=code,
-                request_id=rid,
-            )
-        if verdict is Verdict.NOT_FOUND:
-            return ApiError(
-                f"Spotzee has no events endpoint at {self._url} ({detail}); check --base-url: it is Spotzee's client "
-                "API, ending in /api/client (the default is https://apix.spotzee.com/api/client).",
-                status=answer.status,
-                code=code,
-                request_id=rid,
-            )
-        message = answer.body.get("message") or answer.body.get("error") or answer.body.get("title") or "refused"
-        return ApiError(
-            f"Spotzee refused the request: {message} ({detail}).", status=answer.status, code=code, request_id=rid
-        )
 
     # -- a chunk, with invalid events isolated -------------------------------------------
 
@@ -349,7 +256,7 @@ class SpotzeeClient:
                     log.warning("%s: ambiguous batches are resent unchecked and named in the report.", exc)
                 why = f"GET /events failed: {exc}"
         if why is not None:
-            delivery.unverified.append(_unverified(ambiguity, [e for e in sent if e is not None], why))
+            delivery.unverified.append(unverified(ambiguity, [e for e in sent if e is not None], why))
             delivery.resent += len(ambiguity.indexes)
             self._deliver(ambiguity.indexes, events, ambiguity.key, delivery)
             return
@@ -374,22 +281,3 @@ class SpotzeeClient:
 
 def _said(cause: str) -> str:
     return {"connection": "the connection failed", "timeout": "no answer within the timeout"}.get(cause, cause)
-
-
-def _unverified(ambiguity: Ambiguity, sent: list[SentEvent], why: str) -> Unverified:
-    times = sorted(e.created_at for e in sent)
-    shown = [t.isoformat(timespec="milliseconds").replace("+00:00", "Z") for t in (times[:1] + times[-1:])]
-    return Unverified(
-        key=ambiguity.key,
-        events=len(ambiguity.indexes),
-        first_created_at=shown[0] if shown else None,
-        last_created_at=shown[-1] if shown else None,
-        names=sorted({e.name for e in sent}),
-        why=why,
-    )
-
-
-def item_index(param: str) -> int | None:
-    """The position in the batch of the event an ``errors[].param`` names, or ``None`` for a request-level one."""
-    match = _INDEX.match(param)
-    return int(match.group(1)) if match else None

@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from ..config import PUBLISHED_BLOCK_S
+
 log = logging.getLogger(__name__)
 
 _EPOCH_FROM = 1e9
@@ -122,6 +124,12 @@ class RateLimiter:
                 self._allowance, self._window_end = allowance, now + reset_in
             else:
                 self._allowance = min(self._allowance, allowance)
+
+    def blocked_by_429(self, retry_after: float | None, request_id: str | None, what: str = "a request") -> float:
+        """A 429 came: every sender holds for ``Retry-After`` or, without it, the published block. The wait."""
+        seconds = retry_after if retry_after is not None else PUBLISHED_BLOCK_S
+        self.block(seconds, f"Spotzee answered {what} with 429 rate_limited (request {request_id})")
+        return seconds
 
     def block(self, seconds: float, why: str) -> None:
         """Hold every sender for ``seconds``: the address is blocked. Said once per block: senders meeting the same

@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
-from ..config import API_VERSION, PUBLISHED_BLOCK_S, ApiSettings
-from ..errors import ApiError, ApiUnavailableError, AuthError
+from ..config import API_VERSION, ApiSettings
+from ..errors import ApiError, ApiUnavailableError
 from .ratelimit import RateLimiter, announced_window
+from .refusals import read_refusal
 from .retry import Backoff, parse_retry_after
 from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
@@ -64,7 +65,8 @@ class Reader:
         rng: random.Random | None = None,
     ) -> None:
         self._api, self._what = api, what
-        self._limiter = limiter
+        # Without a load's limiter (verify), one at the API's rate: pacing, the key's window and blocks alike.
+        self._limiter = limiter or RateLimiter(api.rate_limit, clock=clock, sleep=sleep)
         self._own_transport = transport is None
         self._transport = transport or Transport(api.base_url, api, pool_size=1)
         self._sleep, self._clock, self._rng = sleep, clock, rng or random.Random()
@@ -74,8 +76,6 @@ class Reader:
             "Spotzee-Version": API_VERSION,
             "User-Agent": "spotzee-loader",
         }
-        self._window_reset = 0.0
-        """When the key's announced window resets, once an answer said it has no request left (no limiter)."""
         self.requests = 0
 
     def close(self) -> None:
@@ -100,7 +100,7 @@ class Reader:
         backoff = Backoff(self._api.retry, self._rng)
         first_failure: float | None = None
         while True:
-            self._acquire()
+            self._limiter.acquire()
             status, body, rid, retry_after, cause = self._attempt(url)
             if status == 200:
                 try:
@@ -112,14 +112,11 @@ class Reader:
                         request_id=rid,
                     ) from None
             if status is not None and status != 429 and status < 500 and status != 408:
-                raise refusal(self._what, status, body, rid)
+                raise read_refusal(self._what, status, body, rid, url.split("?")[0])
             now = self._clock()
             first_failure = now if first_failure is None else first_failure
             if status == 429:
-                wait = retry_after if retry_after is not None else PUBLISHED_BLOCK_S
-                if self._limiter is not None:
-                    self._limiter.block(wait, f"Spotzee answered a read with 429 (request {rid})")
-                    wait = 0.0
+                wait = self._limiter.blocked_by_429(retry_after, rid, f"a read of {self._what}")
             else:
                 wait = backoff.wait(cause, retry_after)
             if now + wait - first_failure > budget:
@@ -136,15 +133,6 @@ class Reader:
             if wait > 0:
                 self._sleep(wait)
 
-    def _acquire(self) -> None:
-        if self._limiter is not None:
-            self._limiter.acquire()
-            return
-        spent = self._window_reset - self._clock()
-        if spent > 0:
-            log.info("Spotzee's window for this API key is used up (X-RateLimit-Remaining): waiting %.1fs", spent)
-            self._sleep(spent)
-
     def _attempt(self, url: str) -> tuple[int | None, Any, str | None, float | None, str]:
         """``(status, parsed body, request id, Retry-After, cause)``; status ``None`` for a network failure."""
         window = None
@@ -160,48 +148,12 @@ class Reader:
             http_log.debug("GET %s: %s", url, exc)
             return None, None, None, None, "connection"
         finally:
-            if self._limiter is not None:
-                self._limiter.answered(window)
+            self._limiter.answered(window)
         try:
             body = orjson.loads(response.body) if response.body else None
         except orjson.JSONDecodeError:
             body = None
         rid = response.headers.get("x-request-id") or (body.get("request_id") if isinstance(body, dict) else None)
-        if window is not None and window[0] == 0:
-            self._window_reset = self._clock() + window[1]
         http_log.debug("GET %s: %d, request %s", url, response.status, rid)
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return response.status, body, rid, retry_after, str(response.status)
-
-
-def refusal(what: str, status: int, body: Any, rid: str | None) -> ApiError:
-    """One sentence for a 4xx: which parameter Spotzee refused and why, with the request id."""
-    problem = body if isinstance(body, dict) else {}
-    code = problem.get("code")
-    detail = f"{status} {code or 'error'}, request {rid}"
-    if status in (401, 403):
-        return AuthError(
-            f"Spotzee did not accept the API key for reading {what} ({detail}); check --api-key or "
-            "SPOTZEE_API_KEY, and that the key may read events.",
-            status=status,
-            code=code,
-            request_id=rid,
-        )
-    if status == 404:
-        return ApiError(
-            f"Spotzee has no {what} endpoint at this base URL ({detail}); check --base-url (it ends in /api/client).",
-            status=status,
-            code=code,
-            request_id=rid,
-        )
-    errors = problem.get("errors")
-    errors = errors if isinstance(errors, list) else []
-    param = problem.get("param") or next((e.get("param") for e in errors if isinstance(e, dict)), None)
-    message = problem.get("message") or problem.get("error") or problem.get("title") or "no reason given"
-    named = f"parameter '{param}': " if param else ""
-    return ApiError(
-        f"Spotzee refused the {what} query: {named}{message} ({detail}).",
-        status=status,
-        code=code,
-        request_id=rid,
-    )

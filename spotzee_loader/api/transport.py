@@ -48,18 +48,18 @@ _progress = threading.local()
 thread, so a thread-local mark set by the connection is read back by the same attempt)."""
 
 
-class _MarkingHTTPConnection(HTTPConnection):
+class _MarksSent:
     """Marks the moment the whole request (line, headers, body) has been handed to the socket."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]  # the connection class it is mixed into
         _progress.sent = True
 
 
-class _MarkingHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
-        _progress.sent = True
+class _MarkingHTTPConnection(_MarksSent, HTTPConnection): ...
+
+
+class _MarkingHTTPSConnection(_MarksSent, HTTPSConnection): ...
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -68,6 +68,9 @@ class _HTTPPool(HTTPConnectionPool):
 
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _MarkingHTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Transport:
         self._pool: urllib3.PoolManager
         if proxy is None:
             self._pool = urllib3.PoolManager(num_pools=1, maxsize=pool_size, ssl_context=context)
-            self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+            self._pool.pool_classes_by_scheme = _POOLS
             return
         parts = urllib.parse.urlsplit(proxy)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -118,7 +121,7 @@ class Transport:
             ssl_context=context,
             proxy_ssl_context=context if parts.scheme == "https" else None,
         )
-        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self._pool.pool_classes_by_scheme = _POOLS
 
     def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
         """One attempt; raises ``TransportError`` (or a subclass) when no whole answer arrived, saying whether the

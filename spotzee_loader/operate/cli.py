@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 
 from ..api import DayKey, RateLimiter, spotzee_day_counts
-from ..budget import SharedBudget
-from ..checkpoint import open_checkpoint_store, open_lease_book
+from ..budget import share_budget
+from ..checkpoint import open_checkpoint_store
 from ..config import (
     COMMAND_LINE_KEY_WARNING,
     DEFAULT_BASE_URL,
@@ -195,11 +195,7 @@ def _paced_day_counts(
     sending now, so verify takes its live share of their budget (and honours a block one of them met)."""
     limiter = RateLimiter(api.rate_limit)
     settings = BudgetSettings(name=env.get("SPOTZEE_BUDGET") or BudgetSettings.name)
-    budget = None
-    try:
-        budget = SharedBudget(open_lease_book(checkpoint), settings, api.rate_limit, limiter).start()
-    except Exception:  # noqa: BLE001 - no store to share through: this command alone, at the whole budget
-        budget = None
+    budget = share_budget(checkpoint, settings, api.rate_limit, limiter, redact(checkpoint))
     try:
         return spotzee_day_counts(api, since, until, names, limiter=limiter)
     finally:
