@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -257,6 +258,27 @@ def test_bad_key_stops_at_once_with_a_plain_sentence(cli: Cli, mock: MockSpotzee
     assert secret not in result.stdout + result.stderr
     assert len(mock.requests) <= 2 * DEFAULT_CONCURRENCY  # stopped at once, not after the whole file
     assert mock.event_count == 0
+
+
+def test_a_base_url_without_the_client_api_path_is_one_sentence_about_base_url(
+    cli: Cli, mock: MockSpotzee, write_parquet
+) -> None:
+    """The host right, ``/api/client`` forgotten: Spotzee (and the mock) answer 404 resource_missing; the run stops at
+    once with a sentence naming --base-url (the mock once took any path ending in /events)."""
+    wrong = mock.base_url.removesuffix("/api/client")
+    result = cli(str(write_parquet(orders(300))), "--preset", "orders", "--base-url", wrong)
+    assert result.returncode == 1, result.stderr[-2000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and re.fullmatch(
+        re.escape(f"error: Spotzee has no endpoint at {wrong}/events (404 resource_missing, request ")
+        + r"req_mock\d{8}"
+        + re.escape(
+            "); check --base-url: it is Spotzee's client API, ending in /api/client (the default is "
+            "https://apix.spotzee.com/api/client)."
+        ),
+        error_lines[0],
+    ), error_lines
+    assert "Traceback" not in result.stderr and mock.event_count == 0
 
 
 def test_api_key_from_the_environment(cli: Cli, mock: MockSpotzee, write_parquet) -> None:

@@ -289,3 +289,39 @@ def test_the_mock_answers_the_published_events_and_journeys_pages(mock: MockSpot
     too_long = [("from", "2024-01-01T00:00:00Z"), ("to", "2024-02-02T00:00:00Z"), *NAMES]
     refused = requests.get(mock.base_url + "/events?" + urllib.parse.urlencode(too_long), headers=AUTH, timeout=10)
     assert refused.status_code == 400 and refused.json()["param"] == "to"  # 32 days: over the published 31
+
+
+def test_a_record_without_an_integer_count_is_one_sentence_not_an_internal_error() -> None:
+    """A page of the published shape whose record carries its count as a string: verify's read stops with the
+    loader's sentence (an ApiError, exit 1), not a ValueError the command line calls an internal error."""
+    import datetime as dt
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from spotzee_loader.api.aggregations import spotzee_day_counts
+    from spotzee_loader.config import ApiSettings, Secret
+
+    page = {"results": [{"event_name": "x", "day": "2024-01-01", "count": "3"}], "nextCursor": None}
+
+    class Odd(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({**page, "prevCursor": None, "limit": 100}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = ApiSettings(api_key=Secret(API_KEY), base_url=f"http://127.0.0.1:{server.server_address[1]}/api/client")
+        since = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        with pytest.raises(ApiError, match="not the published page shape: a record has no integer 'count'"):
+            spotzee_day_counts(api, since, since + dt.timedelta(days=1), ["x"])
+    finally:
+        server.shutdown()
+        server.server_close()

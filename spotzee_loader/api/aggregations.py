@@ -90,8 +90,8 @@ def spotzee_day_counts(
             query: list[tuple[str, str]] = [("from", rfc3339(start)), ("to", rfc3339(end))]
             query += [("group_by", "event_name"), ("group_by", "day"), ("limit", str(PAGE_LIMIT))]
             query += [("event_name", name) for name in names]
-            for page in reader.pages("/events/aggregations", query):
-                for record in AggregationPage.check(page.results):
+            for page in reader.pages("/events/aggregations", query, AggregationPage.check):
+                for record in page.results:
                     counts[(str(record.get("event_name")), str(record.get("day"))[:10])] += record["count"]
     finally:
         reader.close()

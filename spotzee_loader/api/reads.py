@@ -27,6 +27,7 @@ from .retry import Backoff, parse_retry_after
 from .transport import Transport, TransportError, TransportTimeoutError, TransportTlsError, tls_error
 
 log = logging.getLogger(__name__)
+Check = Callable[[list[dict[str, Any]]], object]
 http_log = logging.getLogger("spotzee_loader.http")
 
 
@@ -82,12 +83,15 @@ class Reader:
         if self._own_transport:
             self._transport.close()
 
-    def pages(self, path: str, query: list[tuple[str, str]]) -> Iterator[Page]:
-        """Every page of ``GET {base}{path}?query``, following ``nextCursor`` to its end."""
+    def pages(self, path: str, query: list[tuple[str, str]], check: Check | None = None) -> Iterator[Page]:
+        """Every page of ``GET {base}{path}?query``, following ``nextCursor`` to its end; ``check`` raises
+        ``ValueError`` for a record that is not of the endpoint's published shape."""
         base = self._api.base_url.rstrip("/") + path
         cursor: str | None = None
         while True:
-            page = self.read(base + "?" + urllib.parse.urlencode(query + ([("cursor", cursor)] if cursor else [])))
+            page = self.read(
+                base + "?" + urllib.parse.urlencode(query + ([("cursor", cursor)] if cursor else [])), check
+            )
             yield page
             if page.next_cursor is None:
                 return
@@ -95,7 +99,7 @@ class Reader:
                 raise ApiError(f"Spotzee's {self._what} returned the same nextCursor twice ({cursor!r}); stopping.")
             cursor = page.next_cursor
 
-    def read(self, url: str) -> Page:
+    def read(self, url: str, check: Check | None = None) -> Page:
         budget = self._api.retry.budget_s
         backoff = Backoff(self._api.retry, self._rng)
         first_failure: float | None = None
@@ -104,7 +108,10 @@ class Reader:
             status, body, rid, retry_after, cause = self._attempt(url)
             if status == 200:
                 try:
-                    return Page.parse(body)
+                    page = Page.parse(body)
+                    if check is not None:
+                        check(page.results)
+                    return page
                 except ValueError as exc:
                     raise ApiError(
                         f"Spotzee's {self._what} answer is not the published page shape: {exc} (request {rid}).",
