@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from .api import Delivery
 
 
 @dataclass
@@ -65,6 +68,20 @@ class RunReport:
     """Spotzee's ``request_id`` of the answer that stopped the run, for its support."""
     source_options: dict[str, Any] = field(default_factory=dict)
     """The table, query and window read (what ``verify JOB`` needs to read the source again)."""
+
+    def count_chunk(self, seq: int, delivery: Delivery, rejects: list[dict[str, Any]]) -> None:
+        """Add one checkpointed chunk: what Spotzee took, what was refused, and what its requests came to."""
+        self.events_sent += delivery.accepted
+        self.rejected += len(rejects)
+        self.rejects_by_reason.update(rec["reason_code"] for rec in rejects)
+        self.requests += delivery.requests
+        self.retries += sum(delivery.retries.values())
+        self.retries_by_cause.update(delivery.retries)
+        self.reads += delivery.reads
+        self.ambiguous_requests += delivery.ambiguous_requests
+        self.ambiguous_confirmed += delivery.confirmed
+        self.ambiguous_resent += delivery.resent
+        self.maybe_doubled += [{"chunk": seq, **dataclasses.asdict(u)} for u in delivery.unverified]
 
     def note_times(self, first: str | None, last: str | None) -> None:
         if first is not None and (self.first_created_at is None or first < self.first_created_at):

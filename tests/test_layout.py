@@ -21,7 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "spotzee_loader"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 # The modules whose job is talking to a person on a terminal.
-PRINTING_MODULES = {"cli.py", "operate/cli.py", "examples/__main__.py"}
+PRINTING_MODULES = {
+    "cli/load.py",
+    "cli/summary.py",
+    "cli/mock_server.py",
+    "cli/main.py",
+    "operate/cli.py",
+    "examples/__main__.py",
+}
 
 
 def _lint_imports(package_parent: Path) -> subprocess.CompletedProcess[str]:

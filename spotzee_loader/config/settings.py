@@ -1,22 +1,13 @@
-"""Typed, frozen settings for one load, resolved once at the edge (CLI or DAG) and passed down.
-
-Library modules never read ``os.environ``: the CLI and the DAGs build these objects.
-"""
+"""Typed, frozen settings for one load: the API and its pace, retries, the budget, what selects the source's rows."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import ipaddress
-import os
-import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from .redaction import redact
+from .network import NetworkSettings
 
 DEFAULT_BASE_URL = "https://apix.spotzee.com/api/client"
 API_VERSION = "2026-04-28"
@@ -51,16 +42,6 @@ class Secret:
     __str__ = __repr__
 
 
-def default_checkpoint_path() -> Path:
-    """Where the embedded checkpoint store lives unless ``--checkpoint`` says otherwise.
-
-    ``$XDG_STATE_HOME/spotzee-loader/checkpoints.sqlite`` (``~/.local/state/...`` by default):
-    per user, outside the working directory, so a re-run from another directory still resumes.
-    """
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "spotzee-loader" / "checkpoints.sqlite"
-
-
 @dataclass(frozen=True)
 class RetrySettings:
     """How hard the client tries before a failure becomes fatal."""
@@ -80,64 +61,6 @@ class RetrySettings:
     confirm_wait_s: float = 60.0
     """How long to wait for Spotzee to show the events of a request that went out but got no answer, before taking
     the missing ones as not recorded and sending them again (events show up in the reads once processed)."""
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    """How requests reach Spotzee from this machine: proxies and the CAs to trust, read from the environment at
-    the edge (CLI, DAG task) with the names and precedence requests and curl use."""
-
-    http_proxy: str | None = None
-    """Proxy for ``http://`` base URLs (``HTTP_PROXY``)."""
-    https_proxy: str | None = None
-    """Proxy for ``https://`` base URLs (``HTTPS_PROXY``); ``http://`` (CONNECT) or ``https://`` (TLS to it too)."""
-    no_proxy: str | None = None
-    """Hosts reached directly (``NO_PROXY``): names, ``.domain`` suffixes, ``host:port``, IPs, CIDR blocks, ``*``."""
-    ca_bundle: str | None = None
-    """PEM file of the CAs to trust (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``); certifi's
-    bundle when ``None``. Verification itself is never off."""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> NetworkSettings:
-        def first(*names: str) -> str | None:
-            # Lower case first, as urllib and requests read them.
-            return next((env[n] for name in names for n in (name.lower(), name.upper()) if env.get(n)), None)
-
-        return cls(
-            http_proxy=first("http_proxy", "all_proxy"),
-            https_proxy=first("https_proxy", "all_proxy"),
-            no_proxy=first("no_proxy"),
-            ca_bundle=first("requests_ca_bundle", "curl_ca_bundle", "ssl_cert_file"),
-        )
-
-    def __repr__(self) -> str:  # a proxy URL may carry a password
-        shown = ", ".join(f"{k}={redact(v) if v else v!r}" for k, v in self.__dict__.items())
-        return f"NetworkSettings({shown})"
-
-    def proxy_for(self, url: str) -> str | None:
-        """The proxy URL to reach ``url`` through, or ``None`` to connect directly."""
-        parts = urlsplit(url)
-        proxy = self.https_proxy if parts.scheme == "https" else self.http_proxy
-        if not proxy or self._bypassed(parts.hostname or "", parts.port):
-            return None
-        return proxy if "://" in proxy else f"http://{proxy}"
-
-    def _bypassed(self, host: str, port: int | None) -> bool:
-        entries = [e.strip() for e in (self.no_proxy or "").split(",") if e.strip()]
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        for entry in entries:
-            if address is not None and "/" in entry:
-                try:
-                    if address in ipaddress.ip_network(entry, strict=False):
-                        return True
-                except ValueError:
-                    continue
-        where = f"{host}:{port}" if port else host
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
-        return bool(entries) and bool(bypass(where, {"no": ",".join(entries)}))
 
 
 @dataclass(frozen=True)
@@ -273,59 +196,3 @@ class LoadSettings:
     """What the checkpoint binds the job to; ``api.base_url`` when ``None``."""
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     """Which API budget this load shares with the others running now."""
-
-
-COMMAND_LINE_KEY_WARNING = (
-    "warning: an API key given with --api-key is visible to other users of this machine (ps) and stays in "
-    "your shell history; set SPOTZEE_API_KEY in the environment instead."
-)
-
-
-def request_rate(text: str) -> float:
-    """``--rate-limit``: requests per second (``125``, ``125/s``) or per minute (``7500/min``)."""
-    number, _, unit = text.strip().partition("/")
-    per = {"": 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0}.get(unit.strip().lower())
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if per is None or value < 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a rate: give requests per second (125) or per minute (7500/min)"
-        )
-    return value / per
-
-
-def instant(text: str) -> dt.datetime:
-    """The command lines' time argument: ``2024-01-01`` or ``2024-01-01T06:00:00+02:00`` -> an aware UTC
-    datetime (naive means UTC)."""
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date or ISO 8601 time") from None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-
-
-def plaintext_key_warning(base_url: str) -> str | None:
-    """A warning when the key would cross a network unencrypted (plain http to anything but loopback)."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if parts.scheme.lower() != "http" or host in ("localhost", "::1") or host.startswith("127."):
-        return None
-    return f"the base URL {base_url} is plain http: the API key would cross the network unencrypted; use https."
-
-
-def use_compact_memory_pool(env: dict[str, str]) -> None:
-    """Arrow's jemalloc pool (else the system allocator) unless ``ARROW_DEFAULT_MEMORY_POOL`` says otherwise.
-
-    mimalloc, pyarrow's default, keeps freed batch buffers around: a TPC-H scale-1 load peaked at 271 MiB
-    with it and 233 MiB with jemalloc, at the same speed.
-    """
-    import pyarrow as pa
-
-    if env.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except NotImplementedError:  # a pyarrow build without jemalloc (Windows)
-        pa.set_memory_pool(pa.system_memory_pool())

@@ -1,63 +1,50 @@
-"""read -> map -> validate -> chunk -> send -> checkpoint after the 2xx. The only orchestrator.
+"""One run of a load: the stream read, mapped, cut into chunks and sent by a bounded pool of senders, each answered
+chunk checkpointed; chunks whose answer was lost settled on a pool of their own.
 
-The main thread reads, maps and commits; a bounded pool of sender threads holds at most
-``2 × concurrency`` chunks, so memory does not depend on the input size. A chunk whose request went out and got no
-answer is settled on a pool of its own (Spotzee's reads asked whether it was recorded, its missing events sent
-again), so the other chunks go on meanwhile; at most ``_CHECKING`` chunks wait there at once.
+The main thread reads, maps and commits; the senders hold at most ``2 × concurrency`` chunks, so memory does not
+depend on the input size. A chunk whose request went out and got no answer is settled apart (Spotzee's reads asked
+whether it was recorded, its missing events sent again), so the other chunks go on meanwhile; at most
+``_CHECKING`` chunks wait there at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import hashlib
 import logging
-import os
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Protocol
 
-import orjson
-
-from . import deadletter
-from .api import Delivery, RateLimiter, SpotzeeClient
-from .budget import SharedBudget, share_budget
-from .checkpoint import (
+from .. import deadletter
+from ..api import Delivery, RateLimiter, SpotzeeClient
+from ..budget import SharedBudget, share_budget
+from ..checkpoint import (
     AckedChunk,
     CheckpointStore,
     CommitQueue,
     JobIdentity,
     JobState,
-    open_checkpoint_store,
 )
-from .chunking import Chunk, Chunker
-from .config import LoadSettings
-from .errors import (
-    CheckpointStoreError,
+from ..chunking import Chunk, Chunker
+from ..config import LoadSettings
+from ..errors import (
     InterruptedRunError,
-    MappingError,
-    OutputWriteError,
     SourceReadError,
     SpotzeeLoaderError,
 )
-from .files import write_atomically, writing
-from .mapping import BatchMapper, Mapping, detect_preset, mapping_from_toml, preset_mapping
-from .redaction import redact
-from .report import RunReport
-from .sources import ResumePoint, Source, is_database_url, open_source
+from ..files import writing
+from ..mapping import BatchMapper, Mapping
+from ..redaction import redact
+from ..report import RunReport
+from ..sources import ResumePoint, Source, is_database_url
+from .plan import announce_plan
 
 log = logging.getLogger(__name__)
 _CHECKING = 16
 """Chunks settled at once after an ambiguous request (each mostly waits for Spotzee to process); past that the
 main thread waits, which slows the load only when answers are being lost wholesale."""
-JOURNEY_WARNING = (
-    "Warning: Spotzee journeys triggered by these event names will see the events as they arrive; "
-    "a live journey may message customers about old activity. Pause or exclude such journeys first."
-)
 
 
 class Progress(Protocol):
@@ -68,127 +55,21 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
-class _NoProgress:
-    def start(self, total_rows: int | None, done_rows: int) -> None: ...
-    def advance(self, rows: int, events: int, rejected: int) -> None: ...
-    def close(self) -> None: ...
-
-
-def load_mapping_file(path: Path) -> Mapping:
-    """Read and validate a TOML mapping file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError(f"mapping file {path} does not exist.") from None
-    return mapping_from_toml(text, origin=str(path))
-
-
-@dataclass(frozen=True)
-class MappingChoice:
-    """How the user chose the mapping: a TOML file, a preset name, or neither (detect)."""
-
-    file: Path | None = None
-    preset: str | None = None
-
-    def resolve(self, columns: list[str]) -> Mapping:
-        if self.file is not None:
-            return load_mapping_file(self.file)
-        if self.preset is not None:
-            return preset_mapping(self.preset, columns)
-        name, mapping = detect_preset(columns)
-        log.info("no --mapping or --preset given: the columns fit preset %r, using it", name)
-        return mapping
-
-    def label(self) -> str:
-        if self.file is not None:
-            return str(self.file.resolve())
-        return f"preset:{self.preset or 'auto'}"
-
-
-def source_location(source: Source, spec: str) -> str:
-    """Files by absolute path (a job means the same files from any directory); databases as described."""
-    return source.description if "://" in spec else os.path.abspath(spec)
-
-
-def default_job_name(source: Source, settings: LoadSettings, choice: MappingChoice, target: str) -> str:
-    """Readable and stable: ``orders-preset_orders-1a2b3c4d`` (source stem, mapping, hash)."""
-    spec = settings.source
-    opts = settings.source_options
-    stem = opts.table or Path(spec.rstrip("/")).name.split(".")[0] or "source"
-    mapping = choice.file.stem if choice.file else (choice.preset or "auto")
-    where = source_location(source, spec)
-    seed = f"{where}\0{opts.table}\0{opts.sql}\0{opts.since}\0{opts.until}\0{choice.label()}\0{target}"
-    digest = hashlib.sha256(seed.encode()).hexdigest()[:8]
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{stem}-{mapping}")
-    return f"{safe}-{digest}"
-
-
-class Loader:
-    """One load of one source into Spotzee (or a dry run of it)."""
-
-    def __init__(
-        self,
-        settings: LoadSettings,
-        choice: MappingChoice,
-        *,
-        progress: Progress | None = None,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.settings = settings
-        self.choice = choice
-        self.progress = progress or _NoProgress()
-        self.stop = stop or threading.Event()
-
-    def run(self) -> RunReport:
-        """Load everything not yet acknowledged; returns the report or raises with ``.report`` set."""
-        s = self.settings
-        started = time.monotonic()
-        source = open_source(s.source, s.source_options)
-        try:
-            mapping = self.choice.resolve(list(source.schema().names))
-            source.prepare(mapping)
-            target = "dry-run" if s.dry_run else redact(s.target or s.api.base_url.rstrip("/"))
-            job = s.job or default_job_name(source, s, self.choice, target)
-            where = source_location(source, s.source)
-            origin = mapping.origin
-            if self.choice.file is not None:
-                origin = str(self.choice.file.resolve())
-            identity = JobIdentity(job, where, source.fingerprint(), origin, mapping.fingerprint(), target)
-            store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint, s.api.retry.budget_s)
-            report = RunReport(
-                job=job,
-                source=source.description,
-                mapping=mapping.origin,
-                dry_run=s.dry_run,
-                checkpoint="(none: dry run)" if s.dry_run else store.location,
-                rows_total=source.total_rows(),
-                source_options=s.source_options.as_record(),
-            )
-            try:
-                _Run(self, source, mapping, store, identity, report).execute()
-            finally:
-                report.duration_s = time.monotonic() - started
-                _finalize(s, store, job, report)
-            return report
-        finally:
-            source.close()
-
-
-class _Run:
+class Run:
     """The state of one run: the stream position, the chunks in flight, the counts."""
 
     def __init__(
         self,
-        loader: Loader,
+        settings: LoadSettings,
+        progress: Progress,
+        stop: threading.Event,
         source: Source,
         mapping: Mapping,
         store: CheckpointStore,
         identity: JobIdentity,
         report: RunReport,
     ) -> None:
-        self.s = loader.settings
-        self.progress = loader.progress
-        self.stop = loader.stop
+        self.s, self.progress, self.stop = settings, progress, stop
         self.source, self.mapping, self.store, self.identity, self.report = source, mapping, store, identity, report
         self.abort = threading.Event()
         self.inflight: dict[Future[Delivery], Chunk] = {}
@@ -215,7 +96,7 @@ class _Run:
             if s.output is not None:
                 self.output = s.output.open("wb")
             if not s.dry_run:
-                self._announce_plan()
+                announce_plan(self.identity.name, report, self.state, self.mapping, self.source, s.source_options)
                 self.store.set_state(self.identity.name, "running", report.as_dict(), None)
             self.progress.start(report.rows_total, self.state.rows_done)
             self._stream()
@@ -245,40 +126,6 @@ class _Run:
                 self.client.close()
             if self.budget is not None:
                 self.budget.close()
-
-    def _announce_plan(self) -> None:
-        """The first lines of a real run: what will be sent, and the journeys warning."""
-        total, done, m = self.report.rows_total, self.state.rows_done, self.mapping
-        rows = f"{total:,} rows in the source" if total is not None else "the source's rows"
-        names = f"named {m.name!r}" if m.name else f"named by column {m.name_column!r}"
-        bounds_of = getattr(self.source, "created_at_bounds", None)
-        first = last = None
-        if bounds_of is not None:
-            try:
-                first, last = bounds_of()
-            except Exception as exc:  # noqa: BLE001 - the plan is informative; the load reports real errors
-                log.debug("no created_at bounds for the plan: %s", exc)
-        span = f"created_at from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC" if first and last else ""
-        log.info(
-            "Plan for job %s: %s, %s already sent in earlier runs (resuming at row %s); events %s%s.",
-            self.identity.name,
-            rows,
-            f"{done:,}",
-            f"{self.state.prefix_row:,}",
-            names,
-            f"; {span}" if span else "",
-        )
-        kept = getattr(self.source, "rows_in_window", lambda: None)()
-        if kept is not None:
-            log.info(
-                "The window [%s, %s) on created_at keeps at most %s of these rows: row groups wholly outside it "
-                "(by their statistics) are skipped unread, other rows outside it are skipped as they are read.",
-                self.s.source_options.since or "-",
-                self.s.source_options.until or "-",
-                f"{kept:,}",
-            )
-        log.info("Rejects are counted as rows are read: rehearse with --dry-run for events per name and rejects.")
-        log.warning(JOURNEY_WARNING)
 
     def _stream(self) -> None:
         state, report = self.state, self.report
@@ -445,17 +292,7 @@ class _Run:
                 len(done.rejects),
                 delivery.requests,
             )
-            r.events_sent += delivery.accepted
-            r.rejected += len(done.rejects)
-            r.rejects_by_reason.update(rec["reason_code"] for rec in done.rejects)
-            r.requests += delivery.requests
-            r.retries += sum(delivery.retries.values())
-            r.retries_by_cause.update(delivery.retries)
-            r.reads += delivery.reads
-            r.ambiguous_requests += delivery.ambiguous_requests
-            r.ambiguous_confirmed += delivery.confirmed
-            r.ambiguous_resent += delivery.resent
-            r.maybe_doubled += [{"chunk": chunk.seq, **dataclasses.asdict(u)} for u in delivery.unverified]
+            r.count_chunk(chunk.seq, delivery, done.rejects)
             self.progress.advance(chunk.rows, delivery.accepted, len(done.rejects))
 
     def _send(self, client: SpotzeeClient, events: list[bytes], key_stem: str) -> Delivery:
@@ -477,50 +314,3 @@ class _Run:
     def _interruptible_sleep(self, seconds: float) -> None:
         if self.abort.wait(seconds):
             raise InterruptedRunError("the run is stopping; this retry was abandoned.")
-
-
-def _finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunReport) -> None:
-    """Totals, dead-letter export, job state and report file; runs after every run, failed or not.
-
-    The report file is written even when the store or the dead-letter disk fails here; such a failure is raised
-    only when the run itself succeeded (a failed run's own error is the one to tell).
-    """
-    failure: SpotzeeLoaderError | None = None
-    succeeded = report.status in ("finished", "nothing_to_do", "dry_run")
-    try:
-        report.job_totals = store.totals(job)
-        # A refused run (another process holds the job) leaves the job's state, last error and dead letters to it.
-        held = job in store.held
-        dead_letter = s.dead_letter
-        if dead_letter is None and not s.dry_run:
-            base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
-            dead_letter = base / "dead-letter" / f"{job}.jsonl"
-        if held and dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
-            path = dead_letter
-            store.retrying(lambda: _export_dead_letters(store, job, path))
-            report.dead_letter = str(dead_letter)
-        state = "finished" if report.status == "nothing_to_do" else report.status
-        if held:
-            store.set_state(job, state, report.as_dict(), report.error)
-    except (CheckpointStoreError, OutputWriteError) as exc:
-        if succeeded:
-            failure = exc
-            report.status, report.error = "failed", str(exc)
-        else:
-            log.error("%s", exc)
-    finally:
-        store.close()
-    if s.report is not None:
-        with writing("the report", s.report, "free space or choose another path. The checkpoint is intact."):
-            write_atomically(s.report, [orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2)])
-    if failure is not None:
-        raise failure
-
-
-def _export_dead_letters(store: CheckpointStore, job: str, path: Path) -> None:
-    advice = (
-        f"they are kept in the checkpoint store {store.location}: free space (or choose another --dead-letter), then "
-        "re-run the same command to write them."
-    )
-    with writing("the dead letters", path, advice):
-        deadletter.export(store.rejects(job), path)

@@ -1,0 +1,64 @@
+"""What every run ends with, failed or not: the job's totals, the dead-letter file, the job's state, the report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import orjson
+
+from .. import deadletter
+from ..checkpoint import CheckpointStore
+from ..config import LoadSettings
+from ..errors import CheckpointStoreError, OutputWriteError, SpotzeeLoaderError
+from ..files import write_atomically, writing
+from ..report import RunReport
+
+log = logging.getLogger(__name__)
+
+
+def finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunReport) -> None:
+    """Totals, dead-letter export, job state and report file; runs after every run, failed or not.
+
+    The report file is written even when the store or the dead-letter disk fails here; such a failure is raised
+    only when the run itself succeeded (a failed run's own error is the one to tell).
+    """
+    failure: SpotzeeLoaderError | None = None
+    succeeded = report.status in ("finished", "nothing_to_do", "dry_run")
+    try:
+        report.job_totals = store.totals(job)
+        # A refused run (another process holds the job) leaves the job's state, last error and dead letters to it.
+        held = job in store.held
+        dead_letter = s.dead_letter
+        if dead_letter is None and not s.dry_run:
+            base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
+            dead_letter = base / "dead-letter" / f"{job}.jsonl"
+        if held and dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
+            path = dead_letter
+            store.retrying(lambda: _export_dead_letters(store, job, path))
+            report.dead_letter = str(dead_letter)
+        state = "finished" if report.status == "nothing_to_do" else report.status
+        if held:
+            store.set_state(job, state, report.as_dict(), report.error)
+    except (CheckpointStoreError, OutputWriteError) as exc:
+        if succeeded:
+            failure = exc
+            report.status, report.error = "failed", str(exc)
+        else:
+            log.error("%s", exc)
+    finally:
+        store.close()
+    if s.report is not None:
+        with writing("the report", s.report, "free space or choose another path. The checkpoint is intact."):
+            write_atomically(s.report, [orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2)])
+    if failure is not None:
+        raise failure
+
+
+def _export_dead_letters(store: CheckpointStore, job: str, path: Path) -> None:
+    advice = (
+        f"they are kept in the checkpoint store {store.location}: free space (or choose another --dead-letter), then "
+        "re-run the same command to write them."
+    )
+    with writing("the dead letters", path, advice):
+        deadletter.export(store.rejects(job), path)

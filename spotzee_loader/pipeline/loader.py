@@ -1,0 +1,73 @@
+"""A load of one source into Spotzee (or a dry run of it): open the source, resolve the mapping and the job, run,
+and finish the run whatever happened."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..checkpoint import JobIdentity, open_checkpoint_store
+from ..config import LoadSettings
+from ..redaction import redact
+from ..report import RunReport
+from ..sources import open_source
+from .choice import MappingChoice, default_job_name, source_location
+from .finish import finalize
+from .run import Progress, Run
+
+
+class _NoProgress:
+    def start(self, total_rows: int | None, done_rows: int) -> None: ...
+    def advance(self, rows: int, events: int, rejected: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class Loader:
+    """One load of one source into Spotzee (or a dry run of it)."""
+
+    def __init__(
+        self,
+        settings: LoadSettings,
+        choice: MappingChoice,
+        *,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.choice = choice
+        self.progress = progress or _NoProgress()
+        self.stop = stop or threading.Event()
+
+    def run(self) -> RunReport:
+        """Load everything not yet acknowledged; returns the report or raises with ``.report`` set."""
+        s = self.settings
+        started = time.monotonic()
+        source = open_source(s.source, s.source_options)
+        try:
+            mapping = self.choice.resolve(list(source.schema().names))
+            source.prepare(mapping)
+            target = "dry-run" if s.dry_run else redact(s.target or s.api.base_url.rstrip("/"))
+            job = s.job or default_job_name(source, s, self.choice, target)
+            where = source_location(source, s.source)
+            origin = mapping.origin
+            if self.choice.file is not None:
+                origin = str(self.choice.file.resolve())
+            identity = JobIdentity(job, where, source.fingerprint(), origin, mapping.fingerprint(), target)
+            store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint, s.api.retry.budget_s)
+            report = RunReport(
+                job=job,
+                source=source.description,
+                mapping=mapping.origin,
+                dry_run=s.dry_run,
+                checkpoint="(none: dry run)" if s.dry_run else store.location,
+                rows_total=source.total_rows(),
+                source_options=s.source_options.as_record(),
+            )
+            try:
+                Run(s, self.progress, self.stop, source, mapping, store, identity, report).execute()
+            finally:
+                report.duration_s = time.monotonic() - started
+                finalize(s, store, job, report)
+            return report
+        finally:
+            source.close()
