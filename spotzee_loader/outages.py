@@ -30,6 +30,7 @@ _MYSQL_CODES = {2003, 2006, 2013, 1040, 1053, 1205, 1213, 4031}
 _LOST = ("connection is lost", "connection is closed", "server closed the connection", "terminating connection",
          "connection reset", "broken pipe", "lost connection", "gone away", "connection refused",
          "the database system is starting up", "the database system is shutting down", "is locked",
+         "the database system is not yet accepting connections", "the database system is in recovery mode",
          "timed out", "timeout was reached", "couldn't connect", "could not connect", "network_connection",
          "failure when receiving data", "slow down", "slowdown", "service unavailable")  # fmt: skip
 # Texts of faults a person must fix, even where a driver puts them next to a connection failure.

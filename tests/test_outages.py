@@ -85,6 +85,12 @@ def test_which_driver_errors_are_outages() -> None:
         psycopg.errors.SerializationFailure("could not serialize access"),
         psycopg.errors.DeadlockDetected("deadlock detected"),
         psycopg.OperationalError("the connection is lost"),
+        # A cluster back from a crash, replaying its WAL: psycopg's connect error carries no SQLSTATE, only the text.
+        psycopg.OperationalError(
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  the database system '
+            "is not yet accepting connections"
+        ),
+        psycopg.OperationalError("FATAL:  the database system is in recovery mode"),
         pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"),
         pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock"),
         sa.exc.OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2006, "MySQL server has gone away")),

@@ -86,6 +86,7 @@ def test_row_groups_outside_the_window_are_not_read(cli: Cli, mock: MockSpotzee,
 
 
 def test_a_windowed_load_killed_midway_resumes(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    mock.configure({"enforce_idempotency": True})  # the chunks in flight at the kill are replayed by key
     rows = four_days(tmp_path / "orders.parquet")
     since = DAY0 + dt.timedelta(days=1)
     until = DAY0 + dt.timedelta(days=5)  # the far-future row stays outside: skipped, not rejected
