@@ -1,6 +1,6 @@
 """The migration DAG spread over two machines' worth of workers: CeleryExecutor (Redis as the broker) with two
 ``airflow celery worker`` processes, the shared PostgreSQL checkpoint store and one live API budget, against
-the mock Spotzee refusing more than 100 requests in any second (``tests/airflow_deployment.py``).
+the mock Spotzee enforcing the published per-IP rules (``tests/airflow_deployment.py``).
 
 Prints the events/s between the first and last request, the 429 share, and which worker ran each slice.
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=4)
     args = parser.parse_args()
     fresh_database(ADMIN, STORE)
-    mock = MockSpotzee(MockConfig(api_key=KEY, rate_limit=100, rate_window_s=1.0, store_events=False)).start()
+    mock = MockSpotzee(MockConfig(api_key=KEY, store_events=False)).start()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "orders.parquet"
         pq.write_table(example_orders(args.rows, seed=8), path, row_group_size=args.rows // (2 * args.slices))

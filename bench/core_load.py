@@ -28,7 +28,7 @@ def main() -> None:
     data = args.workdir / f"orders_{args.rows}.parquet"
     if not data.exists():
         pq.write_table(example_orders(args.rows, seed=1), data, row_group_size=100_000)
-    with MockProcess() as mock:
+    with MockProcess(ip_limits=False) as mock:
         base = [sys.executable, "-m", "spotzee_loader", str(data), "--preset", "orders", "--api-key", KEY,
                 "--base-url", mock.base_url, "--rate-limit", "0", "-q",
                 "--checkpoint", str(args.workdir / "checkpoints.sqlite")]  # fmt: skip

@@ -26,11 +26,14 @@ def free_port() -> int:
 
 
 class MockProcess:
-    """``spotzee-loader mock-server --no-store`` in a separate process, so it competes for cores, not the GIL."""
+    """``spotzee-loader mock-server --no-store`` in a separate process, so it competes for cores, not the GIL; it
+    enforces the published per-IP rules unless told not to."""
 
-    def __init__(self, *options: str, store: bool = False) -> None:
+    def __init__(self, *options: str, store: bool = False, ip_limits: bool = True) -> None:
+        """``ip_limits=False`` for unthrottled throughput runs (``--rate-limit 0``): the published per-IP rules
+        would block them, as Spotzee would."""
         self.port = free_port()
-        self.options = (*options, *(() if store else ("--no-store",)))
+        self.options = (*options, *(() if store else ("--no-store",)), *(() if ip_limits else ("--no-ip-limits",)))
         self.base_url = f"http://127.0.0.1:{self.port}/api/client"
 
     def __enter__(self) -> MockProcess:

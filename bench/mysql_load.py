@@ -70,7 +70,7 @@ def main() -> None:
     sources = {"parquet": [str(parquet)], "mariadb": [URL, "--table", TABLE]}
     rss = {}
     for label, source in sources.items():
-        with MockProcess() as mock:
+        with MockProcess(ip_limits=False) as mock:
             run = run_loader([*base(source, f"mysql-bench-{label}"), "--base-url", mock.base_url, "--rate-limit", "0"])
             events = mock.stats()["events"]
         rss[label] = run.peak_rss

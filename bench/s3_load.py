@@ -62,7 +62,7 @@ def main() -> None:
         s3.upload_file(str(path), "tpch", f"sf{args.scale}/orders.parquet")
         results = {}
         for label, source in (("local", str(path)), ("s3", f"s3://tpch/sf{args.scale}/orders.parquet")):
-            with MockProcess() as mock:
+            with MockProcess(ip_limits=False) as mock:
                 seconds, rss, code = loader(source, mock, env, f"s3-bench-{label}")
                 events = mock.stats()["events"]
             results[label] = events / seconds

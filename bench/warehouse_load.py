@@ -147,7 +147,7 @@ def main() -> None:
         target.unlink()
     print("events identical from PostgreSQL and Parquet:", outputs["postgres"] == outputs["parquet"])
 
-    with MockProcess() as mock:
+    with MockProcess(ip_limits=False) as mock:
         base = [sys.executable, "-m", "spotzee_loader", url, "--table", "bench_orders", "--mapping", str(mapping),
                 "--api-key", KEY, "--base-url", mock.base_url, "--rate-limit", "0", "-q",
                 "--checkpoint", str(args.workdir / "checkpoints.sqlite")]  # fmt: skip
