@@ -235,7 +235,16 @@ def _load_through_cuts(
     ids = order_ids(mock)
     assert sorted(ids) == list(range(1, rows + 1)) and set(ids.values()) == {1}
     assert mock.statuses == {204: rows // 100}, mock.statuses  # no chunk sent twice
-    assert stderr.count(f"the object store ({url}) is back after") == len(moments), stderr[-3000:]
+    # A cut the S3 SDK's own retries absorb leaves the loader nothing to see; every cut it did see (a dropped read
+    # it retried) ends in exactly one "is back", and the cuts it saw are at most the cuts made.
+    episodes, away = 0, False
+    for line in stderr.splitlines():
+        if f"the object store ({url}) dropped the read" in line and not away:
+            episodes, away = episodes + 1, True
+        elif f"the object store ({url}) is back after" in line:
+            assert away, "back without having been away"
+            away = False
+    assert not away and episodes <= len(moments), stderr[-3000:]
     return stderr
 
 

@@ -60,6 +60,7 @@ def test_a_prefix_in_s3_loads_every_file_once(tmp_path: Path, mock: MockSpotzee,
 def test_a_killed_load_from_s3_resumes_and_a_new_file_is_reported(
     tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]
 ) -> None:
+    mock.configure({"enforce_idempotency": True})  # the chunks in flight at the kill are replayed by key
     ids = _upload(s3, "b/exports", [(1, 3_000), (50_001, 3_000)], tmp_path)
     cli = _cli(tmp_path, mock, s3)
     args = [f"s3://{BUCKET}/b/exports/", "--preset", "orders", "--job", "from-s3"]

@@ -177,6 +177,7 @@ def test_declared_types_win_over_what_the_first_rows_show(cli: Cli, tmp_path: Pa
 
 
 def test_a_killed_csv_load_resumes_without_a_duplicate(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    mock.configure({"enforce_idempotency": True})  # the chunks in flight at the kill are replayed by key
     table = _orders(12_000)
     source = _write_csv(table, tmp_path / "orders.csv.gz", "gzip")
     args = [str(source), "--preset", "orders", "--job", "csv-resume"]
