@@ -73,7 +73,8 @@ def test_a_migration_runs_its_slices_side_by_side_under_one_budget(
     ids = _ids(edge, 1_000_000, 1_060_000)
     assert len(ids) == 60_000 and set(ids.values()) == {1}
     answered = [r["status"] for r in edge.requests[requests_before:]]
-    assert answered.count(429) <= 0.01 * len(answered), Counter(answered)
+    # Spotzee blocks the IP for 120 s at the first request over its rule: the slices together must never meet one.
+    assert answered.count(429) == 0 and edge.stats()["ip_blocks"] == 0, Counter(answered)
     # The two slices ran at the same time, in the pool, each sending its live share of the one budget.
     spans = deployment.query(
         "SELECT start_date, end_date FROM task_instance WHERE run_id = 'two-slices' AND task_id = 'load'"
