@@ -54,6 +54,7 @@ class Cli:
         self.checkpoint = tmp_path / "state" / "checkpoints.sqlite"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SPOTZEE_")}
         self.env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+        self.umask = -1  # the test process's own; a test sets another to show the loader's modes do not follow it
 
     def args(self, *args: str, key: str | None = API_KEY) -> list[str]:
         cmd = [sys.executable, "-m", "spotzee_loader", *args]
@@ -67,12 +68,18 @@ class Cli:
 
     def __call__(self, *args: str, key: str | None = API_KEY, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.args(*args, key=key), env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            self.args(*args, key=key),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            umask=self.umask,
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.args(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            self.args(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, umask=self.umask
         )
 
 

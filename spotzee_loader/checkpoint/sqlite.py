@@ -1,12 +1,15 @@
 """The embedded checkpoint store: one SQLite file per user, or ``:memory:`` for dry runs.
 
 WAL journal: a killed writer never corrupts it. A job is locked with ``flock`` on a file beside the store,
-which the OS releases even after ``kill -9``.
+which the OS releases even after ``kill -9``; the file is removed by whoever finds it unlocked, so none pile up.
+The store holds rejected rows: it is 0600 (SQLite gives its -wal and -shm files the same mode) in a 0700 folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import glob
 import os
 import sqlite3
 import time
@@ -15,8 +18,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from ..config import RetrySettings
+from ..config import RetrySettings, default_checkpoint_path
 from ..errors import ConfigError, JobLockedError
+from ..files import open_private, private_folder
 from .base import DDL, CheckpointStore, lock_id
 
 
@@ -52,11 +56,13 @@ class SQLiteCheckpointStore(CheckpointStore):
         self.location = path
         self._watch_outages(retry_budget_s)
         self._lock_file: int | None = None
+        self._lock_name = ""
         if path != ":memory:":
             try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_folder(Path(path).parent, own=Path(path).parent == default_checkpoint_path().parent)
+                os.close(open_private(Path(path), os.O_RDWR | os.O_CREAT))
             except OSError as exc:
-                raise ConfigError(f"cannot create the checkpoint folder for {path} ({exc.strerror}).") from None
+                raise ConfigError(f"cannot create the checkpoint store {path} ({exc.strerror}).") from None
         try:
             self._db = open_sqlite(path, timeout_s=30)
         except sqlite3.Error as exc:
@@ -80,16 +86,21 @@ class SQLiteCheckpointStore(CheckpointStore):
     def _lock(self, job: str) -> None:
         if self.location == ":memory:":
             return
-        fd = os.open(self._lock_path(job), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JobLockedError(
-                f"job {job!r} is being run by another process right now; wait for it to finish "
-                "(or stop it) before running it again."
-            ) from None
-        self._lock_file = fd
+        path = self._lock_path(job)
+        while True:
+            fd = open_private(Path(path), os.O_RDWR | os.O_CREAT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise JobLockedError(
+                    f"job {job!r} is being run by another process right now; wait for it to finish "
+                    "(or stop it) before running it again."
+                ) from None
+            if _still_named(fd, path):
+                self._lock_file, self._lock_name = fd, path
+                return
+            os.close(fd)  # locked a file its holder removed on release: lock the one now at that name
 
     def _lock_path(self, job: str) -> str:
         return f"{self.location}.{lock_id(job) & 0xFFFFFFFFFFFF:012x}.lock"
@@ -115,8 +126,38 @@ class SQLiteCheckpointStore(CheckpointStore):
     def close(self) -> None:
         self._db.close()
         if self._lock_file is not None:
+            # Removed while still locked: a runner that opened it meanwhile sees the name gone and tries again.
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_name)
             os.close(self._lock_file)
             self._lock_file = None
+        if self.location != ":memory:":
+            _remove_unlocked(self.location)
+
+
+def _still_named(fd: int, path: str) -> bool:
+    """Whether the file ``fd`` locks is still the one at ``path`` (its holder unlinks it when done)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _remove_unlocked(store: str) -> None:
+    """Remove the lock files of this store that no process holds: left by runs killed before their release."""
+    for path in glob.glob(glob.escape(store) + ".*.lock"):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _still_named(fd, path):
+                os.unlink(path)
+        except OSError:
+            pass  # held by a running load, or gone already
+        finally:
+            os.close(fd)
 
 
 class _SQLiteTransaction(AbstractContextManager[None]):

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
+from ..files import create_private, private_folder, write_atomically
 
 _BATCH = 10_000
 _USER_FIELDS = ("email", "phone", "timezone", "locale")
@@ -114,7 +115,7 @@ class _PartWriter:
             ) from None
         if self._writer is None:
             self.schema = table.schema
-            self._writer = pq.ParquetWriter(self.path, table.schema)
+            self._writer = pq.ParquetWriter(create_private(self.path), table.schema)
         self._writer.write_table(table)
         self.rows += table.num_rows
         self._pending = []
@@ -134,8 +135,7 @@ def prepare_resend(dead_letter: Path, workdir: Path) -> list[ResendPart]:
         if "source" not in record:
             traits.update(((record["event"].get("user") or {}).get("data") or {}).keys())
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in dead_letter.stem)
-    folder = workdir / f"{stem}-{digest.hexdigest()[:10]}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(private_folder(workdir, own=True) / f"{stem}-{digest.hexdigest()[:10]}", own=True)
     trait_names = sorted(traits)
     event_schema = pa.schema(
         [("dead_letter_line", pa.int64()), ("name", pa.string()), ("external_id", pa.string()),
@@ -160,7 +160,8 @@ def prepare_resend(dead_letter: Path, workdir: Path) -> list[ResendPart]:
     mapping = folder / "events.toml"
     user = "".join(f'{f} = "user_{f}"\n' for f in _USER_FIELDS)
     user_data = "".join(f'{orjson.dumps(t).decode()} = "trait_{t}"\n' for t in trait_names)
-    mapping.write_text(_EVENT_MAPPING + "\n[user]\n" + user + ("[user.data]\n" + user_data if user_data else ""))
+    text = _EVENT_MAPPING + "\n[user]\n" + user + ("[user.data]\n" + user_data if user_data else "")
+    write_atomically(mapping, [text.encode()])
     return [
         ResendPart(kind, writer.path, f"resend-{folder.name}-{kind}", mapping if kind == "events" else None,
                    frozenset(jobs[kind]))

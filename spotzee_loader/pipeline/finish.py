@@ -11,7 +11,7 @@ from .. import deadletter
 from ..checkpoint import CheckpointStore
 from ..config import LoadSettings
 from ..errors import CheckpointStoreError, OutputWriteError, SpotzeeLoaderError
-from ..files import write_atomically, writing
+from ..files import private_folder, write_atomically, writing
 from ..report import RunReport
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepor
             base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
             dead_letter = base / "dead-letter" / f"{job}.jsonl"
         if held and dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
-            path = dead_letter
-            store.retrying(lambda: _export_dead_letters(store, job, path))
+            path, own = dead_letter, s.dead_letter is None
+            store.retrying(lambda: _export_dead_letters(store, job, path, own))
             report.dead_letter = str(dead_letter)
         state = "finished" if report.status == "nothing_to_do" else report.status
         if held:
@@ -55,10 +55,12 @@ def finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepor
         raise failure
 
 
-def _export_dead_letters(store: CheckpointStore, job: str, path: Path) -> None:
+def _export_dead_letters(store: CheckpointStore, job: str, path: Path, own_folder: bool) -> None:
     advice = (
         f"they are kept in the checkpoint store {store.location}: free space (or choose another --dead-letter), then "
         "re-run the same command to write them."
     )
     with writing("the dead letters", path, advice):
+        if own_folder:
+            private_folder(path.parent, own=True)  # the loader's folder: versions before made it 0755
         deadletter.export(store.rejects(job), path)

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import IO, Protocol
@@ -34,7 +35,7 @@ from ..errors import (
     SourceReadError,
     SpotzeeLoaderError,
 )
-from ..files import writing
+from ..files import open_private, writing
 from ..mapping import BatchMapper, Mapping
 from ..redaction import redact
 from ..report import RunReport
@@ -94,7 +95,8 @@ class Run:
                 self.budget = share_budget(s.checkpoint, s.budget, s.api.rate_limit, limiter, self.store.location)
                 self.client = SpotzeeClient(s.api, limiter=limiter, sleep=self._interruptible_sleep)
             if s.output is not None:
-                self.output = s.output.open("wb")
+                with self._writing_output():
+                    self.output = os.fdopen(open_private(s.output), "wb")
             if not s.dry_run:
                 announce_plan(self.identity.name, report, self.state, self.mapping, self.source, s.source_options)
                 self.store.set_state(self.identity.name, "running", report.as_dict(), None)
