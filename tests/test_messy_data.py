@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 from spotzee_loader.api.mock import MockSpotzee
 
@@ -81,3 +84,96 @@ def test_lock_files_do_not_pile_up(cli: Cli, mock: MockSpotzee, write_parquet: o
     assert sorted(cli.checkpoint.parent.glob("*.lock")) == []
     assert cli(path, "--preset", "orders", "--job", "killed").returncode == 0
     assert sorted(cli.checkpoint.parent.glob("*.lock")) == []
+
+
+ZERO_DATE_MAPPING = """
+name = "order_placed"
+external_id = "customer_id"
+created_at = "ordered_at"
+key = ["order_id"]
+data_columns = ["order_id", "shipped_on", "attrs"]
+"""
+
+
+def _legacy_table(conn: Any, table: str) -> None:
+    cursor = conn.cursor()
+    cursor.execute("SET SESSION sql_mode = ''")  # legacy MySQL: zero dates allowed
+    cursor.execute(
+        f"CREATE TABLE {table} (order_id INT PRIMARY KEY, customer_id VARCHAR(20), ordered_at DATETIME, "
+        "paid_at TIMESTAMP NULL, shipped_on DATE, attrs JSON)"
+    )
+    cursor.executemany(
+        f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, %s)",
+        [
+            (1, "c1", "2022-03-27 01:30:00", "2022-03-27 01:30:00", "2022-03-28", '{"a": 1}'),
+            (2, "c2", "0000-00-00 00:00:00", "2022-03-27 02:30:00", "2022-03-28", '{"a": 2}'),
+            (3, "c3", "2022-03-27 03:30:00", "0000-00-00 00:00:00", "0000-00-00", '{"a": 3}'),
+            (4, "c4", "2022-03-27 04:30:00", None, None, None),
+        ],
+    )
+
+
+def test_a_zero_date_rejects_its_own_row_and_json_columns_arrive_as_objects_on_both_urls(
+    cli: Cli, mock: MockSpotzee, mariadb: tuple[Any, str], tmp_path: Path
+) -> None:
+    conn, table = mariadb
+    _legacy_table(conn, table)
+    (tmp_path / "m.toml").write_text(ZERO_DATE_MAPPING)
+    sent: dict[str, list[dict[str, Any]]] = {}
+    for scheme in ("mysql", "mariadb"):
+        mock.reset()
+        job = f"zero-{scheme}"
+        url = f"{scheme}://root@127.0.0.1:3306/test"
+        args = [url, "--table", table, "--mapping", str(tmp_path / "m.toml"), "--job", job, "--max-rejected", "2"]
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+        sent[scheme] = sorted(mock.events, key=lambda e: e["data"]["order_id"])
+        letters = [
+            json.loads(line)
+            for line in (cli.checkpoint.parent / "dead-letter" / f"{job}.jsonl").read_text().splitlines()
+        ]
+        assert [(d["key"], d["field"], d["reason"]) for d in letters] == [
+            ({"order_id": 2}, "ordered_at",
+             "column 'ordered_at' holds '0000-00-00 00:00:00', not a date and time (MySQL's zero date: no real time)"),
+            ({"order_id": 3}, "shipped_on",
+             "column 'shipped_on' holds '0000-00-00', not a date (MySQL's zero date: no real time)"),
+        ]  # fmt: skip
+        assert letters[0]["source"]["ordered_at"] == "0000-00-00 00:00:00"
+        assert letters[1]["source"]["shipped_on"] == "0000-00-00"
+    assert sent["mysql"] == sent["mariadb"]
+    assert [(e["data"]["order_id"], e["created_at"], e["data"].get("attrs")) for e in sent["mysql"]] == [
+        (1, "2022-03-27T01:30:00.000Z", {"a": 1}),
+        (4, "2022-03-27T04:30:00.000Z", None),
+    ]
+    assert sent["mysql"][0]["data"]["shipped_on"] == "2022-03-28"
+
+
+def test_a_stray_value_from_a_driver_is_a_fault_on_its_row_and_mixed_json_is_not() -> None:
+    import datetime as dt
+    import decimal
+
+    from spotzee_loader.mapping import VALUE_FAULT
+    from spotzee_loader.sources.arrow_rows import rows_to_batch
+
+    rows = [
+        (dt.datetime(2022, 3, 27, 1, 30), decimal.Decimal("1.50"), {"a": 1}),
+        ("0000-00-00 00:00:00", "N/A", [1, 2]),
+        (dt.datetime(2022, 3, 27, 3, 30), decimal.Decimal("2.25"), True),
+    ]
+    batch = rows_to_batch(["at", "amount", "props"], rows)
+    assert batch.schema.field("at").type == pa.timestamp("us")
+    assert batch.column("amount").to_pylist() == [decimal.Decimal("1.50"), None, decimal.Decimal("2.25")]
+    assert batch.column("props").to_pylist() == ['{"a":1}', "[1,2]", "true"]  # a JSON column's kinds are its own
+    faults = [None if f is None else json.loads(f) for f in batch.column(VALUE_FAULT).to_pylist()]
+    assert faults == [
+        None,
+        {
+            "faults": [
+                ["value_invalid", "at",
+                 "column 'at' holds '0000-00-00 00:00:00', not a date and time (MySQL's zero date: no real time)"],
+                ["value_invalid", "amount", "column 'amount' holds 'N/A', not a number"],
+            ],
+            "values": {"at": "0000-00-00 00:00:00", "amount": "N/A"},
+        },
+        None,
+    ]  # fmt: skip

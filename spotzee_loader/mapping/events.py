@@ -97,6 +97,7 @@ class EventBuilder:
         columns = [name for name in schema.names if name != VALUE_FAULT]
         mapping.check_columns(columns)
         self._data_props = mapping.data_properties(columns)
+        self._used = set(mapping.read_columns() or columns) | {column for _, column in self._data_props}
         self._latest = now + FUTURE_TOLERANCE
         self._check_types(schema)
 
@@ -130,13 +131,21 @@ class EventBuilder:
             for row in rows:
                 problems.setdefault(row, (code, field_, message))
 
-        faulty: pa.Array | None = None
-        if VALUE_FAULT in batch.schema.names:  # a value the source could not read as its column's type
+        faulted: dict[int, dict[str, Any]] = {}
+        if VALUE_FAULT in batch.schema.names:  # values the source could not read as their column's type
             faults = batch.column(VALUE_FAULT)
-            faulty = pc.is_valid(faults)
-            for row in _mask_rows(faulty):
-                fault = faults[row].as_py()
-                flag([row], fault["code"], fault["column"], fault["message"])
+            for row in _mask_rows(pc.is_valid(faults)):
+                found = orjson.loads(faults[row].as_py())
+                # A bad value in a column the mapping does not use is no reason to refuse the row.
+                used = [f for f in found["faults"] if f[1] == "line" or f[1] in self._used]
+                faulted[row] = found["values"]
+                if used:
+                    flag([row], *used[0])
+        faulty: pa.Array | None = None
+        if problems:
+            mask = np.zeros(n, dtype=bool)
+            mask[list(problems)] = True
+            faulty = pa.array(mask)
 
         # Identity and name first: they decide whether a row can be an event at all.
         names: pa.Array | None = None
@@ -213,7 +222,7 @@ class EventBuilder:
         return BuiltBatch(
             first_row=first_row,
             events=events,
-            rejects=self._rejects(batch, first_row, problems),
+            rejects=self._rejects(batch, first_row, problems, faulted),
             names=names_seen,
             first_created_at=span["min"],
             last_created_at=span["max"],
@@ -408,19 +417,30 @@ class EventBuilder:
         return out
 
     def _rejects(
-        self, batch: pa.RecordBatch, first_row: int, problems: dict[int, tuple[str, str | None, str]]
+        self,
+        batch: pa.RecordBatch,
+        first_row: int,
+        problems: dict[int, tuple[str, str | None, str]],
+        faulted: dict[int, dict[str, Any]],
     ) -> list[Reject]:
+        """``faulted``: per row whose values the source could not type, those values as it held them (the batch
+        has them as nulls); a reason for such a value already names it."""
         if not problems:
             return []
         rows = sorted(problems)
+        taken = pa.array(rows, pa.int64())
         shown = batch.drop_columns([VALUE_FAULT]) if VALUE_FAULT in batch.schema.names else batch
-        sources = convert.readable_rows(shown.take(pa.array(rows, pa.int64())))
+        sources = convert.readable_rows(shown.take(taken))
+        for i, source in zip(rows, sources, strict=True):
+            source.update(faulted.get(i, {}))
         return [
             Reject(
                 row=first_row + i,
                 code=problems[i][0],
                 field=problems[i][1],
-                message=_with_value(problems[i][2], problems[i][1], source, self.mapping),
+                message=problems[i][2]
+                if problems[i][1] in faulted.get(i, {})
+                else _with_value(problems[i][2], problems[i][1], source, self.mapping),
                 source=source,
             )
             for i, source in zip(rows, sources, strict=True)

@@ -20,11 +20,13 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..errors import SourceReadError
 from ..mapping import json_array, json_safe
 from .arrow_rows import arrow_column, decimals_from_text
+from .faults import Faults, shown, with_faults
 
 
 def _as_read(array: pa.Array) -> pa.Array:
@@ -77,10 +79,13 @@ class _Kind:
     """The expression COPY sends, ``{}`` standing for the quoted column."""
     read_as: pa.DataType
     finish: Callable[[pa.Array], pa.Array] = _as_read
+    endless: pa.DataType | None = None
+    """Dates and times: read as text, since ±infinity comes as ``Infinity`` (a fault on its row), then as this
+    integer type (days or microseconds since 1970)."""
 
 
 _TEXT = _Kind("{}", pa.string())
-# As integer text; ±infinity comes out as "Infinity", which Arrow then refuses with the column's name.
+# As integer text; ±infinity comes out as "Infinity", which no event can carry: a fault on its own row.
 _EPOCH_US = "round(extract(epoch FROM {}) * 1000000)"
 
 # By type OID (pg_type.oid of the built-in types).
@@ -100,9 +105,9 @@ KINDS: dict[int, _Kind] = {
     1700: _Kind("{}", pa.string(), _numeric),
     114: _Kind("{}", pa.string(), _json),
     3802: _Kind("{}", pa.string(), _json),
-    1082: _Kind("div(extract(epoch FROM {}), 86400)", pa.int32(), lambda a: a.cast(pa.date32())),
-    1114: _Kind(_EPOCH_US, pa.int64(), lambda a: a.cast(pa.timestamp("us"))),
-    1184: _Kind(_EPOCH_US, pa.int64(), lambda a: a.cast(pa.timestamp("us", tz="UTC"))),
+    1082: _Kind("div(extract(epoch FROM {}), 86400)", pa.string(), lambda a: a.cast(pa.date32()), pa.int32()),
+    1114: _Kind(_EPOCH_US, pa.string(), lambda a: a.cast(pa.timestamp("us")), pa.int64()),
+    1184: _Kind(_EPOCH_US, pa.string(), lambda a: a.cast(pa.timestamp("us", tz="UTC")), pa.int64()),
 }
 
 
@@ -120,7 +125,7 @@ class CopyPlan:
     def batch(self, block: bytes, rows: int) -> pa.RecordBatch:
         """``rows`` CSV lines as a record batch with the result's names."""
         if rows == 0:
-            empty = [kind.finish(pa.array([], kind.read_as)) for kind in self.kinds]
+            empty = [kind.finish(pa.array([], kind.endless or kind.read_as)) for kind in self.kinds]
             return pa.RecordBatch.from_arrays(empty, names=self.names)
         labels = [f"c{i}" for i in range(len(self.kinds))]
         try:
@@ -129,8 +134,15 @@ class CopyPlan:
             raise SourceReadError(_unreadable(str(exc), self.names)) from None
         if table.num_rows != rows:  # one COPY message is one row: a mismatch would lose or invent rows
             raise SourceReadError(f"COPY sent {rows} rows but its CSV held {table.num_rows}; read aborted.")
-        arrays = [kind.finish(column.combine_chunks()) for kind, column in zip(self.kinds, table.columns, strict=True)]
-        return pa.RecordBatch.from_arrays(arrays, names=self.names)
+        faults = Faults(rows)
+        arrays = []
+        for name, kind, column in zip(self.names, self.kinds, table.columns, strict=True):
+            values = column.combine_chunks()
+            if kind.endless is not None:
+                what = "a date" if kind.endless == pa.int32() else "a date and time"  # as the row reader says it
+                values = _finite(values, name, what, faults).cast(kind.endless)
+            arrays.append(kind.finish(values))
+        return with_faults(pa.RecordBatch.from_arrays(arrays, names=self.names), faults)
 
     def _parse(self, block: bytes, labels: list[str]) -> pa.Table:
         return pcsv.read_csv(
@@ -149,17 +161,26 @@ class CopyPlan:
         )
 
 
+def _finite(texts: pa.Array, name: str, what: str, faults: Faults) -> pa.Array:
+    """A date or time column's integer text with ±infinity made null, each a fault on its own row."""
+    infinite = pc.is_in(texts, value_set=_INFINITE)
+    if not pc.any(infinite).as_py():
+        return texts
+    for row in pc.indices_nonzero(infinite).to_pylist():
+        value = texts[row].as_py().lower()
+        message = f"column {name!r} holds {shown(value)}, not {what}"
+        faults.add(row, "value_invalid", name, message, value)
+    return pc.if_else(infinite, pa.scalar(None, pa.string()), texts)
+
+
+_INFINITE = pa.array(["Infinity", "-Infinity"])
+
+
 def _unreadable(error: str, names: list[str]) -> str:
-    found = re.search(r"column #(\d+): .*?(?:invalid value '([^']*)'|$)", error)
+    found = re.search(r"column #(\d+): ", error)
     if found is None:
         return f"the database sent a value the loader cannot read: {error}"
-    name = names[int(found[1])]
-    if found[2] in ("Infinity", "-Infinity"):
-        return (
-            f"column {name!r} holds {found[2].lower()}, which no event can carry as a date or time; leave those rows "
-            f"out with --sql (for example WHERE isfinite({name})) or map them to NULL in the query."
-        )
-    return f"column {name!r} holds a value the loader cannot read: {error}"
+    return f"column {names[int(found[1])]!r} holds a value the loader cannot read: {error}"
 
 
 def describe(connection: Any, query: str) -> CopyPlan | None:
@@ -196,3 +217,20 @@ def copy_batches(connection: Any, statement: str, plan: CopyPlan, batch_rows: in
                 rows = 0
         if rows or not emitted:
             yield plan.batch(bytes(block), rows)
+
+
+def infinite_times_as_text(connection: Any) -> None:
+    """Make a psycopg connection hand ±infinity dates and times over as the text ``infinity`` instead of failing
+    the fetch: the row reader then makes each a fault on its own row, as the COPY path does."""
+    from psycopg.types import datetime as pgdt
+
+    for oid_name, base in (("date", pgdt.DateLoader), ("timestamp", pgdt.TimestampLoader),
+                           ("timestamptz", pgdt.TimestamptzLoader)):  # fmt: skip
+
+        class Endless(base):  # type: ignore[valid-type,misc]
+            def load(self, data: Any) -> Any:
+                if bytes(data) in (b"infinity", b"-infinity"):
+                    return bytes(data).decode()
+                return super().load(data)
+
+        connection.adapters.register_loader(oid_name, Endless)

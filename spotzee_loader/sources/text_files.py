@@ -28,9 +28,10 @@ from ..mapping import Mapping
 from ..outages import first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
+from .faults import Faults, with_faults
 from .outages import object_store_outage
 from .storage import StoredFile, is_object_storage, storage_reason, without_compression
-from .text_types import Faults, from_text, from_values, infer_text, infer_values, with_faults
+from .text_types import from_text, from_values, infer_text, infer_values
 
 _BLOCK = 1 << 20
 _NULL_TEXTS = ["", "\\N", "NULL"]
@@ -192,7 +193,7 @@ class TextFileSource:
             pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader,
         ):
             for text in reader:
-                faults = Faults(text.num_rows, {})
+                faults = Faults(text.num_rows)
                 if malformed:  # a line with too few or too many fields: one rejected row, after its block's rows
                     for row in malformed:
                         line = f"line {row.number:,}" if row.number > 0 else "a line"
@@ -226,7 +227,7 @@ class TextFileSource:
                 yield self._typed_objects(rows, columns)
 
     def _typed_objects(self, lines: list[bytes], columns: list[str] | None) -> pa.RecordBatch:
-        faults = Faults(len(lines), {})
+        faults = Faults(len(lines))
         objects: list[dict[str, Any]] = []
         for row, line in enumerate(lines):
             try:

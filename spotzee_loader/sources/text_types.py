@@ -10,20 +10,19 @@ instead of failing the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..mapping import VALUE_FAULT, json_array, json_safe, utc_timestamps
+from ..mapping import json_array, json_safe, utc_timestamps
 from .arrow_rows import decimals_from_text
+from .faults import Faults, shown
 
 _INTEGER = r"^[+-]?[0-9]+$"
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
-_FAULT_TYPE = pa.struct([("code", pa.string()), ("column", pa.string()), ("message", pa.string())])
 _WHAT = {
     "integer": "an integer",
     "number": "a number",
@@ -34,36 +33,11 @@ _WHAT = {
 }
 
 
-@dataclass
-class Faults:
-    """Per row of a batch, the first value that did not fit its column (``None`` where all did)."""
-
-    rows: int
-    found: dict[int, tuple[str, str, str]]
-
-    def add(self, row: int, code: str, column: str, message: str) -> None:
-        self.found.setdefault(row, (code, column, message))
-
-    def column(self) -> pa.Array:
-        values: list[dict[str, str] | None] = [None] * self.rows
-        for row, (code, column, message) in self.found.items():
-            values[row] = {"code": code, "column": column, "message": message}
-        return pa.array(values, _FAULT_TYPE)
-
-
-def with_faults(batch: pa.RecordBatch, faults: Faults) -> pa.RecordBatch:
-    """The batch, plus the fault column the mapper reads when any row has a fault."""
-    return batch.append_column(VALUE_FAULT, faults.column()) if faults.found else batch
-
-
-def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(json_safe(value)).decode()
-    return repr(text[:80] + ("…" if len(text) > 80 else ""))
-
-
 def _fault(faults: Faults, row: int, column: str, kind: str, value: Any, declared: bool) -> None:
     origin = "declared in the mapping's [types]" if declared else "shown by its first rows; declare it under [types]"
-    faults.add(row, "value_invalid", column, f"column {column!r} holds {_shown(value)}, not {_WHAT[kind]} ({origin})")
+    faults.add(
+        row, "value_invalid", column, f"column {column!r} holds {shown(value)}, not {_WHAT[kind]} ({origin})", value
+    )
 
 
 # -- CSV: columns of text --------------------------------------------------------------------

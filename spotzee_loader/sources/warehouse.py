@@ -34,7 +34,7 @@ from .base import ResumePoint, SourceBatch
 from .keys import RowKey, decode_key
 from .mysql_types import column_kinds, json_columns_from_checks
 from .outages import TransientSourceError, source_outage
-from .pg_copy import copy_batches, describe
+from .pg_copy import copy_batches, describe, infinite_times_as_text
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLE_NAME = re.compile(r'^[^."]+(\.[^."]+)?$')
@@ -323,6 +323,8 @@ class SqlAlchemySource(WarehouseSource):
             import psycopg
 
             self._driver_errors = (psycopg.Error,)
+            sa.event.listen(self._engine, "connect", lambda dbapi, _record: infinite_times_as_text(dbapi))
+            infinite_times_as_text(self._conn.connection.driver_connection)  # made before the listener
 
     def quote(self, identifier: str) -> str:
         return str(self._engine.dialect.identifier_preparer.quote_identifier(identifier))
@@ -412,7 +414,8 @@ class SqlAlchemySource(WarehouseSource):
         """MariaDB's JSON columns of the ``--table`` (found once, from its json_valid checks)."""
         if self._json_columns is None:
             self._json_columns = set()
-            if self._engine.dialect.name == "mariadb" and self.options.table:
+            # The server says what it is: a mysql:// URL to MariaDB gets the "mysql" dialect, is_mariadb set.
+            if getattr(self._engine.dialect, "is_mariadb", False) and self.options.table:
                 schema, _, table = self.options.table.rpartition(".")
                 checks = self._conn.execute(
                     self._sa.text(
