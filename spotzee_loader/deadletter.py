@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ def local_record(job: str, reject: Reject, where: tuple[str, int], key: list[str
         "code": None,
         "request_id": None,
         "source": source,
+        "types": reject.types,  # how the load read each column: resend reads the fixed row back the same way
     }
 
 
@@ -53,3 +55,20 @@ def server_record(job: str, row: int, where: tuple[str, int], event: bytes, reje
 def export(records: Iterable[bytes], path: Path) -> int:
     """Write the records to ``path`` as JSON Lines, atomically (temp file, then rename); returns how many."""
     return write_atomically(path, (record + b"\n" for record in records))
+
+
+def digest(lines: Iterable[bytes]) -> str:
+    """The SHA-256 of the JSON Lines ``export`` writes of these records (or of a file's chunks as read)."""
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line)
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str | None:
+    """The SHA-256 of the file at ``path``, ``None`` if there is none."""
+    try:
+        with path.open("rb") as f:
+            return digest(iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return None

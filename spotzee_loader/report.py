@@ -62,6 +62,9 @@ class RunReport:
     """When the run started (UTC), for the ETA of a running job."""
     duration_s: float = 0.0
     dead_letter: str | None = None
+    dead_letter_sha256: str | None = None
+    """The digest of the dead letters last written for the job: a file that no longer has it was edited, and is
+    never written over (carried from run to run through the stored report)."""
     job_totals: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_request_id: str | None = None

@@ -62,7 +62,7 @@ def test_files_holding_rows_are_the_owners_alone_whatever_the_umask(
     kept = [state, *state.rglob("*")]  # SQLite's -wal and -shm too, when a run leaves them
     assert {str(p): _mode(p) for p in kept} == {str(p): 0o600 if p.is_file() else 0o700 for p in kept}
 
-    dead_letter.write_text(dead_letter.read_text().replace('"total":null', '"total":"12.25"'))
+    dead_letter.write_text(dead_letter.read_text().replace('"total":"N/A"', '"total":"12.25"'))
     resend = cli("resend", str(dead_letter), "--mapping", str(tmp_path / "m.toml"))
     assert resend.returncode == 0, resend.stderr
     copies = sorted((state / "resend").rglob("*"))
@@ -177,3 +177,88 @@ def test_a_stray_value_from_a_driver_is_a_fault_on_its_row_and_mixed_json_is_not
         },
         None,
     ]  # fmt: skip
+
+
+RESEND_MAPPING = """
+name = "order_placed"
+external_id = "customer_id"
+created_at = "ordered_at"
+key = ["order_id"]
+data_columns = ["order_id", "total", "qty"]
+[types]
+total = "number"
+"""
+
+
+def test_resend_reads_a_fixed_row_as_the_original_load_would_and_refuses_what_it_refused(
+    cli: Cli, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    header = "order_id,customer_id,ordered_at,total,qty\n"
+    rows = ["1,c1,2024-03-01T10:00:00Z,10.50,1", "2,c2,2024-03-01T11:00:00Z,\"$1,234.50\",2",
+            "3,c3,2024-03-01T12:00:00Z,N/A,3", "4,c4,2024-03-01T13:00:00Z,7.25,4"]  # fmt: skip
+    (tmp_path / "orders.csv").write_text(header + "\n".join(rows) + "\n")
+    (tmp_path / "m.toml").write_text(RESEND_MAPPING)
+    mapping = ["--mapping", str(tmp_path / "m.toml")]
+    first = cli(str(tmp_path / "orders.csv"), *mapping, "--job", "shop", "--max-rejected", "3")
+    assert first.returncode == 0, first.stderr
+    assert [e["data"]["order_id"] for e in mock.events] == [1, 4]
+    dead_letter = cli.checkpoint.parent / "dead-letter" / "shop.jsonl"
+    letters = [json.loads(line) for line in dead_letter.read_text().splitlines()]
+    assert [(d["key"]["order_id"], d["field"], d["source"][d["field"]]) for d in letters] == [
+        (2, "total", "$1,234.50"),
+        (3, "total", "N/A"),
+    ]  # the values as the file held them, not nulls
+    assert letters[0]["types"] == {"order_id": "integer", "customer_id": "string", "ordered_at": "string",
+                                   "total": "number", "qty": "integer"}  # fmt: skip
+    letters[0]["source"]["total"] = "1234.50"  # fixed; line 3 keeps its N/A
+    dead_letter.write_text("".join(json.dumps(d) + "\n" for d in letters))
+
+    mock.reset()
+    resent = cli("resend", str(dead_letter), "--max-rejected", "1")
+    assert resent.returncode == 0, resent.stderr
+    # What the original load makes of the same rows, fixed, read from a CSV file.
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(header + "2,c2,2024-03-01T11:00:00Z,1234.50,2\n")
+    out = tmp_path / "fixed.jsonl"
+    dry = cli(str(fixed), *mapping, "--dry-run", "--output", str(out))
+    assert dry.returncode == 0, dry.stderr
+    expected = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(mock.events, key=lambda e: e["data"]["order_id"]) == expected
+    assert expected[0]["data"] == {"order_id": 2, "total": 1234.50, "qty": 2}
+    again = [json.loads(line) for line in dead_letter.with_name("shop.resend-rows.jsonl").read_text().splitlines()]
+    assert [(d["key"], d["reason"]) for d in again] == [
+        ({"order_id": 3}, "column 'total' holds 'N/A', not a number (declared in the mapping's [types])")
+    ]
+
+
+def test_a_fixed_dead_letter_file_is_never_written_over(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    header = "order_id,customer_id,ordered_at,total,qty\n"
+    rows = ["1,c1,2024-03-01T10:00:00Z,10.50,1", "2,c2,2024-03-01T11:00:00Z,N/A,2", "3,c3,2024-03-01T12:00:00Z,7,x"]
+    (tmp_path / "orders.csv").write_text(header + "\n".join(rows) + "\n")
+    (tmp_path / "m.toml").write_text(RESEND_MAPPING)
+    report = tmp_path / "r.json"
+    args = [str(tmp_path / "orders.csv"), "--mapping", str(tmp_path / "m.toml"), "--job", "shop"]
+    args += ["--max-rejected", "5", "--report", str(report)]
+    assert cli(*args).returncode == 0
+    dead_letter = cli.checkpoint.parent / "dead-letter" / "shop.jsonl"
+    fixed = dead_letter.read_text().replace('"N/A"', '"2.50"')
+    dead_letter.write_text(fixed)  # the README's repair loop: fix the rows, then resend
+
+    again = cli(*args)  # the original command again, by habit: nothing to send
+    assert again.returncode == 0, again.stderr
+    assert "already finished" in again.stdout
+    assert dead_letter.read_text() == fixed
+    assert json.loads(report.read_text())["dead_letter"] == str(dead_letter)
+
+    # New rejects for the job (qty now must be an integer): written beside the fixed file, never over it.
+    (tmp_path / "m.toml").write_text(RESEND_MAPPING + 'qty = "integer"\n')
+    restarted = cli(*args, "--restart")
+    assert restarted.returncode == 0, restarted.stderr
+    assert dead_letter.read_text() == fixed
+    beside = Path(json.loads(report.read_text())["dead_letter"])
+    assert beside.parent == dead_letter.parent and beside.name.startswith("shop.") and beside != dead_letter
+    assert [json.loads(line)["key"] for line in beside.read_text().splitlines()] == [{"order_id": 2}, {"order_id": 3}]
+    assert f"your edits are kept, and this job's dead letters, now 2 row(s), are written to {beside}" in (
+        restarted.stderr
+    )
+    assert _mode(beside) == 0o600

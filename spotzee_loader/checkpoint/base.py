@@ -372,6 +372,11 @@ class CheckpointStore(abc.ABC):
                 (state, orjson.dumps(report).decode() if report else None, error, _now(), job),
             )
 
+    def last_report(self, job: str) -> dict[str, Any]:
+        """The report the job's last run stored (empty for a new job)."""
+        rows = self.retrying(lambda: self._run("SELECT report FROM spotzee_jobs WHERE job = ?", (job,)))
+        return orjson.loads(rows[0][0]) if rows and rows[0][0] else {}
+
     def totals(self, job: str) -> dict[str, int]:
         """The job's cumulative counts across all its runs."""
         sql = "SELECT rows_done, events_sent, rejected FROM spotzee_jobs WHERE job = ?"

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+import orjson
+
 from .. import __version__
 from ..config import (
     COMMAND_LINE_KEY_WARNING,
@@ -34,7 +36,7 @@ from ..config import (
     request_rate,
 )
 from ..errors import ConfigError, SpotzeeLoaderError
-from ..mapping import PRESET_NAMES
+from ..mapping import COLUMN_TYPES, PRESET_NAMES
 from ..pipeline import Loader, MappingChoice
 from ..progress import BarProgress, LogProgress
 from ..redaction import redact
@@ -75,6 +77,8 @@ def _load_parser() -> argparse.ArgumentParser:
     m = p.add_mutually_exclusive_group()
     m.add_argument("--mapping", type=Path, help="TOML mapping file")
     m.add_argument("--preset", choices=PRESET_NAMES, help="built-in mapping (detected from the columns if omitted)")
+    # resend's: how the original load typed a dead letter's columns (JSON object column -> type).
+    p.add_argument("--column-types", type=_column_types, default=(), help=argparse.SUPPRESS)
     p.add_argument("--api-key", help="Spotzee secret key (default: $SPOTZEE_API_KEY)")
     p.add_argument("--base-url", help=f"API base URL (default: $SPOTZEE_BASE_URL or {DEFAULT_BASE_URL})")
     p.add_argument("--checkpoint", help=f"checkpoint store (default: {default_checkpoint_path()})")
@@ -124,6 +128,16 @@ def _load_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="count", default=0, help="less logging, no progress bar")
     p.add_argument("--version", action="version", version=f"spotzee-loader {__version__}")
     return p
+
+
+def _column_types(text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and v in COLUMN_TYPES for k, v in value.items()):
+        raise argparse.ArgumentTypeError(f"give a JSON object of column names to types ({', '.join(COLUMN_TYPES)})")
+    return tuple(value.items())
 
 
 def _source_options(args: argparse.Namespace) -> SourceOptions:
@@ -223,7 +237,8 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
     progress = BarProgress() if sys.stderr.isatty() and not args.quiet else LogProgress()
     report: RunReport | None = None
     try:
-        report = Loader(settings, MappingChoice(args.mapping, args.preset), progress=progress, stop=stop).run()
+        choice = MappingChoice(args.mapping, args.preset, args.column_types)
+        report = Loader(settings, choice, progress=progress, stop=stop).run()
     except ConfigError:
         raise  # nothing was sent: the error sentence says it all
     except SpotzeeLoaderError as exc:

@@ -6,9 +6,10 @@ Pure and vectorised: nothing here reads a file, a database or the network; calle
 from .convert import json_array, json_safe, utc_instant, utc_timestamps
 from .events import VALUE_FAULT, BatchMapper, BuiltBatch, Reject
 from .presets import PRESET_NAMES, detect_preset, preset_mapping
-from .spec import Mapping, mapping_from_toml
+from .spec import COLUMN_TYPES, Mapping, mapping_from_toml
 
 __all__ = [
+    "COLUMN_TYPES",
     "PRESET_NAMES",
     "VALUE_FAULT",
     "BatchMapper",

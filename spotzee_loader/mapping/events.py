@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from ..errors import MappingError
 from . import convert, fragments
+from .column_types import column_kinds
 from .nested import with_members
 from .spec import Mapping
 
@@ -46,6 +47,8 @@ class Reject:
     """A sentence for humans, naming the value when that helps."""
     source: dict[str, Any] | None = None
     """The row's values (JSON-safe)."""
+    types: dict[str, str] | None = None
+    """Per column of ``source``, the ``[types]`` kind the load read it as (shared by the rows of a batch)."""
 
 
 @dataclass
@@ -431,6 +434,7 @@ class EventBuilder:
         taken = pa.array(rows, pa.int64())
         shown = batch.drop_columns([VALUE_FAULT]) if VALUE_FAULT in batch.schema.names else batch
         sources = convert.readable_rows(shown.take(taken))
+        types = column_kinds(batch.schema, VALUE_FAULT)
         for i, source in zip(rows, sources, strict=True):
             source.update(faulted.get(i, {}))
         return [
@@ -442,6 +446,7 @@ class EventBuilder:
                 if problems[i][1] in faulted.get(i, {})
                 else _with_value(problems[i][2], problems[i][1], source, self.mapping),
                 source=source,
+                types=types,
             )
             for i, source in zip(rows, sources, strict=True)
         ]

@@ -238,6 +238,8 @@ def run_resend(
         dead_letter = args.dead_letter.with_name(f"{stem}.resend-{part.kind}.jsonl")
         print(f"Resending {part.kind} from {args.dead_letter} as job {part.job}:")
         argv_part = [str(part.path), "--job", part.job, *mapping, "--checkpoint", args.checkpoint]
+        if part.types:
+            argv_part += ["--column-types", orjson.dumps(dict(part.types)).decode()]
         codes.append(load([*argv_part, "--dead-letter", str(dead_letter), *rest]))
     return max(codes)
 

@@ -1,28 +1,34 @@
 """A dead-letter file, fixed by a user, turned back into sources a new job can load.
 
 Two kinds of lines: rows the loader refused carry the ``source`` row and are mapped again with the
-original job's mapping; events Spotzee refused carry the ``event`` as sent and are loaded with a mapping
-that rebuilds the same event (``data`` as a JSON column, ``user`` fields and traits as columns). Both go
-through the normal load: the same validation, chunking, checkpoint and dead-lettering.
+original job's mapping, each column read as the ``types`` the line records (how the original load read it:
+a fixed ``"1234.50"`` in a number column is the number again, a ``"N/A"`` left in it is refused again);
+events Spotzee refused carry the ``event`` as sent and are loaded with a mapping that rebuilds the same
+event (``data`` as a JSON column, ``user`` fields and traits as columns). Both go through the normal load:
+the same validation, chunking, checkpoint and dead-lettering.
 
-The parts are written as Parquet under a folder named after the dead-letter file's content, so running
-``resend`` again on the same file resumes the same jobs instead of starting new ones.
+The rows are written as JSON Lines (values as the user left them, typed by the load as a text file's are),
+the events as Parquet, under a folder named after the dead-letter file's content, so running ``resend``
+again on the same file resumes the same jobs instead of starting new ones.
 """
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
-from ..files import create_private, private_folder, write_atomically
+from ..files import create_private, open_private, private_folder, write_atomically
+from ..mapping import COLUMN_TYPES
 
 _BATCH = 10_000
 _USER_FIELDS = ("email", "phone", "timezone", "locale")
@@ -48,6 +54,8 @@ class ResendPart:
     """A mapping file for ``events``; ``None`` for ``rows`` (the original job's mapping applies)."""
     jobs: frozenset[str]
     """The jobs the lines came from."""
+    types: tuple[tuple[str, str], ...] = ()
+    """For ``rows``: how the original load read each column (the lines' ``types``)."""
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -126,6 +134,42 @@ class _PartWriter:
             self._writer.close()
 
 
+class _RowWriter:
+    """The refused rows' ``source`` objects as JSON Lines, and the column types their lines record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, 0
+        self.types: dict[str, str] = {}
+        self._file: BinaryIO | None = None
+
+    def add(self, number: int, record: dict[str, Any]) -> None:
+        if self._file is None:
+            self._file = os.fdopen(open_private(self._tmp), "wb")
+        for column, kind in (record.get("types") or {}).items():
+            if kind not in COLUMN_TYPES:
+                raise ConfigError(
+                    f"line {number}: types.{column} = {kind!r}; a type is one of {', '.join(COLUMN_TYPES)}."
+                )
+            self.types.setdefault(column, kind)
+        self._file.write(orjson.dumps(record["source"]) + b"\n")
+        self.rows += 1
+
+    @property
+    def _tmp(self) -> Path:
+        return self.path.with_name(self.path.name + ".tmp")
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        # A file of the same lines is the same job's source: kept as it is (its modification time is part of
+        # what the job checks), so resend of the same file resumes the job.
+        if self.path.exists() and filecmp.cmp(self._tmp, self.path, shallow=False):
+            self._tmp.unlink()
+        else:
+            os.replace(self._tmp, self.path)
+
+
 def prepare_resend(dead_letter: Path, workdir: Path) -> list[ResendPart]:
     """Split ``dead_letter`` into the parts to load (written under ``workdir``); an empty file gives none."""
     digest = hashlib.sha256()
@@ -143,16 +187,19 @@ def prepare_resend(dead_letter: Path, workdir: Path) -> list[ResendPart]:
         + [(f"user_{f}", pa.string()) for f in _USER_FIELDS]
         + [(f"trait_{t}", pa.json_(pa.string())) for t in trait_names]
     )  # fmt: skip
-    writers = {"rows": _PartWriter(folder / "rows.parquet"), "events": _PartWriter(folder / "events.parquet")}
+    rows, events = _RowWriter(folder / "rows.jsonl"), _PartWriter(folder / "events.parquet")
+    writers: dict[str, _RowWriter | _PartWriter] = {"rows": rows, "events": events}
     jobs: dict[str, set[str]] = {"rows": set(), "events": set()}
     try:
         for number, record in _records(dead_letter):
             if "source" in record and record["source"] is not None:
-                writers["rows"].add(number, record["source"])
+                if not isinstance(record["source"], dict):
+                    raise ConfigError(f"{dead_letter} line {number}: 'source' must stay a JSON object of columns.")
+                rows.add(number, record)
                 jobs["rows"].add(str(record.get("job")))
             else:
-                writers["events"].schema = event_schema
-                writers["events"].add(number, _event_row(number, record["event"], trait_names))
+                events.schema = event_schema
+                events.add(number, _event_row(number, record["event"], trait_names))
                 jobs["events"].add(str(record.get("job")))
     finally:
         for writer in writers.values():
@@ -164,7 +211,7 @@ def prepare_resend(dead_letter: Path, workdir: Path) -> list[ResendPart]:
     write_atomically(mapping, [text.encode()])
     return [
         ResendPart(kind, writer.path, f"resend-{folder.name}-{kind}", mapping if kind == "events" else None,
-                   frozenset(jobs[kind]))
+                   frozenset(jobs[kind]), tuple(rows.types.items()) if kind == "rows" else ())
         for kind, writer in writers.items()
         if writer.rows
     ]  # fmt: skip

@@ -3,6 +3,7 @@ derived from source, mapping and target when none is given."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -32,8 +33,14 @@ class MappingChoice:
 
     file: Path | None = None
     preset: str | None = None
+    types: tuple[tuple[str, str], ...] = ()
+    """Column types beside the mapping's own ``[types]`` (which win): how the original load read a dead
+    letter's columns, for ``resend``."""
 
     def resolve(self, columns: list[str]) -> Mapping:
+        return self._with_types(self._resolve(columns))
+
+    def _resolve(self, columns: list[str]) -> Mapping:
         if self.file is not None:
             return load_mapping_file(self.file)
         if self.preset is not None:
@@ -41,6 +48,11 @@ class MappingChoice:
         name, mapping = detect_preset(columns)
         log.info("no --mapping or --preset given: the columns fit preset %r, using it", name)
         return mapping
+
+    def _with_types(self, mapping: Mapping) -> Mapping:
+        if not self.types:
+            return mapping
+        return dataclasses.replace(mapping, types=tuple({**dict(self.types), **dict(mapping.types)}.items()))
 
     def label(self) -> str:
         if self.file is not None:

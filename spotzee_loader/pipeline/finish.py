@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -29,14 +30,15 @@ def finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepor
         report.job_totals = store.totals(job)
         # A refused run (another process holds the job) leaves the job's state, last error and dead letters to it.
         held = job in store.held
+        previous, report.dead_letter = report.dead_letter, None  # the last run's, until this one writes its own
         dead_letter = s.dead_letter
         if dead_letter is None and not s.dry_run:
             base = Path(s.checkpoint).parent if "://" not in s.checkpoint else Path.cwd()
             dead_letter = base / "dead-letter" / f"{job}.jsonl"
         if held and dead_letter is not None and (report.job_totals.get("rejected") or dead_letter.exists()):
             path, own = dead_letter, s.dead_letter is None
-            store.retrying(lambda: _export_dead_letters(store, job, path, own))
-            report.dead_letter = str(dead_letter)
+            written = store.retrying(lambda: _export_dead_letters(store, job, path, own, report, previous))
+            report.dead_letter = str(written)
         state = "finished" if report.status == "nothing_to_do" else report.status
         if held:
             store.set_state(job, state, report.as_dict(), report.error)
@@ -55,12 +57,33 @@ def finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepor
         raise failure
 
 
-def _export_dead_letters(store: CheckpointStore, job: str, path: Path, own_folder: bool) -> None:
+def _export_dead_letters(
+    store: CheckpointStore, job: str, path: Path, own_folder: bool, report: RunReport, previous: str | None
+) -> Path:
+    """Write the job's dead letters to ``path``, or beside it when ``path`` was edited since the loader wrote it
+    (a user fixing rows for ``resend``): edits are never written over. Returns where the job's dead letters are
+    (``previous``: where the last run wrote them)."""
     advice = (
         f"they are kept in the checkpoint store {store.location}: free space (or choose another --dead-letter), then "
         "re-run the same command to write them."
     )
     with writing("the dead letters", path, advice):
+        new = deadletter.digest(record + b"\n" for record in store.rejects(job))
+        written, report.dead_letter_sha256 = report.dead_letter_sha256, new
+        have = deadletter.file_digest(path)
+        if have == new:
+            return path  # already says it all
+        if have is not None and have != written:
+            if new == written:  # nothing new to write: the edited file stays as it is
+                log.info("The dead-letter file %s was changed since the loader wrote it; it is kept as it is.", path)
+                return Path(previous) if previous and Path(previous).exists() else path
+            edited, path = path, path.with_name(f"{path.stem}.{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}{path.suffix}")
+            log.warning(
+                "The dead-letter file %s was changed since the loader wrote it: your edits are kept, and this "
+                "job's dead letters, now %s, are written to %s.",
+                edited, f"{report.job_totals.get('rejected', 0):,} row(s)", path,
+            )  # fmt: skip
         if own_folder:
             private_folder(path.parent, own=True)  # the loader's folder: versions before made it 0755
         deadletter.export(store.rejects(job), path)
+    return path

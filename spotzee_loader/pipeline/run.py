@@ -90,6 +90,8 @@ class Run:
             self.state = self.store.open_job(self.identity, s.restart, keep_out_of_order=self.source.stable)
             self.commits = CommitQueue(self.store, self.identity.name, self.state, wait=self.stop.wait)
             report.resumed_from_row = self.state.prefix_row
+            last = self.store.last_report(self.identity.name)  # where its dead letters went, and what they held
+            report.dead_letter, report.dead_letter_sha256 = last.get("dead_letter"), last.get("dead_letter_sha256")
             if not s.dry_run:
                 self.limiter = limiter = RateLimiter(s.api.rate_limit)
                 self.budget = share_budget(s.checkpoint, s.budget, s.api.rate_limit, limiter, self.store.location)
