@@ -61,6 +61,8 @@ class RunReport:
     started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     """When the run started (UTC), for the ETA of a running job."""
     duration_s: float = 0.0
+    source_empty: bool = False
+    """The source held no rows at all (a quiet day's export): a finished run with nothing to send."""
     dead_letter: str | None = None
     dead_letter_sha256: str | None = None
     """The digest of the dead letters last written for the job: a file that no longer has it was edited, and is

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from spotzee_loader.api.mock import MockSpotzee
 
@@ -262,3 +263,45 @@ def test_a_fixed_dead_letter_file_is_never_written_over(cli: Cli, mock: MockSpot
         restarted.stderr
     )
     assert _mode(beside) == 0o600
+
+
+def _empty_parquet(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    columns = {"order_id": pa.int64(), "customer_id": pa.string(), "ordered_at": pa.timestamp("ms")}
+    pq.write_table(pa.table({n: pa.array([], t) for n, t in columns.items()}), path)
+
+
+EMPTY_SOURCES = {
+    "header-only.csv": lambda p: p.write_text("order_id,customer_id,ordered_at\n"),
+    "zero-bytes.csv": lambda p: p.write_bytes(b""),
+    "no-lines.jsonl": lambda p: p.write_bytes(b""),
+    "blank-lines.jsonl": lambda p: p.write_bytes(b"\n\n"),
+    "no-rows.parquet": _empty_parquet,
+}
+
+
+@pytest.mark.parametrize("name", EMPTY_SOURCES)
+def test_an_empty_export_is_a_finished_run_with_nothing_sent(
+    cli: Cli, mock: MockSpotzee, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    EMPTY_SOURCES[name](path)
+    report = tmp_path / "r.json"
+    result = cli(str(path), "--preset", "orders", "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "The source is empty (0 rows): nothing to send, 0 events." in result.stdout
+    r = json.loads(report.read_text())
+    assert (r["status"], r["source_empty"], r["rows_read"], r["events_sent"]) == ("finished", True, 0, 0)
+    assert mock.requests == []
+
+
+def test_an_empty_file_before_others_in_a_folder_is_skipped(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "2024-03-01.csv").write_bytes(b"")
+    (folder / "2024-03-02.csv").write_text("order_id,customer_id,ordered_at\n")
+    (folder / "2024-03-03.csv").write_text("order_id,customer_id,ordered_at\n7,c7,2024-03-03T10:00:00Z\n")
+    result = cli(str(folder), "--preset", "orders")
+    assert result.returncode == 0, result.stderr
+    assert [(e["external_id"], e["data"]["order_id"]) for e in mock.events] == [("c7", 7)]

@@ -18,6 +18,9 @@ def _skipped_rows(r: RunReport, separator: str) -> str:
 
 def print_summary(report: RunReport) -> None:
     r = report
+    if r.source_empty and r.status in ("finished", "dry_run"):
+        print(f"Job {r.job}: finished. The source is empty (0 rows): nothing to send, 0 events.")
+        return
     if r.dry_run:
         print(f"Dry run of job {r.job}: nothing sent, no checkpoint written.")
         outside = _skipped_rows(r, "; ")

@@ -50,11 +50,16 @@ def finalize(s: LoadSettings, store: CheckpointStore, job: str, report: RunRepor
             log.error("%s", exc)
     finally:
         store.close()
+    write_report(s, report)
+    if failure is not None:
+        raise failure
+
+
+def write_report(s: LoadSettings, report: RunReport) -> None:
+    """The report file, when ``--report`` asks for one."""
     if s.report is not None:
         with writing("the report", s.report, "free space or choose another path. The checkpoint is intact."):
             write_atomically(s.report, [orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2)])
-    if failure is not None:
-        raise failure
 
 
 def _export_dead_letters(

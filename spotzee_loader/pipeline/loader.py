@@ -10,9 +10,9 @@ from ..checkpoint import JobIdentity, open_checkpoint_store
 from ..config import LoadSettings
 from ..redaction import redact
 from ..report import RunReport
-from ..sources import open_source
+from ..sources import Source, open_source
 from .choice import MappingChoice, default_job_name, source_location
-from .finish import finalize
+from .finish import finalize, write_report
 from .run import Progress, Run
 
 
@@ -44,7 +44,10 @@ class Loader:
         started = time.monotonic()
         source = open_source(s.source, s.source_options)
         try:
-            mapping = self.choice.resolve(list(source.schema().names))
+            columns = list(source.schema().names)
+            if not columns:
+                return self._empty(source)
+            mapping = self.choice.resolve(columns)
             source.prepare(mapping)
             target = "dry-run" if s.dry_run else redact(s.target or s.api.base_url.rstrip("/"))
             job = s.job or default_job_name(source, s, self.choice, target)
@@ -71,3 +74,21 @@ class Loader:
             return report
         finally:
             source.close()
+
+    def _empty(self, source: Source) -> RunReport:
+        """A source without a row or even a column (empty files): nothing to map, nothing to send, no job to keep."""
+        s = self.settings
+        target = redact(s.target or s.api.base_url.rstrip("/"))
+        report = RunReport(
+            job=s.job or default_job_name(source, s, self.choice, target),
+            source=source.description,
+            mapping=self.choice.label(),
+            dry_run=s.dry_run,
+            checkpoint="(none: the source is empty)",
+            rows_total=0,
+            source_options=s.source_options.as_record(),
+            status="dry_run" if s.dry_run else "finished",
+            source_empty=True,
+        )
+        write_report(s, report)
+        return report

@@ -110,6 +110,7 @@ class Run:
             report.status = "dry_run" if s.dry_run else "finished"
             if report.rows_read == 0 and self.state.rows_done > 0:
                 report.status = "nothing_to_do"
+            report.source_empty = report.rows_read == 0 and self.state.rows_done == 0
         except BaseException as exc:
             self.abort.set()
             interrupted = isinstance(exc, (InterruptedRunError, KeyboardInterrupt))

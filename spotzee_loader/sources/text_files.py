@@ -68,16 +68,25 @@ class TextFileSource:
     # -- the Source protocol --------------------------------------------------------------------
 
     def schema(self) -> pa.Schema:
-        """The first file's columns, typed as its first rows show (before a mapping declares types)."""
-        first = self._files[0]
-        try:
-            for part in self._file_batches(first, None):
-                if part.num_rows or part.num_columns:
-                    return pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
-        except (pa.ArrowException, OSError, EOFError) as exc:
-            what = "CSV" if self._format == "csv" else "JSON Lines"
-            raise ConfigError(f"{first.url} is not a readable {what} file ({_reason(first, exc)}).") from None
-        raise ConfigError(f"{first.url} holds no rows.")
+        """The columns of the first file with rows, typed as its first rows show (before a mapping declares
+        types); else the first CSV header's, as text. An empty source (no rows: a quiet day's export) is no
+        error: its schema may have no columns at all (empty files, JSON Lines without a line)."""
+        header: pa.Schema | None = None
+        for file in self._files:
+            try:
+                for part in self._file_batches(file, None):
+                    if part.num_rows:
+                        return pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
+                    if header is None and part.num_columns:
+                        header = pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
+            except (pa.ArrowException, OSError, EOFError) as exc:
+                if self._format == "csv" and "Empty CSV file" in str(exc):
+                    continue  # not even a header: an empty file
+                what = "CSV" if self._format == "csv" else "JSON Lines"
+                raise ConfigError(f"{file.url} is not a readable {what} file ({_reason(file, exc)}).") from None
+            if header is None and self._format == "csv":
+                header = self._csv_header(file)
+        return header if header is not None else pa.schema([])
 
     def prepare(self, mapping: Mapping) -> None:
         self._declared = dict(mapping.types)
@@ -165,8 +174,19 @@ class TextFileSource:
             self._types[column] = kind
         return kind
 
+    def _csv_header(self, file: StoredFile) -> pa.Schema | None:
+        """A header-only file's columns, as text (``None`` for an empty file)."""
+        try:
+            with file.fs.open_input_stream(file.path, compression="detect") as stream:
+                names = pacsv.open_csv(
+                    stream, parse_options=pacsv.ParseOptions(delimiter=_delimiter(file))
+                ).schema.names
+        except pa.ArrowInvalid:
+            return None
+        return pa.schema([(name, pa.string()) for name in names])
+
     def _csv_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
-        delimiter = "\t" if without_compression(file.url).endswith(".tsv") else ","
+        delimiter = _delimiter(file)
         malformed: list[Any] = []
 
         def keep_malformed(row: Any) -> str:
@@ -175,7 +195,12 @@ class TextFileSource:
 
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_malformed)
         with file.fs.open_input_stream(file.path, compression="detect") as stream:
-            names = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse)
+            try:
+                names = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse)
+            except pa.ArrowInvalid as exc:
+                if "Empty CSV file" in str(exc):
+                    return  # not even a header: no rows
+                raise
             header = names.schema.names
         malformed.clear()
         kept = [n for n in header if columns is None or n in columns]
@@ -250,6 +275,10 @@ class TextFileSource:
             kind = self._type_of(name, lambda values=values: infer_values(values))
             arrays.append(from_values(values, name, kind, self._timezone, faults, name in self._declared))
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=kept), faults)
+
+
+def _delimiter(file: StoredFile) -> str:
+    return "\t" if without_compression(file.url).endswith(".tsv") else ","
 
 
 def _reason(file: StoredFile, exc: BaseException) -> str:
