@@ -414,9 +414,20 @@ def test_rehearsal_with_the_built_in_mock_server(tmp_path: Path) -> None:
     from spotzee_loader.examples import EXAMPLE_ORDERS
 
     cli = Cli(tmp_path, None)
-    result = cli(str(EXAMPLE_ORDERS), "--mock-server", key=None)
-    assert result.returncode == 0, result.stderr
-    assert "The mock Spotzee recorded 1,000 events." in result.stdout
+    for _ in range(2):  # a rehearsal can be repeated: it keeps no job among the real ones
+        result = cli(str(EXAMPLE_ORDERS), "--mock-server", key=None)
+        assert result.returncode == 0, result.stderr
+        assert "The mock Spotzee recorded 1,000 events." in result.stdout
+        assert f"Rehearsal state (checkpoint, dead letters) in {cli.checkpoint.parent / 'spotzee-rehearsal'}" in (
+            result.stdout
+        )
+    assert not cli.checkpoint.exists()  # the real store: never opened by a rehearsal
+    status = subprocess.run(
+        [sys.executable, "-m", "spotzee_loader", "status", "--checkpoint", str(cli.checkpoint), "--json"],
+        env=cli.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout) == []
 
 
 def test_same_input_gives_the_same_keys_and_bodies(cli: Cli, mock: MockSpotzee, write_parquet, tmp_path: Path) -> None:

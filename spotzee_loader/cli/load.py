@@ -33,6 +33,7 @@ from ..config import (
     default_checkpoint_path,
     instant,
     plaintext_key_warning,
+    rehearsal_checkpoint_path,
     request_rate,
 )
 from ..errors import ConfigError, SpotzeeLoaderError
@@ -198,6 +199,15 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
     )
 
 
+def _fresh_rehearsal_store(checkpoint: str) -> Path:
+    """The rehearsal store, emptied of the last rehearsal's files (only the ones a load writes there)."""
+    store = rehearsal_checkpoint_path(checkpoint)
+    folder = store.parent
+    for path in [*folder.glob(f"{store.name}*"), *folder.glob("dead-letter/*.jsonl")]:
+        path.unlink(missing_ok=True)
+    return store
+
+
 def _install_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
@@ -225,8 +235,11 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
 
         mock = MockSpotzee(MockConfig(api_key="sk_mock_rehearsal")).start()
         api = dataclasses.replace(settings.api, api_key=Secret("sk_mock_rehearsal"), base_url=mock.base_url)
-        settings = dataclasses.replace(settings, api=api, target="mock-server")
+        store = _fresh_rehearsal_store(settings.checkpoint)
+        settings = dataclasses.replace(settings, api=api, target="mock-server", checkpoint=str(store))
         print(f"Rehearsal: sending to a local mock Spotzee at {mock.base_url}; nothing leaves this machine.")
+        print(f"Rehearsal state (checkpoint, dead letters) in {store.parent}, apart from real jobs; each rehearsal "
+              "starts afresh.")  # fmt: skip
     warning = plaintext_key_warning(settings.api.base_url)
     if warning and not settings.dry_run:
         logging.getLogger("spotzee_loader").warning(warning)

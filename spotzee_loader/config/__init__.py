@@ -10,6 +10,7 @@ from .edge import (
     default_checkpoint_path,
     instant,
     plaintext_key_warning,
+    rehearsal_checkpoint_path,
     request_rate,
     use_compact_memory_pool,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "default_checkpoint_path",
     "instant",
     "plaintext_key_warning",
+    "rehearsal_checkpoint_path",
     "request_rate",
     "use_compact_memory_pool",
 ]

@@ -20,6 +20,13 @@ def default_checkpoint_path() -> Path:
     return Path(base) / "spotzee-loader" / "checkpoints.sqlite"
 
 
+def rehearsal_checkpoint_path(checkpoint: str) -> Path:
+    """The store of ``--mock-server`` rehearsals: a ``spotzee-rehearsal`` folder beside the real file store (beside
+    the default one for a database store), so a rehearsal never records a job among the real ones."""
+    base = Path(checkpoint).parent if "://" not in checkpoint else default_checkpoint_path().parent
+    return base / "spotzee-rehearsal" / "checkpoints.sqlite"
+
+
 COMMAND_LINE_KEY_WARNING = (
     "warning: an API key given with --api-key is visible to other users of this machine (ps) and stays in "
     "your shell history; set SPOTZEE_API_KEY in the environment instead."
