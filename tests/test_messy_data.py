@@ -305,3 +305,42 @@ def test_an_empty_file_before_others_in_a_folder_is_skipped(cli: Cli, mock: Mock
     result = cli(str(folder), "--preset", "orders")
     assert result.returncode == 0, result.stderr
     assert [(e["external_id"], e["data"]["order_id"]) for e in mock.events] == [("c7", 7)]
+
+
+def test_columns_that_become_one_property_are_a_mapping_error_naming_both(
+    cli: Cli, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "order_id,customer_id,ordered_at,Order Total,order_total\n1,c1,2024-03-01T10:00:00Z,10.50,11.50\n"
+    )
+    (tmp_path / "m.toml").write_text(
+        'name = "order_placed"\nexternal_id = "customer_id"\ncreated_at = "ordered_at"\ndata_columns = "*"\n'
+    )
+    result = cli(str(source), "--mapping", str(tmp_path / "m.toml"))
+    assert result.returncode == 2
+    assert (
+        "columns 'Order Total' and 'order_total' both become the data property 'order_total'; name one yourself "
+        "under [data] (say order_total_2 = 'order_total')"
+    ) in result.stderr
+    assert mock.requests == []
+    # The fix the sentence gives: each value arrives once, under its own key.
+    with (tmp_path / "m.toml").open("a") as m:
+        m.write('[data]\ngross_total = "Order Total"\n')
+    out = tmp_path / "events.jsonl"
+    dry = cli(str(source), "--mapping", str(tmp_path / "m.toml"), "--dry-run", "--output", str(out))
+    assert dry.returncode == 0, dry.stderr
+    sent = out.read_text()  # the bytes a request would carry
+    assert sent.count('"order_total"') == 1 and sent.count('"gross_total"') == 1
+    fixed = cli(str(source), "--mapping", str(tmp_path / "m.toml"))
+    assert fixed.returncode == 0, fixed.stderr
+    assert mock.events[0]["data"] == {"order_id": 1, "order_total": 11.50, "gross_total": 10.50}
+
+
+def test_property_names_keep_their_letters_in_any_script() -> None:
+    from spotzee_loader.mapping.spec import snake_case
+
+    names = ["Ünit", "Größe", "注文番号", "E-Mail", "totalAmount", "HTTPServer", "Prix TTC (€)", "Straße 2"]
+    assert [snake_case(n) for n in names] == [
+        "ünit", "größe", "注文番号", "e_mail", "total_amount", "http_server", "prix_ttc", "straße_2"
+    ]  # fmt: skip

@@ -44,10 +44,19 @@ EVENT_FORMAT_VERSION = 1
 
 
 def snake_case(name: str) -> str:
-    """``"Total Amount"`` / ``"totalAmount"`` -> ``"total_amount"`` (Spotzee's property convention)."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", spaced)
-    return re.sub(r"[^0-9a-zA-Z]+", "_", spaced).strip("_").lower() or name
+    """``"Total Amount"`` / ``"totalAmount"`` -> ``"total_amount"`` (Spotzee's property convention).
+
+    Letters and digits of any script are kept, lower-cased (``"Größe"`` -> ``"größe"``, ``"注文"`` stays); a
+    word starts where a capital follows a small letter or a digit, or ends a run of capitals (``"HTTPServer"``
+    -> ``"http_server"``); every run of other characters is one ``_``."""
+    out: list[str] = []
+    for i, c in enumerate(name):
+        before = name[i - 1] if i else ""
+        after = name[i + 1] if i + 1 < len(name) else ""
+        if c.isupper() and (before.islower() or before.isdigit() or (before.isupper() and after.islower())):
+            out.append("_")
+        out.append(c)
+    return re.sub(r"[\W_]+", "_", "".join(out)).strip("_").lower() or name
 
 
 @dataclass(frozen=True)
@@ -220,7 +229,9 @@ class Mapping:
         return list(dict.fromkeys(named + heads))
 
     def data_properties(self, source_columns: list[str]) -> list[tuple[str, str]]:
-        """``(property, column)`` pairs that go into ``data``, explicit ones last so they win."""
+        """``(property, column)`` pairs that go into ``data``, one per property: two columns whose names become
+        the same property (``Order Total`` and ``order_total``) are a mapping error naming both. A preset's own
+        ``[data]`` wins over a column's name (its purpose); a mapping file's must not collide either."""
         pairs: list[tuple[str, str]] = []
         if self.data_columns == "*":
             skip = set(self.identity_columns()) | set(self.exclude_columns)
@@ -228,6 +239,18 @@ class Mapping:
             pairs = [(snake_case(c), c) for c in source_columns if c not in skip]
         else:
             pairs = [(snake_case(c), c) for c in self.data_columns]
+        if self.origin.startswith("preset:"):
+            explicit = {prop for prop, _ in self.data}
+            pairs = [(prop, column) for prop, column in pairs if prop not in explicit]
+        taken: dict[str, str] = {}
+        for prop, column in [*pairs, *self.data]:
+            if prop in taken:
+                raise MappingError(
+                    f"{self.origin}: columns {taken[prop]!r} and {column!r} both become the data property {prop!r}; "
+                    f"name one yourself under [data] (say {prop}_2 = {column!r}) or leave one out with "
+                    "exclude_columns."
+                )
+            taken[prop] = column
         return pairs + list(self.data)
 
     def check_columns(self, source_columns: list[str]) -> None:

@@ -48,6 +48,9 @@ class Loader:
             if not columns:
                 return self._empty(source)
             mapping = self.choice.resolve(columns)
+            # Before the job is recorded: a mapping error is fixed and run again, not refused as a changed mapping.
+            mapping.check_columns(columns)
+            mapping.data_properties(columns)
             source.prepare(mapping)
             target = "dry-run" if s.dry_run else redact(s.target or s.api.base_url.rstrip("/"))
             job = s.job or default_job_name(source, s, self.choice, target)
