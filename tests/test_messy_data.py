@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +348,33 @@ def test_property_names_keep_their_letters_in_any_script() -> None:
     assert [snake_case(n) for n in names] == [
         "ünit", "größe", "注文番号", "e_mail", "total_amount", "http_server", "prix_ttc", "straße_2"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [[], ["status"], ["verify"], ["resend"], ["mock-server"]])
+def test_every_option_of_every_command_says_what_it_does(command: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "spotzee_loader", *command, "--help"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    options = done.stdout.split("options:")[1]
+    # An option line with nothing after its name and metavar (argparse puts the help beside or below it).
+    lines = options.splitlines()
+    bare = [
+        line.strip() for i, line in enumerate(lines)
+        if re.match(r"^  -", line) and not re.search(r"\S\s{2,}\S", line.strip())
+        and (i + 1 == len(lines) or not re.match(r"^\s{6,}\S", lines[i + 1]))
+    ]  # fmt: skip
+    assert bare == []
+
+
+def test_a_taken_port_is_one_sentence(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "spotzee_loader", "mock-server", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use); another process may hold the port: "
+        "choose another with --port (0 picks a free one)."
+    )

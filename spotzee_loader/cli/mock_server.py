@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import ConfigError
 from .common import EXIT_OK, Parser, UsageError
 
 
 def run_mock_server(argv: Sequence[str]) -> int:
     from ..api import FAULT_KINDS, RETRY_AFTER_FORMS, MockConfig, MockSpotzee
 
-    p = Parser(prog="spotzee-loader mock-server", description="Serve a local Spotzee events API stand-in.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8787)
-    p.add_argument("--api-key", default="sk_test")
+    p = Parser(
+        prog="spotzee-loader mock-server",
+        description="Serve a local stand-in of Spotzee's client API (POST /api/client/events and the reads the loader "
+        "makes), answering as the published contract does. Point a load at it with --base-url "
+        "http://HOST:PORT/api/client and --api-key KEY.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument(
+        "--port", type=int, default=8787, help="port to listen on; 0 picks a free one (default: %(default)s)"
+    )
+    p.add_argument("--api-key", default="sk_test", help="the one key it accepts; others get 401 (default: %(default)s)")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of POSTs answered with a fault")
     p.add_argument("--faults", default=",".join(FAULT_KINDS), help="fault kinds to draw from: %(default)s")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the faults, for a repeatable run")
     p.add_argument("--stall", type=float, default=2.0, help="seconds a 'stall' fault waits")
     p.add_argument(
         "--no-ip-limits",
@@ -70,7 +78,13 @@ def run_mock_server(argv: Sequence[str]) -> int:
         reject_names=args.reject_name,
         store_events=not args.no_store,
     )
-    mock = MockSpotzee(config, host=args.host, port=args.port)
+    try:
+        mock = MockSpotzee(config, host=args.host, port=args.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); another process may hold the port: "
+            "choose another with --port (0 picks a free one)."
+        ) from None
     print(f"Mock Spotzee listening on {mock.base_url} (API key {args.api_key}); Ctrl-C to stop.", flush=True)
     try:
         mock.httpd.serve_forever()
