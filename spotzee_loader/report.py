@@ -38,6 +38,8 @@ class RunReport:
     rows_unfinished: int = 0
     """Rows read but not acknowledged when the run stopped early; the next run sends them."""
     resumed_from_row: int = 0
+    rows_done_earlier: int = 0
+    """Rows the job's earlier runs had finished when this one started (the plan's "already sent")."""
     requests: int = 0
     retries: int = 0
     retries_by_cause: Counter[str] = field(default_factory=Counter)

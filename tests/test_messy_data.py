@@ -378,3 +378,12 @@ def test_a_taken_port_is_one_sentence(tmp_path: Path) -> None:
         f"error: cannot listen on 127.0.0.1:{port} (Address already in use); another process may hold the port: "
         "choose another with --port (0 picks a free one)."
     )
+
+
+def test_a_dry_run_names_the_job_the_real_run_will_have(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
+    path = str(write_parquet(orders(300)))
+    dry = cli(path, "--preset", "orders", "--dry-run")
+    real = cli(path, "--preset", "orders")
+    assert dry.returncode == real.returncode == 0
+    named = re.search(r"Dry run of job (\S+):", dry.stdout)
+    assert named is not None and f"Job {named[1]}: finished." in real.stdout

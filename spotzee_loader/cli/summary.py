@@ -41,7 +41,8 @@ def print_summary(report: RunReport) -> None:
         )
         return
     print(
-        f"Job {r.job}: {r.status}. rows read {r.rows_read:,} (already sent {r.rows_skipped:,}"
+        f"Job {r.job}: {r.status}. rows read {r.rows_read:,} (already sent in earlier runs {r.rows_done_earlier:,}"
+        + (f", of which re-read and skipped {r.rows_skipped:,}" if r.rows_skipped else "")
         + _skipped_rows(r, ", ")
         + f"), events sent "
         f"{r.events_sent:,}, rejected {r.rejected:,}, requests {r.requests:,}, retries {r.retries:,}, "

@@ -52,8 +52,10 @@ class Loader:
             mapping.check_columns(columns)
             mapping.data_properties(columns)
             source.prepare(mapping)
-            target = "dry-run" if s.dry_run else redact(s.target or s.api.base_url.rstrip("/"))
-            job = s.job or default_job_name(source, s, self.choice, target)
+            real_target = redact(s.target or s.api.base_url.rstrip("/"))
+            target = "dry-run" if s.dry_run else real_target
+            # Named after the real target: a dry run names the job the real run will have.
+            job = s.job or default_job_name(source, s, self.choice, real_target)
             where = source_location(source, s.source)
             origin = mapping.origin
             if self.choice.file is not None:
@@ -81,9 +83,8 @@ class Loader:
     def _empty(self, source: Source) -> RunReport:
         """A source without a row or even a column (empty files): nothing to map, nothing to send, no job to keep."""
         s = self.settings
-        target = redact(s.target or s.api.base_url.rstrip("/"))
         report = RunReport(
-            job=s.job or default_job_name(source, s, self.choice, target),
+            job=s.job or default_job_name(source, s, self.choice, redact(s.target or s.api.base_url.rstrip("/"))),
             source=source.description,
             mapping=self.choice.label(),
             dry_run=s.dry_run,

@@ -1,4 +1,5 @@
-"""The first lines of a real run: what will be sent, from where, and the journeys warning."""
+"""The first lines of a real run: what will be sent and from where; and the journeys warning, which the run logs
+before its first request."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ JOURNEY_WARNING = (
 def announce_plan(
     job: str, report: RunReport, state: JobState, mapping: Mapping, source: Source, options: SourceOptions
 ) -> None:
-    """The first lines of a real run: what will be sent, and the journeys warning."""
+    """The first lines of a real run: what will be sent."""
     total, done, m = report.rows_total, state.rows_done, mapping
     rows = f"{total:,} rows in the source" if total is not None else "the source's rows"
     names = f"named {m.name!r}" if m.name else f"named by column {m.name_column!r}"
@@ -51,4 +52,3 @@ def announce_plan(
             f"{kept:,}",
         )
     log.info("Rejects are counted as rows are read: rehearse with --dry-run for events per name and rejects.")
-    log.warning(JOURNEY_WARNING)

@@ -40,7 +40,7 @@ from ..mapping import BatchMapper, Mapping
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import ResumePoint, Source, is_database_url
-from .plan import announce_plan
+from .plan import JOURNEY_WARNING, announce_plan
 
 log = logging.getLogger(__name__)
 _CHECKING = 16
@@ -78,6 +78,7 @@ class Run:
         """The futures of ``inflight`` that settle an ambiguous chunk (they do not hold a sender)."""
         self.fatal: BaseException | None = None
         self.output: IO[bytes] | None = None
+        self.warned_of_journeys = False
         self.client: SpotzeeClient | None = None
         self.limiter: RateLimiter | None = None
         self.budget: SharedBudget | None = None
@@ -90,6 +91,7 @@ class Run:
             self.state = self.store.open_job(self.identity, s.restart, keep_out_of_order=self.source.stable)
             self.commits = CommitQueue(self.store, self.identity.name, self.state, wait=self.stop.wait)
             report.resumed_from_row = self.state.prefix_row
+            report.rows_done_earlier = self.state.rows_done
             last = self.store.last_report(self.identity.name)  # where its dead letters went, and what they held
             report.dead_letter, report.dead_letter_sha256 = last.get("dead_letter"), last.get("dead_letter_sha256")
             if not s.dry_run:
@@ -214,6 +216,9 @@ class Run:
             self._collect()
         if self._stopping():
             return  # the answer just collected was fatal: this chunk is sent by the next run
+        if not self.warned_of_journeys:  # a run that sends nothing (finished, empty, all rejected) warns of nothing
+            log.warning(JOURNEY_WARNING)
+            self.warned_of_journeys = True
         future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}")
         self.inflight[future] = chunk
 
