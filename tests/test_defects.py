@@ -43,6 +43,7 @@ def test_a_refused_second_run_leaves_the_running_job_alone(cli: Cli, mock: MockS
     try:
         second = cli(path, "--preset", "orders", "--job", "busy")
         assert second.returncode == 1 and "being run by another process" in second.stderr
+        assert second.stdout.splitlines()[-1].startswith("Checkpoint store:")  # no "Job ...: failed." summary
         status = _status(cli, "busy")
         assert (status["state"], status["last_error"]) == ("running", None)
         # The total is known from the plan while the job runs, and the ETA with it.

@@ -36,7 +36,7 @@ from ..config import (
     rehearsal_checkpoint_path,
     request_rate,
 )
-from ..errors import ConfigError, SpotzeeLoaderError
+from ..errors import ConfigError, JobLockedError, SpotzeeLoaderError
 from ..mapping import COLUMN_TYPES, PRESET_NAMES
 from ..pipeline import Loader, MappingChoice
 from ..progress import BarProgress, LogProgress
@@ -254,6 +254,8 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
         report = Loader(settings, choice, progress=progress, stop=stop).run()
     except ConfigError:
         raise  # nothing was sent: the error sentence says it all
+    except JobLockedError:
+        raise  # another process runs the job: nothing of this run to sum up, the sentence says it all
     except SpotzeeLoaderError as exc:
         report = getattr(exc, "report", None)
         raise
