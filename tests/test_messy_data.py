@@ -387,3 +387,13 @@ def test_a_dry_run_names_the_job_the_real_run_will_have(cli: Cli, mock: MockSpot
     assert dry.returncode == real.returncode == 0
     named = re.search(r"Dry run of job (\S+):", dry.stdout)
     assert named is not None and f"Job {named[1]}: finished." in real.stdout
+
+
+def test_a_null_property_from_a_json_properties_column_is_left_out(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    line = {"action": "signed_up", "occurred_at": "2024-03-01T10:00:00Z", "user_id": "u1",
+            "properties": {"coupon": None, "plan": "pro", "limits": {"seats": None}, "tags": [1, None]}}  # fmt: skip
+    (tmp_path / "actions.jsonl").write_text(json.dumps(line) + "\n")
+    result = cli(str(tmp_path / "actions.jsonl"), "--preset", "actions")
+    assert result.returncode == 0, result.stderr
+    # The property is left out; a value's own inner nulls are part of the value.
+    assert mock.events[0]["data"] == {"plan": "pro", "limits": {"seats": None}, "tags": [1, None]}

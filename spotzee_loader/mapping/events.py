@@ -318,7 +318,8 @@ class EventBuilder:
             if anonymous is not None and anonymous[i] is not None:
                 event["anonymous_id"] = anonymous[i]
             event["created_at"] = created_values[i]
-            data = dict(data_json[i]) if data_json is not None and data_json[i] else {}
+            # A null property is left out, from a JSON object as from a column (the README's promise).
+            data = {k: v for k, v in data_json[i].items() if v is not None} if data_json and data_json[i] else {}
             for prop, values in data_cols:
                 value = values[i]
                 if value is not None:
