@@ -397,3 +397,36 @@ def test_a_null_property_from_a_json_properties_column_is_left_out(cli: Cli, moc
     assert result.returncode == 0, result.stderr
     # The property is left out; a value's own inner nulls are part of the value.
     assert mock.events[0]["data"] == {"plan": "pro", "limits": {"seats": None}, "tags": [1, None]}
+
+
+@pytest.mark.parametrize("wanted", ["[0]", '["0"]', "[false]", "false", '"false"'])
+def test_only_takes_numbers_and_booleans_as_the_column_holds_them(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, tmp_path: Path, wanted: str
+) -> None:
+    table = orders(6).append_column("is_test", pa.array([False, True, False, None, True, False]))
+    table = table.append_column("shop", pa.array([0, 1, 0, 0, 2, 0], pa.int64()))
+    (tmp_path / "m.toml").write_text(
+        'name = "order_placed"\nexternal_id = "anonymous_id"\ncreated_at = "ordered_at"\nkey = ["order_id"]\n'
+        f'data_columns = ["order_id"]\n[only]\nis_test = {wanted}\nshop = [0, "2"]\n'
+    )
+    report = tmp_path / "r.json"
+    result = cli(str(write_parquet(table)), "--mapping", str(tmp_path / "m.toml"), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert sorted(e["data"]["order_id"] for e in mock.events) == [1, 3, 6]
+    assert json.loads(report.read_text())["rows_filtered_by_value"] == {
+        "is_test=(empty)": 1, "is_test=true": 2
+    }  # fmt: skip
+
+
+def test_an_only_value_the_column_cannot_hold_is_a_mapping_error(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any, tmp_path: Path
+) -> None:
+    table = orders(3).append_column("is_test", pa.array([False, True, False]))
+    (tmp_path / "m.toml").write_text(
+        'name = "order_placed"\nexternal_id = "anonymous_id"\ncreated_at = "ordered_at"\n'
+        '[only]\nis_test = ["yes please"]\n'
+    )
+    result = cli(str(write_parquet(table)), "--mapping", str(tmp_path / "m.toml"))
+    assert result.returncode == 2
+    assert "only.is_test = 'yes please', but column 'is_test' holds booleans: use true or false." in result.stderr
+    assert mock.requests == []

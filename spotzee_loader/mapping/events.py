@@ -21,6 +21,7 @@ from ..errors import MappingError
 from . import convert, fragments
 from .column_types import column_kinds
 from .nested import with_members
+from .only import matches
 from .spec import Mapping
 
 VALUE_FAULT = "__spotzee_value_fault__"
@@ -244,7 +245,7 @@ class EventBuilder:
         by_value: Counter[str] = Counter()
         for column, values in self.mapping.only:
             texts = convert.plain(batch.column(column)).cast(pa.string())
-            out = pc.invert(pc.fill_null(pc.is_in(texts, pa.array(values, pa.string())), False))
+            out = pc.invert(matches(batch.column(column), column, values, self.mapping.origin))
             newly = pc.and_(kept, out)
             for entry in pc.value_counts(pc.fill_null(pc.filter(texts, newly), "(empty)")).to_pylist():
                 by_value[f"{column}={entry['values']}"] += entry["counts"]

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ..errors import MappingError
+from .only import only_text
 
 USER_FIELDS = ("email", "phone", "timezone", "locale")
 _TOP_KEYS = {
@@ -146,10 +147,14 @@ class Mapping:
             raise MappingError(f'{origin}: [only] must be a table of column = ["value", ...].')
         only = []
         for column, values in only_raw.items():
-            kept = [values] if isinstance(values, str) else values
-            if not isinstance(kept, list) or not kept or not all(isinstance(v, str) for v in kept):
-                raise MappingError(f"{origin}: only.{column} must be a value or a list of values, got {values!r}.")
-            only.append((column, tuple(kept)))
+            kept = values if isinstance(values, list) else [values]
+            texts = [only_text(v) for v in kept]
+            if not texts or any(t is None for t in texts):
+                raise MappingError(
+                    f"{origin}: only.{column} must be a value (text, number, true/false) or a list of them, "
+                    f"got {values!r}."
+                )
+            only.append((column, tuple(t for t in texts if t is not None)))
 
         user_raw = dict(raw.get("user", {}))
         if not isinstance(user_raw, dict):
