@@ -430,3 +430,26 @@ def test_an_only_value_the_column_cannot_hold_is_a_mapping_error(
     assert result.returncode == 2
     assert "only.is_test = 'yes please', but column 'is_test' holds booleans: use true or false." in result.stderr
     assert mock.requests == []
+
+
+def test_a_mapping_typo_lists_every_column_and_the_one_it_meant(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,customer_id,ordered_at,Total,currency,email,note\n1,c1,2024-03-01T10:00:00Z,1,E,e,n\n")
+    (tmp_path / "m.toml").write_text(
+        'name = "x"\nexternal_id = "customer_id"\ncreated_at = "ordered_at"\n[data]\ntotal = "totl"\n'
+    )
+    result = cli(str(source), "--mapping", str(tmp_path / "m.toml"))
+    assert result.returncode == 2
+    assert (
+        "the source has no column(s) totl; it has order_id, customer_id, ordered_at, Total, currency, email, note. "
+        "Did you mean 'Total' for 'totl'?"
+    ) in result.stderr
+    assert mock.requests == []
+
+
+def test_a_table_named_in_another_case_is_suggested(cli: Cli, mock: MockSpotzee, pg: Any) -> None:
+    url, conn, schema = pg
+    conn.execute(f'CREATE TABLE {schema}."Orders" (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)')
+    result = cli(url, "--table", f"{schema}.orders", "--preset", "orders")
+    assert result.returncode == 2
+    assert result.stderr.rstrip().endswith(f"does not exist. Did you mean --table {schema}.Orders?")

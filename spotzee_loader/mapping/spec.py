@@ -8,6 +8,7 @@ the file) or a preset (``presets.py``). It is checked against the source's colum
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import tomllib
@@ -264,9 +265,12 @@ class Mapping:
         present = set(source_columns)
         missing = [c for c in self.required_columns() if c not in present and nested_path(c, present) is None]
         if missing:
+            folded = {c.lower(): c for c in source_columns}
+            near = {m: difflib.get_close_matches(m.lower(), list(folded), n=1, cutoff=0.75) for m in missing}
+            hints = "".join(f" Did you mean {folded[n[0]]!r} for {m!r}?" for m, n in near.items() if n)
             raise MappingError(
                 f"{self.origin}: the source has no column(s) {', '.join(missing)}; "
-                f"it has {', '.join(source_columns)}. Fix the mapping or choose another --preset."
+                f"it has {', '.join(source_columns)}.{hints} Fix the mapping or choose another --preset."
             )
 
     # -- identity ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import difflib
 import hashlib
 import re
 import zoneinfo
@@ -95,8 +96,28 @@ class WarehouseSource(abc.ABC):
         if self._schema is None:
             params = {name: None for name in self._sql_params()}
             probe = f"SELECT * FROM {self._from_clause()} AS q LIMIT 0"
-            self._schema = next(iter(self._query_batches(probe, params, 1))).schema
+            try:
+                self._schema = next(iter(self._query_batches(probe, params, 1))).schema
+            except ConfigError as exc:
+                near = self._table_like(self.options.table) if self.options.table else None
+                if near is None:
+                    raise
+                raise ConfigError(f"{exc} Did you mean --table {near}?") from None
         return self._schema
+
+    def _table_like(self, wanted: str) -> str | None:
+        """The table of this database whose name is closest to ``wanted`` (a case or a letter off), if any."""
+        listing = "SELECT table_schema, table_name FROM information_schema.tables"
+        try:
+            rows = [r for b in self._query_batches(listing, {}, 10_000) for r in b.to_pylist()]
+        except (ConfigError, TransientSourceError):
+            return None
+        names = [f"{r['table_schema']}.{r['table_name']}" if "." in wanted else str(r["table_name"]) for r in rows]
+        folded = {n.lower(): n for n in names}
+        if wanted.lower() in folded:
+            return folded[wanted.lower()]
+        close = difflib.get_close_matches(wanted.lower(), list(folded), n=1, cutoff=0.75)
+        return folded[close[0]] if close else None
 
     def _sql_params(self) -> set[str]:
         return set(_PARAM.findall(self.options.sql or ""))
