@@ -150,7 +150,7 @@ def test_created_at_is_always_utc_with_milliseconds(array: pa.Array, timezone: s
         ({"id": ["a"], "t": [T0], "n": ["n" * 201]}, {"name": None, "name_column": "n"}, "name_too_long", "name"),
         ({"id": ["a"], "t": [T0], "p": ["[1, 2]"]}, {"data_json": "p"}, "data_json_not_object", "p"),
         ({"id": ["a"], "t": [T0], "p": ["{oops"]}, {"data_json": "p"}, "data_json_invalid", "p"),
-        ({"id": ["a"], "t": [T0], "p": ["x" * 40_000]}, {"data_columns": "*"}, "event_too_large", None),
+        ({"id": ["a"], "t": [T0], "p": ["x" * 40_000]}, {"data_columns": "*"}, "event_too_large", "data.p"),
     ],
     ids=[
         "null-id",
@@ -256,3 +256,11 @@ def test_json_extension_column_as_data_json() -> None:
     events, rejects = build({"id": ["a", "b", "c"], "t": [T0] * 3, "props": props}, data_json="props")
     assert [e.get("data") for e in events] == [{"plan": "pro"}, None]
     assert [r.code for r in rejects] == ["data_json_not_object"]
+
+
+def test_an_event_too_large_names_its_largest_property() -> None:
+    _, rejects = build({"id": ["a"], "t": [T0], "note": ["n" * 40_000], "sku": ["A1"]}, data_columns="*")
+    assert (rejects[0].code, rejects[0].field) == ("event_too_large", "data.note")
+    assert rejects[0].message.endswith(
+        "over the loader's 32,768-byte limit (the Segment spec's); its largest property is data.note (40,002 bytes)"
+    )

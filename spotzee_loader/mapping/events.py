@@ -209,8 +209,7 @@ class EventBuilder:
         fits = pc.fill_null(pc.less_equal(sizes, MAX_EVENT_BYTES), False)
         too_large = pc.and_(clean, pc.invert(fits))
         for i, size in zip(_mask_rows(too_large), pc.filter(sizes, too_large).to_pylist(), strict=True):
-            message = f"the event is {size} bytes, over Spotzee's {MAX_EVENT_BYTES}-byte limit"
-            problems[i] = ("event_too_large", None, message)
+            problems[i] = _too_large(bodies[i].as_py(), size)
         valid = pc.and_(clean, fits)
         rows = pc.add(pc.indices_nonzero(valid), first_row).to_pylist()
         events = list(zip(rows, pc.filter(bodies, valid).cast(pa.binary()).to_pylist(), strict=True))
@@ -471,6 +470,19 @@ class BatchMapper:
             builder = EventBuilder(self.mapping, batch.schema, self._now, window=self._window)
             self._builder, self._schema = builder, batch.schema
         return self._builder.build(batch, first_row)
+
+
+def _too_large(body: str, size: int) -> tuple[str, str | None, str]:
+    """The reject of an event over the size limit, naming its largest property (what to leave out or trim)."""
+    message = f"the event is {size:,} bytes, over the loader's {MAX_EVENT_BYTES:,}-byte limit (the Segment spec's)"
+    event = orjson.loads(body)
+    sizes = {
+        f"{part}.{k}": len(orjson.dumps(v)) for part in ("data", "user") for k, v in (event.get(part) or {}).items()
+    }
+    if not sizes:
+        return "event_too_large", None, message
+    largest = max(sizes, key=lambda k: sizes[k])
+    return "event_too_large", largest, f"{message}; its largest property is {largest} ({sizes[largest]:,} bytes)"
 
 
 def _with_value(message: str, field_: str | None, source: dict[str, Any], mapping: Mapping) -> str:
