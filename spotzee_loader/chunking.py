@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .mapping import BuiltBatch, Reject
 from .sources import RowKey, encode_key
@@ -30,6 +31,8 @@ class Chunk:
     """Key of the chunk's last row (database sources), where a resumed run continues after."""
     events: list[bytes] = field(default_factory=list)
     event_rows: list[int] = field(default_factory=list)
+    event_keys: list[dict[str, Any] | None] = field(default_factory=list)
+    """The mapping's key of each event's row (``None`` without a key)."""
     rejects: list[Reject] = field(default_factory=list)
 
     @property
@@ -66,13 +69,15 @@ class Chunker:
         self._keys, self._keys_first_row = keys, built.first_row
         rejects = built.rejects
         r = 0
-        for row, body in built.events:
+        event_keys = built.event_keys
+        for i, (row, body) in enumerate(built.events):
             while r < len(rejects) and rejects[r].row < row:
                 yield from self._add_reject(rejects[r])
                 r += 1
             chunk = self._open
             chunk.events.append(body)
             chunk.event_rows.append(row)
+            chunk.event_keys.append(event_keys[i] if event_keys is not None else None)
             if len(chunk.events) >= self._size:
                 yield self._close(row + 1)
         for reject in rejects[r:]:

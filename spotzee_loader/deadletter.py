@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .api import ItemRejection
+from .api import ItemRejection, item_field
 from .files import write_atomically
 from .mapping import Reject
 
@@ -34,17 +34,20 @@ def local_record(job: str, reject: Reject, where: tuple[str, int], key: list[str
     }
 
 
-def server_record(job: str, row: int, where: tuple[str, int], event: bytes, rejection: ItemRejection) -> dict[str, Any]:
-    """An event Spotzee refused (422 and friends), with what Spotzee said."""
+def server_record(
+    job: str, row: int, where: tuple[str, int], event: bytes, rejection: ItemRejection, key: dict[str, Any] | None
+) -> dict[str, Any]:
+    """An event Spotzee refused (422 and friends), with what Spotzee said: ``field`` is the event's field it named
+    (``name``, ``data.total``), not its place in the request (``[5].name``); ``key`` the row's."""
     return {
         "job": job,
         "row": row,
         "file": where[0],
         "file_row": where[1],
-        "key": None,
+        "key": key,
         "reason": rejection.message or f"Spotzee refused the event ({rejection.code})",
         "reason_code": f"server_{rejection.code or rejection.status}",
-        "field": rejection.param,
+        "field": item_field(rejection.param or ""),
         "status": rejection.status,
         "code": rejection.code,
         "request_id": rejection.request_id,

@@ -154,6 +154,8 @@ def test_dirty_rows_are_dead_lettered_and_counts_add_up(
     assert by_row[5]["reason_code"] == "created_at_future"
     assert by_row[6]["reason_code"] == "id_too_long"
     assert by_row[7]["status"] == 422 and by_row[7]["code"] == "event_refused"
+    # The row's key and the event's field, not the event's place in the request ("[3].name").
+    assert (by_row[7]["key"], by_row[7]["field"]) == ({"order_id": 7}, "name")
     assert by_row[7]["request_id"].startswith("req_") and by_row[7]["event"]["name"] == "refused"
     assert by_row[2]["source"]["ordered_at"] == "not a date"
     assert sorted(e["external_id"] for e in mock.events) == ["c0", "c3", "c8", "c9"]

@@ -304,3 +304,10 @@ def test_the_mocks_own_request_parsing_keeps_http_semantics(mock: MockSpotzee) -
     assert _exchange(mock, _post("no colon here\r\n"))[0][0].startswith(b"HTTP/1.1 400")
     many = "".join(f"X-H{i}: v\r\n" for i in range(101))
     assert _exchange(mock, _post(many))[0][0].startswith(b"HTTP/1.1 431")
+
+
+def test_the_event_field_an_errors_param_names_without_its_place() -> None:
+    from spotzee_loader.api import item_field
+
+    params = ["[5].name", "5.name", "events[5].data.total", "[5]", "[12][data]", "name"]
+    assert [item_field(p) for p in params] == ["name", "name", "data.total", None, "data", "name"]

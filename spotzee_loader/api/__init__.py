@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .aggregations import DayKey, spotzee_day_counts
 from .client import SpotzeeClient
-from .delivery import Delivery, ItemRejection
+from .delivery import Delivery, ItemRejection, item_field
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "MockSpotzee",
     "RateLimiter",
     "SpotzeeClient",
+    "item_field",
     "spotzee_day_counts",
 ]
 _MOCK_NAMES = ("FAULT_KINDS", "RETRY_AFTER_FORMS", "MockConfig", "MockSpotzee")

@@ -80,6 +80,13 @@ def unverified(ambiguity: Ambiguity, sent: list[SentEvent], why: str) -> Unverif
     )
 
 
+def item_field(param: str) -> str | None:
+    """The event field an ``errors[].param`` names, without the event's place (``[5].name`` -> ``name``)."""
+    match = _INDEX.match(param)
+    rest = param[match.end(1) :] if match else param
+    return re.sub(r"[\[\].]+", ".", rest).strip(".") or None
+
+
 def item_index(param: str) -> int | None:
     """The position in the batch of the event an ``errors[].param`` names, or ``None`` for a request-level one."""
     match = _INDEX.match(param)

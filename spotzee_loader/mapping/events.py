@@ -67,6 +67,8 @@ class BuiltBatch:
     """``created_at`` of each event, in event order (ISO strings)."""
     event_names: pa.Array | None = None
     """The name of each event, in event order; ``None`` when the mapping gives one fixed name."""
+    event_keys: list[dict[str, Any]] | None = None
+    """The mapping's ``key`` of each event's row, in event order (a dead letter of Spotzee's refusal names it)."""
     outside: int = 0
     """Rows whose ``created_at`` lies outside the window: skipped, neither events nor rejects."""
     filtered: Counter[str] = field(default_factory=Counter)
@@ -231,9 +233,17 @@ class EventBuilder:
             last_created_at=span["max"],
             event_times=event_times,
             event_names=pc.filter(names, valid) if names is not None else None,
+            event_keys=self._event_keys(batch, valid),
             outside=0 if outside is None else pc.sum(outside).as_py() or 0,
             filtered=filtered_by_value,
         )
+
+    def _event_keys(self, batch: pa.RecordBatch, valid: pa.Array) -> list[dict[str, Any]] | None:
+        key = [k for k in self.mapping.key if k in batch.schema.names]
+        if not key:
+            return None
+        columns = pa.RecordBatch.from_arrays([batch.column(k) for k in key], names=key)
+        return convert.readable_rows(columns.filter(valid))
 
     def _filtered(self, batch: pa.RecordBatch, exempt: pa.Array | None) -> tuple[pa.Array | None, Counter[str]]:
         """Rows the mapping's ``only`` leaves out, but for ``exempt`` ones (outside the window: counted as such;

@@ -282,8 +282,8 @@ class Run:
             records = [deadletter.local_record(job, r, locate(r.row), key) for r in chunk.rejects]
             for rejection in delivery.rejected:
                 row = chunk.event_rows[rejection.index]
-                event = chunk.events[rejection.index]
-                records.append(deadletter.server_record(job, row, locate(row), event, rejection))
+                event, row_key = chunk.events[rejection.index], chunk.event_keys[rejection.index]
+                records.append(deadletter.server_record(job, row, locate(row), event, rejection, row_key))
             acked.append(
                 AckedChunk(chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records)
             )
