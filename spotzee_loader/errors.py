@@ -37,6 +37,9 @@ class SpotzeeLoaderError(Exception):
     password into a log, a report or the checkpoint.
     """
 
+    partial: Any = None
+    """What the work stopped by this error had done so far (a chunk's requests and retries), where known."""
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 

@@ -81,14 +81,21 @@ class RunReport:
         self.events_sent += delivery.accepted
         self.rejected += len(rejects)
         self.rejects_by_reason.update(rec["reason_code"] for rec in rejects)
-        self.requests += delivery.requests
-        self.retries += sum(delivery.retries.values())
-        self.retries_by_cause.update(delivery.retries)
-        self.reads += delivery.reads
+        self.count_attempts(delivery)
         self.ambiguous_requests += delivery.ambiguous_requests
         self.ambiguous_confirmed += delivery.confirmed
         self.ambiguous_resent += delivery.resent
         self.maybe_doubled += [{"chunk": seq, **dataclasses.asdict(u)} for u in delivery.unverified]
+
+    def count_attempts(self, delivery: Delivery | None) -> None:
+        """Add the requests, retries and reads a chunk took, delivered or not (a chunk that stopped the run
+        made them too: its "attempt 3" is a retry in the summary)."""
+        if delivery is None:
+            return
+        self.requests += delivery.requests
+        self.retries += sum(delivery.retries.values())
+        self.retries_by_cause.update(delivery.retries)
+        self.reads += delivery.reads
 
     def note_times(self, first: str | None, last: str | None) -> None:
         if first is not None and (self.first_created_at is None or first < self.first_created_at):

@@ -453,3 +453,22 @@ def test_a_table_named_in_another_case_is_suggested(cli: Cli, mock: MockSpotzee,
     result = cli(url, "--table", f"{schema}.orders", "--preset", "orders")
     assert result.returncode == 2
     assert result.stderr.rstrip().endswith(f"does not exist. Did you mean --table {schema}.Orders?")
+
+
+def test_the_summary_counts_the_retries_of_the_chunk_that_stopped_the_run(
+    cli: Cli, write_parquet: Any, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    report = tmp_path / "r.json"
+    result = cli(str(write_parquet(orders(2))), "--preset", "orders", "--base-url", f"http://127.0.0.1:{port}/api/client",
+                 "--retry-budget", "2", "--concurrency", "1", "--report", str(report))  # fmt: skip
+    assert result.returncode == 1
+    logged = re.findall(r"after the connection failed: attempt (\d+)", result.stderr)
+    assert logged and logged == [str(n) for n in range(2, len(logged) + 2)]
+    r = json.loads(report.read_text())
+    assert (r["requests"], r["retries"], r["retries_by_cause"]) == (
+        len(logged) + 1, len(logged), {"connection": len(logged)}
+    )  # fmt: skip
+    assert f"requests {len(logged) + 1}, retries {len(logged)}," in result.stdout

@@ -165,7 +165,11 @@ class SpotzeeClient:
     def deliver(self, events: list[bytes], key: str) -> Delivery:
         """Send ``events`` under ``key``; invalid events are isolated and reported, the rest delivered."""
         delivery = Delivery()
-        self._deliver(list(range(len(events))), events, key, delivery)
+        try:
+            self._deliver(list(range(len(events))), events, key, delivery)
+        except SpotzeeLoaderError as exc:
+            exc.partial = delivery  # the requests and retries made before it stopped, for the run's counts
+            raise
         return delivery
 
     def _deliver(self, indexes: list[int], events: list[bytes], key: str, delivery: Delivery) -> None:

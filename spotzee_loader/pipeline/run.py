@@ -235,6 +235,7 @@ class Run:
             try:
                 delivery = future.result()
             except BaseException as exc:  # noqa: BLE001 - kept and re-raised after the drain
+                self.report.count_attempts(getattr(exc, "partial", None))
                 if self.fatal is None and not isinstance(exc, InterruptedRunError):
                     self.fatal = exc
                 self.abort.set()
