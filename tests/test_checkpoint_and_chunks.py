@@ -16,7 +16,7 @@ from spotzee_loader.checkpoint import AckedChunk, JobIdentity, SQLiteCheckpointS
 from spotzee_loader.checkpoint.base import Acked
 from spotzee_loader.chunking import Chunk, Chunker
 from spotzee_loader.errors import CheckpointMismatchError, JobLockedError
-from spotzee_loader.mapping.events import BuiltBatch, Reject
+from spotzee_loader.mapping import BuiltBatch, Reject
 
 IDENTITY = JobIdentity("job-a", "src", "sfp", "map", "mfp", "http://x")
 

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from spotzee_loader.api.mock import count_if_all_valid, validate_event
-from spotzee_loader.mapping import Mapping
-from spotzee_loader.mapping.events import MAX_EVENT_BYTES, EventBuilder, Reject
+from spotzee_loader.mapping import Mapping, Reject
+from spotzee_loader.mapping.events import EventBuilder
+from spotzee_loader.mapping.outcome import MAX_EVENT_BYTES
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -580,7 +580,7 @@ data_json = "jb"
 
 def test_copy_reads_every_type_it_takes_as_the_row_reader_does(pg, tmp_path: Path) -> None:
     from spotzee_loader.config import SourceOptions
-    from spotzee_loader.mapping.events import BatchMapper
+    from spotzee_loader.mapping import BatchMapper
     from spotzee_loader.pipeline import load_mapping_file
     from spotzee_loader.sources import ResumePoint
     from spotzee_loader.sources.keys import encode_key

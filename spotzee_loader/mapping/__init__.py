@@ -3,8 +3,9 @@
 Pure and vectorised: nothing here reads a file, a database or the network; callers hand in text and batches.
 """
 
+from .batches import BatchMapper
 from .convert import json_array, json_safe, utc_instant, utc_timestamps
-from .events import VALUE_FAULT, BatchMapper, BuiltBatch, Reject
+from .outcome import VALUE_FAULT, BuiltBatch, Reject
 from .presets import PRESET_NAMES, detect_preset, preset_mapping
 from .spec import COLUMN_TYPES, Mapping, mapping_from_toml
 

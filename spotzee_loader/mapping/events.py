@@ -1,15 +1,13 @@
-"""Record batches -> serialized Spotzee events or rejects with a reason. Pure: no I/O.
+"""Record batches of one schema -> serialized Spotzee events or rejects with a reason. Pure: no I/O.
 
-Checks (ids, names, times) and the JSON assembly run on whole columns with Arrow kernels (see
-``fragments``); only mappings with ``data_json``, whose objects merge with the mapped properties, build
-one dict per row.
+The checks (ids, names, times, the window, ``[only]``) run on whole columns with Arrow kernels; the JSON is
+assembled in ``bodies`` and the rejects written up in ``rejects``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,66 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MappingError
-from . import convert, fragments
-from .column_types import column_kinds
-from .nested import with_members
+from . import convert
+from .bodies import assemble, assemble_rows
 from .only import matches
+from .outcome import (
+    EARLIEST,
+    FUTURE_TOLERANCE,
+    MAX_EVENT_BYTES,
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    VALUE_FAULT,
+    BuiltBatch,
+)
+from .rejects import oversized, rejects
 from .spec import Mapping
-
-VALUE_FAULT = "__spotzee_value_fault__"
-"""A column sources without types of their own (CSV, JSON Lines) add: per row ``null``, or a struct
-``{code, column, message}`` saying which value did not fit its column's type; such rows become rejects."""
-MAX_NAME_CHARS = 200
-MAX_ID_CHARS = 255
-MAX_EVENT_BYTES = 32 * 1024
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
-FUTURE_TOLERANCE = dt.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row that did not become an event, and why."""
-
-    row: int
-    """Position of the row in the source (global across files)."""
-    code: str
-    """Short machine-readable reason, e.g. ``created_at_unparseable``."""
-    field: str | None
-    """The event field (or source column) at fault."""
-    message: str
-    """A sentence for humans, naming the value when that helps."""
-    source: dict[str, Any] | None = None
-    """The row's values (JSON-safe)."""
-    types: dict[str, str] | None = None
-    """Per column of ``source``, the ``[types]`` kind the load read it as (shared by the rows of a batch)."""
-
-
-@dataclass
-class BuiltBatch:
-    """What one record batch became, in row order."""
-
-    first_row: int
-    events: list[tuple[int, bytes]]
-    """``(row position, JSON bytes)`` of every valid row."""
-    rejects: list[Reject]
-    names: Counter[str] = field(default_factory=Counter)
-    first_created_at: str | None = None
-    last_created_at: str | None = None
-    event_times: pa.Array | None = None
-    """``created_at`` of each event, in event order (ISO strings)."""
-    event_names: pa.Array | None = None
-    """The name of each event, in event order; ``None`` when the mapping gives one fixed name."""
-    event_keys: list[dict[str, Any]] | None = None
-    """The mapping's ``key`` of each event's row, in event order (a dead letter of Spotzee's refusal names it)."""
-    outside: int = 0
-    """Rows whose ``created_at`` lies outside the window: skipped, neither events nor rejects."""
-    filtered: Counter[str] = field(default_factory=Counter)
-    """Rows the mapping's ``only`` leaves out, by ``column=value``: skipped, neither events nor rejects."""
-
-
-def _profile_strings(batch: pa.RecordBatch, column: str) -> pa.Array:
-    """A ``user`` profile field (email, phone, ...) as strings, empty ones null."""
-    return convert.as_strings(convert.plain(batch.column(column)).cast(pa.string()))
 
 
 def _mask_rows(mask: pa.Array) -> list[int]:
@@ -198,9 +150,9 @@ class EventBuilder:
                 problems.pop(row, None)
         data_json = self._data_json(batch, flag)
         if data_json is None and not self._row_by_row:
-            bodies = self._assemble(batch, names, ids, created)
+            bodies = assemble(self.mapping, self._data_props, batch, names, ids, created)
         else:
-            bodies = self._assemble_rows(batch, names, ids, created, data_json)
+            bodies = assemble_rows(self.mapping, self._data_props, batch, names, ids, created, data_json)
         # Rows already at fault get no event; the others must fit the size limit, which needs the body.
         fault = np.zeros(n, dtype=bool)
         fault[list(problems)] = True
@@ -211,7 +163,7 @@ class EventBuilder:
         fits = pc.fill_null(pc.less_equal(sizes, MAX_EVENT_BYTES), False)
         too_large = pc.and_(clean, pc.invert(fits))
         for i, size in zip(_mask_rows(too_large), pc.filter(sizes, too_large).to_pylist(), strict=True):
-            problems[i] = _too_large(bodies[i].as_py(), size)
+            problems[i] = oversized(bodies[i].as_py(), size)
         valid = pc.and_(clean, fits)
         rows = pc.add(pc.indices_nonzero(valid), first_row).to_pylist()
         events = list(zip(rows, pc.filter(bodies, valid).cast(pa.binary()).to_pylist(), strict=True))
@@ -227,7 +179,7 @@ class EventBuilder:
         return BuiltBatch(
             first_row=first_row,
             events=events,
-            rejects=self._rejects(batch, first_row, problems, faulted),
+            rejects=rejects(self.mapping, batch, first_row, problems, faulted),
             names=names_seen,
             first_created_at=span["min"],
             last_created_at=span["max"],
@@ -274,77 +226,6 @@ class EventBuilder:
         if until is not None:
             out = pc.or_(out, pc.greater_equal(times, until))
         return pc.fill_null(out, False)
-
-    def _assemble(
-        self, batch: pa.RecordBatch, names: pa.Array | None, ids: dict[str, pa.Array], created: pa.Array
-    ) -> pa.Array:
-        """Every row's event JSON, built column-wise by Arrow kernels (see ``fragments``)."""
-        m = self.mapping
-        n = batch.num_rows
-        name = fragments.json_strings(names) if names is not None else [orjson.dumps(m.name).decode()]
-        event: fragments.Fragment = ['{"name":', *name]
-        for field_ in ("external_id", "anonymous_id"):
-            if field_ in ids:
-                event += fragments.optional_member(field_, fragments.json_strings(ids[field_]))
-        event += [',"created_at":', *fragments.json_strings(created)]
-        data = fragments.json_object(
-            [(prop, fragments.json_column(batch.column(col), m.timezone)) for prop, col in self._data_props], n
-        )
-        event += fragments.optional_member("data", data)
-        if m.user or m.user_data:
-            traits = fragments.json_object(
-                [(t, fragments.json_column(batch.column(c), m.timezone)) for t, c in m.user_data], n
-            )
-            user_fields = [(f, fragments.json_strings(_profile_strings(batch, c))) for f, c in m.user]
-            event += fragments.optional_member("user", fragments.json_object([*user_fields, ("data", traits)], n))
-        event.append("}")
-        return fragments.concat(event)
-
-    def _assemble_rows(
-        self,
-        batch: pa.RecordBatch,
-        names: pa.Array | None,
-        ids: dict[str, pa.Array],
-        created: pa.Array,
-        data_json: list[Any] | None,
-    ) -> pa.Array:
-        """Every row's event JSON, one dict per row: for ``data_json`` mappings, whose objects merge
-        with the mapped properties row by row (and as the reference the Arrow assembly is tested against)."""
-        m = self.mapping
-        n = batch.num_rows
-        name_values = names.to_pylist() if names is not None else [m.name] * n
-        external = ids["external_id"].to_pylist() if "external_id" in ids else None
-        anonymous = ids["anonymous_id"].to_pylist() if "anonymous_id" in ids else None
-        created_values = created.to_pylist()
-        data_cols = [(prop, convert.json_values(batch.column(col), m.timezone)) for prop, col in self._data_props]
-        user_cols = [(f, _profile_strings(batch, c).to_pylist()) for f, c in m.user]
-        user_data_cols = [(t, convert.json_values(batch.column(c), m.timezone)) for t, c in m.user_data]
-        bodies: list[str] = []
-        dumps = orjson.dumps
-        for i in range(n):
-            event: dict[str, Any] = {"name": name_values[i]}
-            if external is not None and external[i] is not None:
-                event["external_id"] = external[i]
-            if anonymous is not None and anonymous[i] is not None:
-                event["anonymous_id"] = anonymous[i]
-            event["created_at"] = created_values[i]
-            # A null property is left out, from a JSON object as from a column (the README's promise).
-            data = {k: v for k, v in data_json[i].items() if v is not None} if data_json and data_json[i] else {}
-            for prop, values in data_cols:
-                value = values[i]
-                if value is not None:
-                    data[prop] = value
-            if data:
-                event["data"] = data
-            if user_cols or user_data_cols:
-                user: dict[str, Any] = {f: v[i] for f, v in user_cols if v[i] is not None}
-                traits = {t: v[i] for t, v in user_data_cols if v[i] is not None}
-                if traits:
-                    user["data"] = traits
-                if user:
-                    event["user"] = user
-            bodies.append(dumps(event).decode())
-        return pa.array(bodies, pa.string())
 
     def _created_at(self, batch: pa.RecordBatch, flag: Any) -> pa.Array:
         m = self.mapping
@@ -429,76 +310,3 @@ class EventBuilder:
                 value = None
             out.append(value)
         return out
-
-    def _rejects(
-        self,
-        batch: pa.RecordBatch,
-        first_row: int,
-        problems: dict[int, tuple[str, str | None, str]],
-        faulted: dict[int, dict[str, Any]],
-    ) -> list[Reject]:
-        """``faulted``: per row whose values the source could not type, those values as it held them (the batch
-        has them as nulls); a reason for such a value already names it."""
-        if not problems:
-            return []
-        rows = sorted(problems)
-        taken = pa.array(rows, pa.int64())
-        shown = batch.drop_columns([VALUE_FAULT]) if VALUE_FAULT in batch.schema.names else batch
-        sources = convert.readable_rows(shown.take(taken))
-        types = column_kinds(batch.schema, VALUE_FAULT)
-        for i, source in zip(rows, sources, strict=True):
-            source.update(faulted.get(i, {}))
-        return [
-            Reject(
-                row=first_row + i,
-                code=problems[i][0],
-                field=problems[i][1],
-                message=problems[i][2]
-                if problems[i][1] in faulted.get(i, {})
-                else _with_value(problems[i][2], problems[i][1], source, self.mapping),
-                source=source,
-                types=types,
-            )
-            for i, source in zip(rows, sources, strict=True)
-        ]
-
-
-class BatchMapper:
-    """Maps a stream of batches; files of one source may differ in schema, so the builder follows it."""
-
-    def __init__(
-        self, mapping: Mapping, now: dt.datetime, window: tuple[dt.datetime | None, dt.datetime | None] = (None, None)
-    ) -> None:
-        self.mapping, self._now, self._window = mapping, now, window
-        self._references = [c for c in mapping.required_columns() if "." in c]
-        self._builder: EventBuilder | None = None
-        self._schema: pa.Schema | None = None
-
-    def build(self, batch: pa.RecordBatch, first_row: int) -> BuiltBatch:
-        batch = with_members(batch, self._references)
-        if self._builder is None or not batch.schema.equals(self._schema):
-            builder = EventBuilder(self.mapping, batch.schema, self._now, window=self._window)
-            self._builder, self._schema = builder, batch.schema
-        return self._builder.build(batch, first_row)
-
-
-def _too_large(body: str, size: int) -> tuple[str, str | None, str]:
-    """The reject of an event over the size limit, naming its largest property (what to leave out or trim)."""
-    message = f"the event is {size:,} bytes, over the loader's {MAX_EVENT_BYTES:,}-byte limit (the Segment spec's)"
-    event = orjson.loads(body)
-    sizes = {
-        f"{part}.{k}": len(orjson.dumps(v)) for part in ("data", "user") for k, v in (event.get(part) or {}).items()
-    }
-    if not sizes:
-        return "event_too_large", None, message
-    largest = max(sizes, key=lambda k: sizes[k])
-    return "event_too_large", largest, f"{message}; its largest property is {largest} ({sizes[largest]:,} bytes)"
-
-
-def _with_value(message: str, field_: str | None, source: dict[str, Any], mapping: Mapping) -> str:
-    """Add the offending value to the message where one column is at fault."""
-    column = {"created_at": mapping.created_at, "name": mapping.name_column}.get(field_ or "", field_)
-    if column in source and source[column] is not None:
-        shown = orjson.dumps(source[column]).decode()
-        return f"{message}: {shown[:80]}{'…' if len(shown) > 80 else ''}"
-    return message
