@@ -472,3 +472,21 @@ def test_the_summary_counts_the_retries_of_the_chunk_that_stopped_the_run(
         len(logged) + 1, len(logged), {"connection": len(logged)}
     )  # fmt: skip
     assert f"requests {len(logged) + 1}, retries {len(logged)}," in result.stdout
+
+
+def test_a_member_reference_that_matches_no_row_is_warned_of(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    props = {"utm": {"source": "news", "medium": "m"}}
+    lines = [{"id": i, "user_id": "u1", "at": "2024-03-01T10:00:00Z", "props": props} for i in range(3)]
+    (tmp_path / "calls.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (tmp_path / "m.toml").write_text(
+        'name = "visited"\nexternal_id = "user_id"\ncreated_at = "at"\n'
+        '[data]\nsrc = "props.utm.sorce"\nmedium = "props.utm.medium"\n'
+    )
+    result = cli(str(tmp_path / "calls.jsonl"), "--mapping", str(tmp_path / "m.toml"))
+    assert result.returncode == 0, result.stderr
+    assert [e["data"] for e in mock.events] == [{"medium": "m"}] * 3
+    assert result.stderr.count("matched no row") == 1
+    assert (
+        "'props.utm.sorce' matched no row of the first 3: check its spelling, or the property will be in no event. "
+        "Did you mean 'props.utm.source'? Members there: props.utm.source, props.utm.medium."
+    ) in result.stderr

@@ -31,6 +31,22 @@ def with_members(batch: pa.RecordBatch, references: Sequence[str]) -> pa.RecordB
     return batch
 
 
+def members_beside(batch: pa.RecordBatch, reference: str) -> list[str]:
+    """The members found where ``reference``'s last member should be (its siblings in the batch's objects),
+    for the hint of a misspelt reference: ``props.utm.sorce`` -> ``props.utm.source``, ``props.utm.medium``."""
+    found = nested_path(reference, set(batch.schema.names) - {reference})
+    if found is None:
+        return []
+    column, path = found
+    seen: dict[str, None] = {}
+    for value in _objects(batch.column(column)):
+        parent = _dig(value, path[:-1]) if path[:-1] else value
+        if isinstance(parent, dict):
+            seen.update(dict.fromkeys(parent))
+    head = ".".join(reference.split(".")[:-1])
+    return [f"{head}.{member}" for member in seen]
+
+
 def _objects(arr: pa.Array) -> list[Any]:
     """The column's values as Python objects: JSON text parsed, structs and maps as dicts."""
     if is_json_type(arr.type) or pa.types.is_string(plain(arr).type) or pa.types.is_large_string(plain(arr).type):

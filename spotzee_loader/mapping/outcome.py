@@ -57,5 +57,7 @@ class BuiltBatch:
     """The mapping's ``key`` of each event's row, in event order (a dead letter of Spotzee's refusal names it)."""
     outside: int = 0
     """Rows whose ``created_at`` lies outside the window: skipped, neither events nor rejects."""
+    notes: list[str] = field(default_factory=list)
+    """Warnings for the person running the load (a column reference that matched no row), logged by the run."""
     filtered: Counter[str] = field(default_factory=Counter)
     """Rows the mapping's ``only`` leaves out, by ``column=value``: skipped, neither events nor rejects."""

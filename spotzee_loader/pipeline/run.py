@@ -155,6 +155,8 @@ class Run:
                     if self._stopping():
                         break
                     built = mapper.build(part.batch, part.first_row)
+                    for note in built.notes:
+                        log.warning("%s", note)
                     # Positions jump over row groups the source skipped unread (wholly outside the window).
                     unread = part.first_row - end_row
                     report.rows_read += unread + part.batch.num_rows
