@@ -6,7 +6,9 @@ every ``renew_s``; each renewal counts the live leases and sets this load's rate
 block met by any load (a 429) goes into the store with the renewal, and every other load of the budget holds its
 senders until it lifts, from its next renewal on. One load alone gets
 the whole budget; when a second starts, both are at half before it sends; when one ends (or dies and its
-lease expires after ``ttl_s``), the other takes it all back. Where the store cannot hold leases, a static
+lease expires after ``ttl_s``), the other takes it all back. A lease of a process of this host (and PID namespace)
+that is gone — a load killed with ``kill -9`` — is dropped at the next renewal, not left to expire: a re-run right
+after the kill gets the whole budget at once. Where the store cannot hold leases, a static
 ``fallback_share`` of the budget is used instead, and the log says so.
 """
 
@@ -25,12 +27,33 @@ from .config import BudgetSettings
 log = logging.getLogger(__name__)
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux), so a container sharing the host name is not taken for this host."""
+    try:
+        return "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit())
+    except OSError:
+        return ""
+
+
+_HOST = f"{socket.gethostname()}/{_pid_namespace()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
 class SharedBudget:
     """Keeps ``limiter`` at this load's share of ``rate`` while the load runs (a daemon thread renews)."""
 
     def __init__(self, book: LeaseBook, settings: BudgetSettings, rate: float, limiter: RateLimiter) -> None:
         self._book, self._settings, self._rate, self._limiter = book, settings, rate, limiter
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.loads = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spotzee-budget", daemon=True)
@@ -58,6 +81,7 @@ class SharedBudget:
         return self
 
     def _renew(self) -> None:
+        self._drop_gone()
         limiter = self._limiter
         known = max(0.0, limiter.blocked_until - limiter.clock())
         count, blocked_s = self._book.renew(self._settings.name, self.holder, self._settings.ttl_s, known)
@@ -76,6 +100,15 @@ class SharedBudget:
                     self._rate / loads,
                 )
             self.loads = loads
+
+    def _drop_gone(self) -> None:
+        """Release the leases of this host's processes that no longer run (killed before they could)."""
+        for holder in self._book.holders(self._settings.name):
+            parts = holder.rsplit(":", 2)  # host/namespace:pid:nonce
+            host, pid = (parts[0], parts[1]) if len(parts) == 3 else ("", "")
+            if holder != self.holder and host == _HOST and pid.isdigit() and not _alive(int(pid)):
+                self._book.release(self._settings.name, holder)
+                log.info("API budget %r: the lease of process %s, gone, is dropped.", self._settings.name, pid)
 
     def _run(self) -> None:
         failing = False

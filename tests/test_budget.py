@@ -4,6 +4,7 @@ together stay under a strict 100 requests/s window."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections import Counter
@@ -154,3 +155,33 @@ def test_a_store_that_cannot_hold_leases_falls_back_to_a_static_share(
     assert again.returncode == 0, again.stderr[-2000:]
     assert "cannot be shared live" in again.stderr and "static 100% of it: 125.0 requests/s" in again.stderr
     assert len(mock.events) == 600
+
+
+def test_a_lease_of_a_process_of_this_host_that_is_gone_is_dropped_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from spotzee_loader import budget as budget_module
+
+    path = str(tmp_path / "checkpoints.sqlite")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    book = open_lease_book(path)
+    try:
+        # A load of this host killed with kill -9 (its pid no longer runs), one of another host, one of this host alive.
+        book.renew("default", f"{budget_module._HOST}:{gone}:dead0001", ttl_s=60)
+        book.renew("default", f"other-host/1:{gone}:far00001", ttl_s=60)
+        book.renew("default", f"{budget_module._HOST}:{os.getppid()}:alive001", ttl_s=60)
+    finally:
+        book.close()
+    limiter = RateLimiter(90)
+    shared = SharedBudget(open_lease_book(path), BudgetSettings(name="default", renew_s=3600), 90, limiter).start()
+    try:
+        assert (shared.loads, limiter.rate) == (3, 30.0)  # the dead one is not counted: this one, far, alive
+    finally:
+        shared.close()
+    book = open_lease_book(path)
+    try:
+        assert sorted(h.rsplit(":", 1)[1] for h in book.holders("default")) == ["alive001", "far00001"]
+    finally:
+        book.close()

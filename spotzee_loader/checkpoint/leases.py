@@ -34,6 +34,10 @@ class LeaseBook(abc.ABC):
         seconds (0: not that this load knows); ``(live holders, this one included; seconds the IP is blocked)``."""
 
     @abc.abstractmethod
+    def holders(self, budget: str) -> list[str]:
+        """Every holder of a lease on ``budget``, expired or not."""
+
+    @abc.abstractmethod
     def release(self, budget: str, holder: str) -> None:
         """Give the lease back (a clean end: the others' shares grow at their next renewal)."""
 
@@ -48,6 +52,7 @@ _UPSERT = (
 _EXPIRE = "DELETE FROM spotzee_budget_leases WHERE expires_at < {now}"
 _COUNT = "SELECT count(*) FROM spotzee_budget_leases WHERE budget = {p} AND expires_at >= {now}"
 _RELEASE = "DELETE FROM spotzee_budget_leases WHERE budget = {p} AND holder = {p}"
+_HOLDERS = "SELECT holder FROM spotzee_budget_leases WHERE budget = {p}"
 _BLOCK = (
     "INSERT INTO spotzee_budget_blocks (budget, blocked_until) VALUES ({p}, {until}) "
     "ON CONFLICT (budget) DO UPDATE SET blocked_until = {greatest}(spotzee_budget_blocks.blocked_until, "
@@ -87,6 +92,9 @@ class SQLiteLeaseBook(LeaseBook):
         self._db.execute("COMMIT")
         return int(count), _blocked_for(blocked)
 
+    def holders(self, budget: str) -> list[str]:
+        return [row[0] for row in self._db.execute(_HOLDERS.format(p="?"), (budget,))]
+
     def release(self, budget: str, holder: str) -> None:
         self._db.execute(_RELEASE.format(p="?"), (budget, holder))
 
@@ -124,6 +132,11 @@ class PostgresLeaseBook(LeaseBook):
             self.close()
             raise
         return int(count), _blocked_for(blocked)
+
+    def holders(self, budget: str) -> list[str]:
+        if self._db is None:
+            self._db = self._connect(self._url)
+        return [row[0] for row in self._db.execute(_HOLDERS.format(p="%s"), (budget,)).fetchall()]
 
     def release(self, budget: str, holder: str) -> None:
         if self._db is not None:
