@@ -490,3 +490,16 @@ def test_a_member_reference_that_matches_no_row_is_warned_of(cli: Cli, mock: Moc
         "'props.utm.sorce' matched no row of the first 3: check its spelling, or the property will be in no event. "
         "Did you mean 'props.utm.source'? Members there: props.utm.source, props.utm.medium."
     ) in result.stderr
+
+
+def test_each_arrow_type_stands_for_the_types_kind_resend_reads_it_as() -> None:
+    from spotzee_loader.mapping.column_types import column_kind
+    from spotzee_loader.mapping.convert import JSON_TYPE
+
+    types = [pa.int8(), pa.uint64(), pa.float32(), pa.decimal128(12, 2), pa.bool_(), pa.timestamp("us", tz="UTC"),
+             pa.date32(), pa.string(), pa.struct([("a", pa.int64())]), pa.list_(pa.int64()), JSON_TYPE,
+             pa.dictionary(pa.int32(), pa.string()), pa.null()]  # fmt: skip
+    assert [column_kind(t) for t in types] == [
+        "integer", "integer", "number", "number", "boolean", "timestamp",
+        "string", "string", "json", "json", "json", "string", None,
+    ]  # fmt: skip

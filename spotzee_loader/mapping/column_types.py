@@ -8,6 +8,14 @@ import pyarrow.types as pat
 
 from .convert import JSON_TYPE
 
+_KINDS = (
+    ((pat.is_struct, pat.is_map, pat.is_list, pat.is_large_list, pat.is_fixed_size_list), "json"),
+    ((pat.is_boolean,), "boolean"),
+    ((pat.is_integer,), "integer"),
+    ((pat.is_floating, pat.is_decimal), "number"),
+    ((pat.is_timestamp,), "timestamp"),
+)
+
 
 def column_kind(type_: pa.DataType) -> str | None:
     """``integer``, ``number``, ``boolean``, ``timestamp``, ``json`` or ``string``; ``None`` for an all-null column,
@@ -15,21 +23,11 @@ def column_kind(type_: pa.DataType) -> str | None:
     ``created_at`` is read as one again."""
     if pat.is_null(type_):
         return None
-    if type_ == JSON_TYPE or pat.is_struct(type_) or pat.is_map(type_) or pat.is_list(type_):
-        return "json"
-    if pat.is_large_list(type_) or pat.is_fixed_size_list(type_):
-        return "json"
-    if pat.is_boolean(type_):
-        return "boolean"
-    if pat.is_integer(type_):
-        return "integer"
-    if pat.is_floating(type_) or pat.is_decimal(type_):
-        return "number"
-    if pat.is_timestamp(type_):
-        return "timestamp"
     if pat.is_dictionary(type_):
         return column_kind(type_.value_type)
-    return "string"
+    if type_ == JSON_TYPE:
+        return "json"
+    return next((kind for tests, kind in _KINDS if any(test(type_) for test in tests)), "string")
 
 
 def column_kinds(schema: pa.Schema, skip: str) -> dict[str, str]:
