@@ -74,9 +74,10 @@ def _export_dead_letters(
     )
     with writing("the dead letters", path, advice):
         new = deadletter.digest(record + b"\n" for record in store.rejects(job))
-        written, report.dead_letter_sha256 = report.dead_letter_sha256, new
+        written = report.dead_letter_sha256
         have = deadletter.file_digest(path)
         if have == new:
+            report.dead_letter_sha256 = new
             return path  # already says it all
         if have is not None and have != written:
             if new == written:  # nothing new to write: the edited file stays as it is
@@ -91,4 +92,5 @@ def _export_dead_letters(
         if own_folder:
             private_folder(path.parent, own=True)  # the loader's folder: versions before made it 0755
         deadletter.export(store.rejects(job), path)
+    report.dead_letter_sha256 = new  # set once written: a retried export still knows what the last run wrote
     return path
