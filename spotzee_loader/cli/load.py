@@ -88,6 +88,19 @@ def _load_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-letter", type=Path, help="JSON Lines file of rejected rows")
     p.add_argument("--report", type=Path, help="write the run report (JSON) here")
     p.add_argument("--dry-run", action="store_true", help="map and validate, send nothing, keep no checkpoint")
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="send the events of the next N rows of the job and stop (exit 0); the same command without it "
+        "carries on from there, nothing sent twice",
+    )
+    p.add_argument(
+        "--stamp",
+        metavar="PROPERTY",
+        help="add PROPERTY = the job's name to every event's data, so journeys and segments can leave replayed "
+        "events out (part of the job: changing it is a changed mapping)",
+    )
     p.add_argument("--output", type=Path, help="with --dry-run: write the events as JSON Lines")
     p.add_argument(
         "--mock-server",
@@ -164,6 +177,10 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
 def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
     if args.output is not None and not args.dry_run:
         raise UsageError("--output only goes with --dry-run.")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1 row.")
+    if args.stamp is not None and not args.stamp.strip():
+        raise UsageError("--stamp needs a property name, e.g. --stamp backfill_job.")
     if args.concurrency < 1 or args.rate_limit < 0 or args.max_rejected < 0:
         raise UsageError("--concurrency must be at least 1; --rate-limit and --max-rejected at least 0.")
     if not 1 <= args.chunk_size <= MAX_EVENTS_PER_REQUEST:
@@ -194,6 +211,8 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
         output=args.output,
         source_options=_source_options(args),
         max_rejected=args.max_rejected,
+        limit=args.limit,
+        stamp=args.stamp,
         chunk_size=args.chunk_size,
         budget=BudgetSettings(name=args.budget or env.get("SPOTZEE_BUDGET") or BudgetSettings.name),
     )

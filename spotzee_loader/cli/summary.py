@@ -58,6 +58,11 @@ def print_summary(report: RunReport) -> None:
         f"  checkpoint: {redact(r.checkpoint)}; the job so far: {t.get('rows_done', 0):,} rows done, "
         f"{t.get('events_sent', 0):,} events sent, {t.get('rejected', 0):,} rejected"
     )
+    if r.status == "limited":
+        print(
+            f"  Stopped at --limit: check the sample with `spotzee-loader verify {r.job}`, then run the same command "
+            "without --limit to send the rest (nothing is sent twice)."
+        )
 
 
 def _print_ambiguity(r: RunReport) -> None:

@@ -196,3 +196,7 @@ class LoadSettings:
     """What the checkpoint binds the job to; ``api.base_url`` when ``None``."""
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     """Which API budget this load shares with the others running now."""
+    limit: int | None = None
+    """Read at most this many rows in this run, then stop with everything checkpointed (a sample first)."""
+    stamp: str | None = None
+    """A ``data`` property naming the job on every event, so journeys and segments can tell replayed events."""

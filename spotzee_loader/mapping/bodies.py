@@ -34,9 +34,9 @@ def assemble(
         if field_ in ids:
             event += fragments.optional_member(field_, fragments.json_strings(ids[field_]))
     event += [',"created_at":', *fragments.json_strings(created)]
-    data = fragments.json_object(
-        [(prop, fragments.json_column(batch.column(col), m.timezone)) for prop, col in data_props], n
-    )
+    members = [(prop, fragments.json_column(batch.column(col), m.timezone)) for prop, col in data_props]
+    members += [(prop, [orjson.dumps(value).decode()]) for prop, value in m.stamp]
+    data = fragments.json_object(members, n)
     event += fragments.optional_member("data", data)
     if m.user or m.user_data:
         traits = fragments.json_object(
@@ -82,6 +82,7 @@ def assemble_rows(
             value = values[i]
             if value is not None:
                 data[prop] = value
+        data.update(m.stamp)  # last: a data_json key of the same name does not hide it
         if data:
             event["data"] = data
         if user_cols or user_data_cols:

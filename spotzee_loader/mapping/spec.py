@@ -99,6 +99,8 @@ class Mapping:
     ``segment`` preset keeps ``type = "track"`` calls), neither events nor rejects."""
     origin: str = "mapping"
     """Where it came from, for messages: a file path or ``preset:NAME``."""
+    stamp: tuple[tuple[str, str], ...] = ()
+    """``(property, value)`` added to every event's ``data`` (``--stamp``: the job's name), last, so it wins."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], origin: str) -> Mapping:
@@ -257,6 +259,12 @@ class Mapping:
                     "exclude_columns."
                 )
             taken[prop] = column
+        for prop, _ in self.stamp:
+            if prop in taken:
+                raise MappingError(
+                    f"{self.origin}: the stamp property {prop!r} is also the data property of column "
+                    f"{taken[prop]!r}; choose another --stamp name."
+                )
         return pairs + list(self.data)
 
     def check_columns(self, source_columns: list[str]) -> None:
@@ -292,6 +300,7 @@ class Mapping:
             "user": {**dict(self.user), "data": dict(self.user_data)},
             "types": dict(self.types),
             "only": {column: list(values) for column, values in self.only},
+            "stamp": dict(self.stamp),
         }
         return {k: v for k, v in out.items() if v not in (None, [], {})}
 

@@ -113,6 +113,7 @@ def run_verify(
         raise ConfigError("--since must be before --until (the window is [since, until)).")
 
     spec, options, choice, target = args.target, SourceOptions(table=args.table, sql=args.sql), None, None
+    upto: int | None = None
     store = open_checkpoint_store(args.checkpoint, STORE_PATIENCE_S)
     try:
         job = next((j for j in store.jobs() if j["job"] == args.target), None)
@@ -123,6 +124,10 @@ def run_verify(
         options = SourceOptions.from_record(recorded) if recorded else options
         spec = job["source"].split(" ")[0] if "://" in job["source"] else job["source"]
         origin = job["mapping"]
+        if job["state"] == "limited":  # a sample so far: the rows it has done, not the whole source
+            upto = int(job["rows_done"])
+            if not args.json:
+                print(f"Job {job['job']} stopped at --limit: verifying its first {upto:,} rows, what it sent so far.")
         choice = MappingChoice(preset=origin.split(":", 1)[1]) if origin.startswith("preset:") else None
         choice = choice or MappingChoice(file=Path(origin))
         target = job["target"]
@@ -138,7 +143,7 @@ def run_verify(
         files = not is_database_url(spec)
         since = args.since or (options.since if files else None)
         until = args.until or (options.until if files else None)
-        expected = source_day_counts(source, mapping, since, until)
+        expected = source_day_counts(source, mapping, since, until, upto)
     finally:
         source.close()
     if not expected:

@@ -19,16 +19,24 @@ from ..sources import ResumePoint, Source
 
 
 def source_day_counts(
-    source: Source, mapping: Mapping, since: dt.datetime | None = None, until: dt.datetime | None = None
+    source: Source,
+    mapping: Mapping,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    upto: int | None = None,
 ) -> Counter[DayKey]:
     """Valid events per (name, UTC day of ``created_at``) that the source gives under ``mapping``, streamed
-    batch by batch; only events with ``since <= created_at < until`` when a window is given."""
+    batch by batch; only events with ``since <= created_at < until`` when a window is given, and of the rows
+    before ``upto`` when given (a job stopped at ``--limit``: what it sent so far)."""
     counts: Counter[DayKey] = Counter()
     # The mapper applies the window exactly as a windowed load does: rows outside it are no events.
     mapper = BatchMapper(mapping, dt.datetime.now(dt.UTC), (since, until))
     columns = mapping.read_columns()
     for part in source.batches(ResumePoint(), columns):
-        built = mapper.build(part.batch, part.first_row)
+        if upto is not None and part.first_row >= upto:
+            break
+        batch = part.batch if upto is None else part.batch.slice(0, upto - part.first_row)
+        built = mapper.build(batch, part.first_row)
         if built.event_times is not None and len(built.event_times):
             times = built.event_times
             names = built.event_names if built.event_names is not None else pa.repeat(mapping.name, len(times))

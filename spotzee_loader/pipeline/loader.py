@@ -3,6 +3,7 @@ and finish the run whatever happened."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -56,6 +57,9 @@ class Loader:
             target = "dry-run" if s.dry_run else real_target
             # Named after the real target: a dry run names the job the real run will have.
             job = s.job or default_job_name(source, s, self.choice, real_target)
+            if s.stamp:  # part of the mapping, so of the job: another stamp is another mapping
+                mapping = dataclasses.replace(mapping, stamp=((s.stamp.strip(), job),))
+                mapping.data_properties(columns)
             where = source_location(source, s.source)
             origin = mapping.origin
             if self.choice.file is not None:

@@ -39,7 +39,7 @@ from ..files import open_private, writing
 from ..mapping import BatchMapper, Mapping
 from ..redaction import redact
 from ..report import RunReport
-from ..sources import ResumePoint, Source, is_database_url
+from ..sources import ResumePoint, Source, SourceBatch, is_database_url
 from .plan import JOURNEY_WARNING, announce_plan
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class Run:
         self.fatal: BaseException | None = None
         self.output: IO[bytes] | None = None
         self.warned_of_journeys = False
+        self.limited = False
+        """``--limit`` rows were read: the run stops there, finished for now."""
         self.client: SpotzeeClient | None = None
         self.limiter: RateLimiter | None = None
         self.budget: SharedBudget | None = None
@@ -109,7 +111,7 @@ class Run:
             if self.output is not None:
                 with self._writing_output():
                     self.output.flush()
-            report.status = "dry_run" if s.dry_run else "finished"
+            report.status = "dry_run" if s.dry_run else "limited" if self.limited else "finished"
             if report.rows_read == 0 and self.state.rows_done > 0:
                 report.status = "nothing_to_do"
             report.source_empty = report.rows_read == 0 and self.state.rows_done == 0
@@ -154,6 +156,8 @@ class Run:
                 for part in self.source.batches(ResumePoint(state.prefix_row, state.prefix_key), columns):
                     if self._stopping():
                         break
+                    if self.s.limit is not None:
+                        part = self._within_limit(part, state.prefix_row)
                     built = mapper.build(part.batch, part.first_row)
                     for note in built.notes:
                         log.warning("%s", note)
@@ -171,6 +175,10 @@ class Run:
                             break  # a bad key or a stop request: not one more request
                         self._dispatch(chunk)
                     if self._stopping():
+                        break
+                    if self.limited:  # --limit reached: the rows read go out and are checkpointed, no more
+                        for chunk in chunker.finish(end_row):
+                            self._dispatch(chunk)
                         break
                 else:
                     for chunk in chunker.finish(end_row):
@@ -199,6 +207,16 @@ class Run:
             raise InterruptedRunError(
                 "stopped on request; every acknowledged chunk is checkpointed: re-run the same command to resume."
             )
+
+    def _within_limit(self, part: SourceBatch, start_row: int) -> SourceBatch:
+        """``part`` cut where ``--limit`` rows of this run end (``limited`` set once they are all read)."""
+        assert self.s.limit is not None
+        left = start_row + self.s.limit - part.first_row
+        if left > part.batch.num_rows:
+            return part
+        self.limited = True
+        keys = part.keys[:left] if part.keys is not None else None
+        return SourceBatch(part.first_row, part.batch.slice(0, max(0, left)), keys)
 
     def _stopping(self) -> bool:
         return self.fatal is not None or self.stop.is_set()
