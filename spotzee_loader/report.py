@@ -63,6 +63,10 @@ class RunReport:
     started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     """When the run started (UTC), for the ETA of a running job."""
     duration_s: float = 0.0
+    live_journeys: list[str] | None = None
+    """The project's live journeys (name, id, tags) when they could be listed; ``None`` when not."""
+    journeys_unread: str | None = None
+    """Why the live journeys could not be listed (no key in a dry run, a key that may not read them, ...)."""
     source_empty: bool = False
     """The source held no rows at all (a quiet day's export): a finished run with nothing to send."""
     dead_letter: str | None = None

@@ -194,7 +194,7 @@ def test_every_real_run_starts_with_the_plan_and_the_journeys_warning(
     assert second.returncode == 0
     assert "300 already sent in earlier runs (resuming at row 300)" in second.stderr
     assert "rows read 700 (already sent in earlier runs 300)" in second.stdout  # the summary agrees with the plan
-    assert second.stderr.count("Warning: Spotzee journeys") == 1
+    assert second.stderr.count("No journey of this Spotzee project is live now (GET /journeys).") == 1
     third = cli(path, "--preset", "orders")  # nothing left to send: no warning of what it will not send
     assert third.returncode == 0 and "already finished" in third.stdout
     assert "journeys" not in third.stderr

@@ -73,3 +73,60 @@ def test_replayed_events_carry_the_job_stamp(cli: Cli, mock: MockSpotzee, write_
     assert clash.returncode == 2
     assert "the stamp property 'currency' is also the data property of column 'currency'" in clash.stderr
     assert len(mock.events) == 300
+
+
+JOURNEYS = [
+    {"id": 7, "name": "Win-back", "status": "live", "tags": ["retention"]},
+    {"id": 8, "name": "Welcome", "status": "off", "tags": []},
+    {"id": 9, "name": "Order follow-up", "status": "live", "tags": []},
+    {"id": 10, "name": "Draft idea", "status": "draft", "tags": []},
+]
+LIVE = "'Order follow-up' (id 9); 'Win-back' (id 7, tags retention)"  # in the API's order
+
+
+def test_the_live_journeys_are_named_before_the_first_event_leaves(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any
+) -> None:
+    mock.configure({"journeys": JOURNEYS})
+    path = str(write_parquet(orders(300)))
+    dry = cli(path, "--preset", "orders", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"Warning: 2 journey(s) of this Spotzee project are live: {LIVE}." in dry.stdout
+    assert "The API does not say which event enters which journey, nor which trigger campaigns fire" in dry.stdout
+    real = cli(path, "--preset", "orders")
+    assert real.returncode == 0, real.stderr
+    assert real.stderr.count(f"2 journey(s) of this Spotzee project are live: {LIVE}") == 1
+    assert len(mock.events) == 300
+    assert [r["path"] for r in mock.reads] == ["/api/client/journeys"] * 2  # one read each, paced like the rest
+
+
+def test_no_live_journeys_refuses_to_send_while_any_is_live(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
+    mock.configure({"journeys": JOURNEYS})
+    path = str(write_parquet(orders(300)))
+    refused = cli(path, "--preset", "orders", "--no-live-journeys")
+    assert refused.returncode == 2
+    assert f"2 journey(s) are live: {LIVE}; --no-live-journeys refuses to send while any is." in refused.stderr
+    assert mock.requests == []
+    mock.configure({"journeys": [j for j in JOURNEYS if j["status"] != "live"]})  # paused in Spotzee
+    sent = cli(path, "--preset", "orders", "--no-live-journeys")
+    assert sent.returncode == 0, sent.stderr
+    assert len(mock.events) == 300
+
+
+def test_a_key_that_may_not_read_journeys_degrades_to_the_warning(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any
+) -> None:
+    mock.configure({"journeys": JOURNEYS, "read_script": ["403"]})
+    path = str(write_parquet(orders(300)))
+    result = cli(path, "--preset", "orders")
+    assert result.returncode == 0, result.stderr
+    assert len(mock.events) == 300
+    assert "Warning: Spotzee journeys triggered by these event names will see the events as they arrive" in (
+        result.stderr
+    )
+    assert "(The live journeys could not be listed: " in result.stderr and "403" in result.stderr
+    # And the option that needs them says it cannot tell, before sending anything.
+    mock.configure({"read_script": ["403"]})
+    strict = cli(path, "--preset", "orders", "--job", "strict", "--no-live-journeys")
+    assert strict.returncode == 2 and "--no-live-journeys cannot tell whether a journey is live" in strict.stderr
+    assert len(mock.events) == 300

@@ -65,7 +65,7 @@ def _verify(cli: Cli, *args: str) -> tuple[int, dict[str, Any]]:
 
 
 @pytest.fixture
-def migration(cli: Cli, write_parquet: Any, tmp_path: Path) -> tuple[Path, pa.Table, pa.Table]:
+def migration(cli: Cli, mock: MockSpotzee, write_parquet: Any, tmp_path: Path) -> tuple[Path, pa.Table, pa.Table]:
     """The whole history as one file, and the part a migration stopped at day 1,000 had delivered."""
     table = history()
     (tmp_path / "history.toml").write_text(MAPPING)
@@ -78,6 +78,8 @@ def migration(cli: Cli, write_parquet: Any, tmp_path: Path) -> tuple[Path, pa.Ta
     write_parquet(rest, "rest.parquet")
     load = cli(str(tmp_path / "sent.parquet"), "--mapping", str(tmp_path / "history.toml"))
     assert load.returncode == 0, load.stderr[-2000:]
+    assert [r["path"] for r in mock.reads] == ["/api/client/journeys"]  # the load's plan: its live journeys
+    mock.reads.clear()  # verify's reads from here
     return tmp_path, sent, rest
 
 

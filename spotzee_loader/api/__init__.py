@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .aggregations import DayKey, spotzee_day_counts
 from .client import SpotzeeClient
 from .delivery import Delivery, ItemRejection, item_field
+from .journeys import Journey, live_journeys
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -22,11 +23,13 @@ __all__ = [
     "DayKey",
     "Delivery",
     "ItemRejection",
+    "Journey",
     "MockConfig",
     "MockSpotzee",
     "RateLimiter",
     "SpotzeeClient",
     "item_field",
+    "live_journeys",
     "spotzee_day_counts",
 ]
 _MOCK_NAMES = ("FAULT_KINDS", "RETRY_AFTER_FORMS", "MockConfig", "MockSpotzee")

@@ -96,6 +96,11 @@ def _load_parser() -> argparse.ArgumentParser:
         "carries on from there, nothing sent twice",
     )
     p.add_argument(
+        "--no-live-journeys",
+        action="store_true",
+        help="refuse to send while any journey of the Spotzee project is live (GET /journeys), naming them",
+    )
+    p.add_argument(
         "--stamp",
         metavar="PROPERTY",
         help="add PROPERTY = the job's name to every event's data, so journeys and segments can leave replayed "
@@ -213,6 +218,7 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
         max_rejected=args.max_rejected,
         limit=args.limit,
         stamp=args.stamp,
+        no_live_journeys=args.no_live_journeys,
         chunk_size=args.chunk_size,
         budget=BudgetSettings(name=args.budget or env.get("SPOTZEE_BUDGET") or BudgetSettings.name),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..pipeline import JOURNEY_WARNING
+from ..pipeline import journey_warning
 from ..redaction import redact
 from ..report import RunReport
 
@@ -32,7 +32,7 @@ def print_summary(report: RunReport) -> None:
             print("  rejects by reason: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.rejects_by_reason.items())))
         if r.dead_letter:
             print(f"  rejected rows written to {r.dead_letter}")
-        print(JOURNEY_WARNING)
+        print(journey_warning(r))
         return
     if r.status == "nothing_to_do":
         print(

@@ -200,3 +200,5 @@ class LoadSettings:
     """Read at most this many rows in this run, then stop with everything checkpointed (a sample first)."""
     stamp: str | None = None
     """A ``data`` property naming the job on every event, so journeys and segments can tell replayed events."""
+    no_live_journeys: bool = False
+    """Refuse to send while any journey of the project is live (teams that pause everything before a backfill)."""

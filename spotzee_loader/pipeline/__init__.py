@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .choice import MappingChoice, default_job_name, load_mapping_file, source_location
 from .loader import Loader
-from .plan import JOURNEY_WARNING
+from .plan import JOURNEY_WARNING, journey_warning
 from .run import Progress
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "MappingChoice",
     "Progress",
     "default_job_name",
+    "journey_warning",
     "load_mapping_file",
     "source_location",
 ]

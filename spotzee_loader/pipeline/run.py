@@ -40,7 +40,7 @@ from ..mapping import BatchMapper, Mapping
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import ResumePoint, Source, SourceBatch, is_database_url
-from .plan import JOURNEY_WARNING, announce_plan
+from .plan import announce_plan, journey_warning, read_journeys
 
 log = logging.getLogger(__name__)
 _CHECKING = 16
@@ -100,6 +100,7 @@ class Run:
                 self.limiter = limiter = RateLimiter(s.api.rate_limit)
                 self.budget = share_budget(s.checkpoint, s.budget, s.api.rate_limit, limiter, self.store.location)
                 self.client = SpotzeeClient(s.api, limiter=limiter, sleep=self._interruptible_sleep)
+            read_journeys(report, s.api, self.limiter, s.no_live_journeys and not s.dry_run)
             if s.output is not None:
                 with self._writing_output():
                     self.output = os.fdopen(open_private(s.output), "wb")
@@ -237,7 +238,7 @@ class Run:
         if self._stopping():
             return  # the answer just collected was fatal: this chunk is sent by the next run
         if not self.warned_of_journeys:  # a run that sends nothing (finished, empty, all rejected) warns of nothing
-            log.warning(JOURNEY_WARNING)
+            log.warning("%s", journey_warning(self.report))
             self.warned_of_journeys = True
         future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}")
         self.inflight[future] = chunk

@@ -66,7 +66,7 @@ class MockConfig:
     processing_delay_s: float = 0.2
     """Seconds before a recorded event shows in the reads (Spotzee processes events asynchronously)."""
     read_script: list[str] = field(default_factory=list)
-    """Exact outcomes for the next reads (``"ok"``, ``"429"``, ``"500"``, ``"503"``), consumed in order."""
+    """Exact outcomes for the next reads (``"ok"``, ``"403"``, ``"429"``, ``"500"``, ``"503"``), consumed in order."""
     journeys: list[dict[str, Any]] = field(default_factory=list)
     """What ``GET /journeys`` lists: ``{"id", "name", "status", "tags", ...}``; missing fields are filled in."""
 

@@ -165,6 +165,8 @@ def make_handler(mock: MockState) -> type[BaseHTTPRequestHandler]:
                 raise refusal
             if fault == "500":
                 raise self.problem(500, "internal_error", "injected fault", rid)
+            if fault == "403":  # a key whose role may not read this
+                raise self.problem(403, "permission_denied", "this key may not read this resource", rid)
             parse, answer = routes[path]
             try:
                 return answer(parse.parse(query))
