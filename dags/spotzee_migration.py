@@ -124,6 +124,30 @@ PARAMS = {
         description="Forget the checkpoints of this migration and send everything again.",
         section=RUN,
     ),
+    "limit": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        title="Sample: rows per slice",
+        description="Each slice sends the events of its next N rows and stops; check them in Spotzee (and with "
+        "verify), then trigger again without it to send the rest, nothing twice.",
+        section=RUN,
+    ),
+    "stamp": Param(
+        None,
+        type=["null", "string"],
+        title="Stamp property",
+        description="Adds this data property, valued with the slice's job name, to every event, so journeys and "
+        "segments can leave replayed events out (e.g. backfill_job).",
+        section=RUN,
+    ),
+    "no_live_journeys": Param(
+        False,
+        type=["null", "boolean"],
+        title="Refuse while journeys are live",
+        description="Send nothing while any journey of the Spotzee project is live; the plan names them.",
+        section=RUN,
+    ),
     "job": Param(
         None,
         type=["null", "string"],
@@ -157,12 +181,16 @@ def spotzee_migration() -> None:
         settings = glue.AirflowSettings.from_env()
         conf = dict(context["dag_run"].conf or {})
         glue.pool_slots(settings)
-        return glue.fail_fast(
+        slices = glue.fail_fast(
             lambda: plan_migration(
                 conf, dict(context["params"]), glue.warehouse_url, glue.object_storage, settings.retry_budget_s
             ),
             context["ti"],
         )
+        # The live journeys, named before any slice sends (a dry run too); no_live_journeys stops here.
+        refuse = bool(context["params"].get("no_live_journeys")) and not context["params"].get("dry_run")
+        glue.fail_fast(lambda: glue.announce_live_journeys(settings, refuse, context["ti"]), context["ti"])
+        return slices
 
     @task(
         multiple_outputs=False,

@@ -429,3 +429,31 @@ def test_nightly_without_a_data_interval_fails_fast(airflow: Airflow, mock: Mock
     assert "RUN STATE failed" in result.stdout, output(result)[-3000:]
     assert "no data interval" in output(result) and "airflow backfill create" in output(result)
     assert mock.requests == []
+
+
+def test_migration_names_live_journeys_sends_a_stamped_sample_then_the_rest(
+    airflow: Airflow, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    """Issue 27 in Airflow: the plan names the live journeys (and no_live_journeys stops there), a sample of N rows
+    per slice goes out stamped, and a re-trigger without the limit sends the rest, nothing twice."""
+    mock.configure({"journeys": [{"id": 7, "name": "Win-back", "status": "live", "tags": ["retention"]}]})
+    path = tmp_path / "orders.parquet"
+    pq.write_table(example_orders(6_000, seed=5), path, row_group_size=1_000)
+    conf = {"path": str(path), "mapping": "orders", "slice_rows": 3_000, "stamp": "backfill_job"}
+    refused = airflow.dags_test("spotzee_migration", conf={**conf, "no_live_journeys": True})
+    assert refused.returncode != 0
+    assert "1 journey(s) are live: 'Win-back' (id 7, tags retention); --no-live-journeys refuses" in output(refused)
+    assert mock.requests == []
+
+    sample = airflow.dags_test("spotzee_migration", conf={**conf, "limit": 250})
+    assert sample.returncode == 0, output(sample)[-3000:]
+    assert "1 journey(s) of this Spotzee project are live: 'Win-back' (id 7, tags retention)" in output(sample)
+    assert len(mock.events) == 2 * 250  # two slices, the first 250 rows of each
+    jobs = {e["data"]["backfill_job"] for e in mock.events}
+    assert len(jobs) == 2 and all(job.startswith("migration-") for job in jobs)
+
+    rest = airflow.dags_test("spotzee_migration", conf=conf)
+    assert rest.returncode == 0, output(rest)[-3000:]
+    ids = Counter(e["data"]["order_id"] for e in mock.events)
+    assert len(ids) == 6_000 and set(ids.values()) == {1}
+    assert {e["data"]["backfill_job"] for e in mock.events} == jobs

@@ -29,7 +29,9 @@ from ..errors import (
     SpotzeeLoaderError,
     TooManyRejectsError,
 )
+from ..pipeline import journey_warning, read_journeys
 from ..redaction import install_log_redaction
+from ..report import RunReport
 from ..sources import is_object_storage
 from .nightly import NightlyConfig, nightly_slices
 from .plan import Slice
@@ -157,6 +159,17 @@ def task_environment(settings: AirflowSettings, parallel: int) -> TaskEnvironmen
 
 # Errors a retry cannot fix: fail the task at once instead of burning its retries.
 _NO_RETRY = (ConfigError, CheckpointMismatchError, TooManyRejectsError)
+
+
+def announce_live_journeys(settings: AirflowSettings, refuse: bool, ti: Any = None) -> list[str] | None:
+    """The plan task's word on the project's live journeys (logged, and its XCom ``live_journeys``); ``refuse``
+    (the ``no_live_journeys`` param): fail the plan while any is live. ``None`` when they could not be listed."""
+    report = RunReport(job="plan", source="-", mapping="-", dry_run=True, checkpoint="-")
+    read_journeys(report, api_settings(settings.api_conn_id), None, refuse)
+    log.warning("%s", journey_warning(report))
+    if ti is not None and report.live_journeys is not None:
+        ti.xcom_push(key="live_journeys", value="; ".join(report.live_journeys) or "none")
+    return report.live_journeys
 
 
 def fail_fast(action: Callable[[], T], ti: Any = None) -> T:

@@ -59,6 +59,12 @@ class MigrationParams:
     max_rejected: int = 0
     job: str | None = None
     """Name of the migration (prefix of every slice's job); derived from the parameters when empty."""
+    limit: int | None = None
+    """A sample first: each slice sends the events of its next ``limit`` rows and stops (re-trigger without it)."""
+    stamp: str | None = None
+    """A ``data`` property naming each slice's job on every event (``--stamp``)."""
+    no_live_journeys: bool = False
+    """Refuse to send while any journey of the project is live."""
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any]) -> MigrationParams:
@@ -68,7 +74,7 @@ class MigrationParams:
         if unknown:
             raise ConfigError(f"unknown param(s) {', '.join(unknown)}; the migration takes {', '.join(sorted(known))}.")
         values = {k: v for k, v in conf.items() if v is not None and v != ""}
-        for name in ("slice_rows", "slice_days", "max_rejected"):
+        for name in ("slice_rows", "slice_days", "max_rejected", "limit"):
             if name in values and (
                 not isinstance(values[name], int)
                 or isinstance(values[name], bool)

@@ -53,6 +53,9 @@ def run_slice(
     sql: str | None = None,
     dry_run: bool = False,
     restart: bool = False,
+    limit: int | None = None,
+    stamp: str | None = None,
+    no_live_journeys: bool = False,
 ) -> dict[str, Any]:
     """Load one slice as its own checkpoint job; returns the run report (with the slice's label)."""
     use_compact_memory_pool(dict(os.environ))
@@ -80,6 +83,9 @@ def run_slice(
         max_rejected=0,
         dead_letter=env.dead_letter_dir / f"{part.job}.jsonl" if env.dead_letter_dir else None,
         budget=env.budget,
+        limit=limit,
+        stamp=stamp,
+        no_live_journeys=no_live_journeys,
     )
     report = Loader(settings, mapping, progress=LogProgress()).run()
     out = report.as_dict()
@@ -97,6 +103,9 @@ def run_migration_slice(env: TaskEnvironment, params: MigrationParams, part: Sli
         sql=params.sql,
         dry_run=params.dry_run,
         restart=params.restart,
+        limit=params.limit,
+        stamp=params.stamp,
+        no_live_journeys=params.no_live_journeys,
     )
 
 

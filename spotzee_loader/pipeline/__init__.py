@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .choice import MappingChoice, default_job_name, load_mapping_file, source_location
 from .loader import Loader
-from .plan import JOURNEY_WARNING, journey_warning
+from .plan import JOURNEY_WARNING, journey_warning, read_journeys
 from .run import Progress
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "default_job_name",
     "journey_warning",
     "load_mapping_file",
+    "read_journeys",
     "source_location",
 ]
