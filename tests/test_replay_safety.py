@@ -130,3 +130,30 @@ def test_a_key_that_may_not_read_journeys_degrades_to_the_warning(
     strict = cli(path, "--preset", "orders", "--job", "strict", "--no-live-journeys")
     assert strict.returncode == 2 and "--no-live-journeys cannot tell whether a journey is live" in strict.stderr
     assert len(mock.events) == 300
+
+
+def test_a_key_that_repeats_in_a_file_is_rejected_not_sent_twice(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    header = "order_id,customer_id,ordered_at,total\n"
+    rows = [f"{i},c{i},2024-03-01T10:{i:02d}:00Z,{i}.50" for i in range(1, 41)]
+    rows[24] = "7,c7,2024-03-01T10:25:00Z,99.00"  # row 24 repeats order 7 (row 6)
+    rows[39] = "12,c12,2024-03-01T10:40:00Z,1.00"  # row 39 repeats order 12 (row 11), in a later run
+    source = tmp_path / "orders.csv"
+    source.write_text(header + "\n".join(rows) + "\n")
+    args = [str(source), "--preset", "orders", "--job", "dupes", "--max-rejected", "5"]
+    dry = cli(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "duplicate_key 2" in dry.stdout
+    first = cli(*args, "--limit", "30")  # the sample holds the first repeat; the rest holds the second
+    assert first.returncode == 0, first.stderr
+    rest = cli(*args)
+    assert rest.returncode == 0, rest.stderr
+    assert order_ids(mock) == Counter(
+        i for i in range(1, 40) if i != 25
+    )  # each order once: 7 and 12 from their first row
+    assert {e["data"]["total"] for e in mock.events if e["data"]["order_id"] in (7, 12)} == {7.5, 12.5}
+    dead_letter = cli.checkpoint.parent / "dead-letter" / "dupes.jsonl"
+    letters = [json.loads(line) for line in dead_letter.read_text().splitlines()]
+    assert [(d["row"], d["reason_code"], d["field"], d["key"]) for d in letters] == [
+        (24, "duplicate_key", "order_id", {"order_id": 7}), (39, "duplicate_key", "order_id", {"order_id": 12})
+    ]  # fmt: skip
+    assert letters[0]["reason"].startswith('key {"order_id":7} repeats the key of row 6 (row 6 of ')

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import IO, Protocol
 
 from .. import deadletter
@@ -29,7 +30,7 @@ from ..checkpoint import (
     JobState,
 )
 from ..chunking import Chunk, Chunker
-from ..config import LoadSettings
+from ..config import LoadSettings, default_checkpoint_path
 from ..errors import (
     InterruptedRunError,
     SourceReadError,
@@ -40,6 +41,7 @@ from ..mapping import BatchMapper, Mapping
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import ResumePoint, Source, SourceBatch, is_database_url
+from .keyed import KeyLedger, without_repeats
 from .plan import announce_plan, journey_warning, read_journeys
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ class Run:
         self.output: IO[bytes] | None = None
         self.warned_of_journeys = False
         self.limited = False
+        self.ledger: KeyLedger | None = None
+        """The keys a file source's rows have held (``None`` without a key, or for a database, which checks)."""
         """``--limit`` rows were read: the run stops there, finished for now."""
         self.client: SpotzeeClient | None = None
         self.limiter: RateLimiter | None = None
@@ -136,6 +140,8 @@ class Run:
                 self.client.close()
             if self.budget is not None:
                 self.budget.close()
+            if self.ledger is not None:
+                self.ledger.close()
 
     def _stream(self) -> None:
         state, report = self.state, self.report
@@ -144,6 +150,8 @@ class Run:
         # Files are windowed here, on the mapped created_at; databases already select the window in SQL.
         window = (None, None) if is_database_url(self.s.source) else (opts.since, opts.until)
         mapper = BatchMapper(self.mapping, now, window)
+        if self.mapping.key and not is_database_url(self.s.source):
+            self.ledger = KeyLedger(self._ledger_path(), self.s.restart)
         chunker = Chunker(self.s.chunk_size, state.prefix_seq + 1, state.prefix_row)
         columns = self.mapping.read_columns()
         end_row = state.prefix_row
@@ -160,6 +168,8 @@ class Run:
                     if self.s.limit is not None:
                         part = self._within_limit(part, state.prefix_row)
                     built = mapper.build(part.batch, part.first_row)
+                    if self.ledger is not None:
+                        built = without_repeats(built, self.ledger, self.source.locate)
                     for note in built.notes:
                         log.warning("%s", note)
                     # Positions jump over row groups the source skipped unread (wholly outside the window).
@@ -208,6 +218,12 @@ class Run:
             raise InterruptedRunError(
                 "stopped on request; every acknowledged chunk is checkpointed: re-run the same command to resume."
             )
+
+    def _ledger_path(self) -> Path | None:
+        if self.s.dry_run:
+            return None  # a temporary file
+        base = Path(self.s.checkpoint).parent if "://" not in self.s.checkpoint else default_checkpoint_path().parent
+        return base / "keys" / f"{self.identity.name}.sqlite"
 
     def _within_limit(self, part: SourceBatch, start_row: int) -> SourceBatch:
         """``part`` cut where ``--limit`` rows of this run end (``limited`` set once they are all read)."""
