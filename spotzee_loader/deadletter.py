@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,20 @@ def server_record(
         "request_id": rejection.request_id,
         "event": orjson.loads(event),
     }
+
+
+def server_records(
+    job: str,
+    rejected: Iterable[ItemRejection],
+    rows: list[int],
+    events: list[bytes],
+    keys: list[dict[str, Any] | None],
+    locate: Callable[[int], tuple[str, int]],
+) -> list[dict[str, Any]]:
+    """The records of the events of one chunk (``rows``, ``events``, ``keys`` in its order) Spotzee refused."""
+    return [
+        server_record(job, rows[r.index], locate(rows[r.index]), events[r.index], r, keys[r.index]) for r in rejected
+    ]
 
 
 def export(records: Iterable[bytes], path: Path) -> int:

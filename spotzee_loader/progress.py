@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("spotzee_loader.progress")
+
+
+class Progress(Protocol):
+    """What the pipeline tells its caller while it runs (the CLI draws a bar or logs lines)."""
+
+    def start(self, total_rows: int | None, done_rows: int) -> None: ...
+    def advance(self, rows: int, events: int, rejected: int) -> None: ...
+    def close(self) -> None: ...
 
 
 class BarProgress:

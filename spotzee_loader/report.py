@@ -101,6 +101,18 @@ class RunReport:
         self.retries_by_cause.update(delivery.retries)
         self.reads += delivery.reads
 
+    def note_unsettled(self, seq: int, start_row: int, end_row: int, events: int) -> None:
+        """The run stops with a chunk's outcome unknown: the next run sends it again; say which events."""
+        self.maybe_doubled.append(
+            {
+                "chunk": seq,
+                "rows": [start_row, end_row - 1],
+                "events": events,
+                "why": "the run stopped before Spotzee was asked whether this batch was recorded; the next run "
+                "sends it again",
+            }
+        )
+
     def note_times(self, first: str | None, last: str | None) -> None:
         if first is not None and (self.first_created_at is None or first < self.first_created_at):
             self.first_created_at = first

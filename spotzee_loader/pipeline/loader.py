@@ -9,12 +9,13 @@ import time
 
 from ..checkpoint import JobIdentity, open_checkpoint_store
 from ..config import LoadSettings
+from ..progress import Progress
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import Source, open_source
 from .choice import MappingChoice, default_job_name, source_location
 from .finish import finalize, write_report
-from .run import Progress, Run
+from .run import Run
 
 
 class _NoProgress:

@@ -16,8 +16,7 @@ import logging
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 from .. import deadletter
 from ..api import Delivery, RateLimiter, SpotzeeClient
@@ -30,7 +29,7 @@ from ..checkpoint import (
     JobState,
 )
 from ..chunking import Chunk, Chunker
-from ..config import LoadSettings, default_checkpoint_path
+from ..config import LoadSettings
 from ..errors import (
     InterruptedRunError,
     SourceReadError,
@@ -38,24 +37,18 @@ from ..errors import (
 )
 from ..files import open_private, writing
 from ..mapping import BatchMapper, Mapping
+from ..progress import Progress
 from ..redaction import redact
 from ..report import RunReport
-from ..sources import ResumePoint, Source, SourceBatch, is_database_url
+from ..sources import ResumePoint, Source, is_database_url
 from .keyed import KeyLedger, without_repeats
 from .plan import announce_plan, journey_warning, read_journeys
+from .reading import key_ledger, within_limit
 
 log = logging.getLogger(__name__)
 _CHECKING = 16
 """Chunks settled at once after an ambiguous request (each mostly waits for Spotzee to process); past that the
 main thread waits, which slows the load only when answers are being lost wholesale."""
-
-
-class Progress(Protocol):
-    """What the pipeline tells its caller while it runs (the CLI draws a bar or logs lines)."""
-
-    def start(self, total_rows: int | None, done_rows: int) -> None: ...
-    def advance(self, rows: int, events: int, rejected: int) -> None: ...
-    def close(self) -> None: ...
 
 
 class Run:
@@ -150,8 +143,7 @@ class Run:
         # Files are windowed here, on the mapped created_at; databases already select the window in SQL.
         window = (None, None) if is_database_url(self.s.source) else (opts.since, opts.until)
         mapper = BatchMapper(self.mapping, now, window)
-        if self.mapping.key and not is_database_url(self.s.source):
-            self.ledger = KeyLedger(self._ledger_path(), self.s.restart)
+        self.ledger = key_ledger(self.s, self.mapping, self.identity.name)
         chunker = Chunker(self.s.chunk_size, state.prefix_seq + 1, state.prefix_row)
         columns = self.mapping.read_columns()
         end_row = state.prefix_row
@@ -166,7 +158,7 @@ class Run:
                     if self._stopping():
                         break
                     if self.s.limit is not None:
-                        part = self._within_limit(part, state.prefix_row)
+                        part, self.limited = within_limit(part, state.prefix_row, self.s.limit)
                     built = mapper.build(part.batch, part.first_row)
                     if self.ledger is not None:
                         built = without_repeats(built, self.ledger, self.source.locate)
@@ -218,22 +210,6 @@ class Run:
             raise InterruptedRunError(
                 "stopped on request; every acknowledged chunk is checkpointed: re-run the same command to resume."
             )
-
-    def _ledger_path(self) -> Path | None:
-        if self.s.dry_run:
-            return None  # a temporary file
-        base = Path(self.s.checkpoint).parent if "://" not in self.s.checkpoint else default_checkpoint_path().parent
-        return base / "keys" / f"{self.identity.name}.sqlite"
-
-    def _within_limit(self, part: SourceBatch, start_row: int) -> SourceBatch:
-        """``part`` cut where ``--limit`` rows of this run end (``limited`` set once they are all read)."""
-        assert self.s.limit is not None
-        left = start_row + self.s.limit - part.first_row
-        if left > part.batch.num_rows:
-            return part
-        self.limited = True
-        keys = part.keys[:left] if part.keys is not None else None
-        return SourceBatch(part.first_row, part.batch.slice(0, max(0, left)), keys)
 
     def _stopping(self) -> bool:
         return self.fatal is not None or self.stop.is_set()
@@ -300,16 +276,7 @@ class Run:
         return delivery
 
     def _unsettled(self, chunk: Chunk) -> None:
-        """The run stops with this chunk's outcome unknown: the next run sends it again; say which events."""
-        self.report.maybe_doubled.append(
-            {
-                "chunk": chunk.seq,
-                "rows": [chunk.start_row, chunk.end_row - 1],
-                "events": len(chunk.events),
-                "why": "the run stopped before Spotzee was asked whether this batch was recorded; the next run "
-                "sends it again",
-            }
-        )
+        self.report.note_unsettled(chunk.seq, chunk.start_row, chunk.end_row, len(chunk.events))
 
     def _commit(self, answered: list[tuple[Chunk, Delivery]]) -> None:
         """Checkpoint every chunk answered since the last commit, in one transaction (held while the store is
@@ -318,10 +285,8 @@ class Run:
         acked: list[AckedChunk] = []
         for chunk, delivery in answered:
             records = [deadletter.local_record(job, r, locate(r.row), key) for r in chunk.rejects]
-            for rejection in delivery.rejected:
-                row = chunk.event_rows[rejection.index]
-                event, row_key = chunk.events[rejection.index], chunk.event_keys[rejection.index]
-                records.append(deadletter.server_record(job, row, locate(row), event, rejection, row_key))
+            records += deadletter.server_records(job, delivery.rejected, chunk.event_rows, chunk.events,
+                                                 chunk.event_keys, locate)  # fmt: skip
             acked.append(
                 AckedChunk(chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records)
             )
