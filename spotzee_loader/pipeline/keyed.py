@@ -48,13 +48,18 @@ class KeyLedger:
 
     def first_rows(self, keys: list[str], rows: list[int]) -> list[int]:
         """For each key (with the row holding it now), the row that held it first (this one when new)."""
-        with self._db:
+        self._db.execute("BEGIN")  # one transaction per batch: autocommit would commit every key on its own
+        try:
             self._db.executemany("INSERT OR IGNORE INTO keys VALUES (?, ?)", zip(keys, rows, strict=True))
             found: dict[str, int] = {}
             for start in range(0, len(keys), 500):
                 part = keys[start : start + 500]
                 marks = ",".join("?" * len(part))
                 found.update(self._db.execute(f"SELECT key, first_row FROM keys WHERE key IN ({marks})", part))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
         return [found[key] for key in keys]
 
     def close(self) -> None:
