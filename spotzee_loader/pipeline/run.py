@@ -75,9 +75,9 @@ class Run:
         self.output: IO[bytes] | None = None
         self.warned_of_journeys = False
         self.limited = False
+        """``--limit`` rows were read: the run stops there, finished for now."""
         self.ledger: KeyLedger | None = None
         """The keys a file source's rows have held (``None`` without a key, or for a database, which checks)."""
-        """``--limit`` rows were read: the run stops there, finished for now."""
         self.client: SpotzeeClient | None = None
         self.limiter: RateLimiter | None = None
         self.budget: SharedBudget | None = None
