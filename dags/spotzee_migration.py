@@ -141,6 +141,14 @@ PARAMS = {
         "segments can leave replayed events out (e.g. backfill_job).",
         section=RUN,
     ),
+    "allow_overlap": Param(
+        False,
+        type=["null", "boolean"],
+        title="Allow overlap",
+        description="Send rows another job (another migration, the nightly load) already sent to the same Spotzee; "
+        "off, such a slice stops naming the other job.",
+        section=RUN,
+    ),
     "no_live_journeys": Param(
         False,
         type=["null", "boolean"],

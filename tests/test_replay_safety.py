@@ -157,3 +157,38 @@ def test_a_key_that_repeats_in_a_file_is_rejected_not_sent_twice(cli: Cli, mock:
         (24, "duplicate_key", "order_id", {"order_id": 7}), (39, "duplicate_key", "order_id", {"order_id": 12})
     ]  # fmt: skip
     assert letters[0]["reason"].startswith('key {"order_id":7} repeats the key of row 6 (row 6 of ')
+
+
+def test_a_second_copy_under_another_job_is_refused_unless_allowed(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any
+) -> None:
+    path = str(write_parquet(orders(1_440)))  # one order a minute over a day (2021-05-01 08:00 on)
+    assert cli(path, "--preset", "orders", "--job", "first").returncode == 0
+    assert len(mock.events) == 1_440
+    renamed = cli(path, "--preset", "orders", "--job", "renamed")
+    assert renamed.returncode == 2
+    assert (
+        "job 'renamed' would send rows that job 'first' already sent to " + mock.base_url.rstrip("/")
+    ) in renamed.stderr
+    assert "resume that job with --job first, or pass --allow-overlap" in renamed.stderr
+    dry = cli(path, "--preset", "orders", "--job", "renamed", "--dry-run")
+    assert dry.returncode == 0 and "The real run would stop here: job 'renamed' would send rows" in dry.stderr
+    assert len(mock.events) == 1_440
+    allowed = cli(path, "--preset", "orders", "--job", "renamed", "--allow-overlap")
+    assert allowed.returncode == 0, allowed.stderr
+    assert order_ids(mock) == Counter({i: 2 for i in range(1, 1_441)})  # asked for: two copies
+
+
+def test_windows_that_meet_overlap_and_windows_apart_do_not(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
+    path = str(write_parquet(orders(1_440)))
+    morning = ["--since", "2021-05-01T08:00:00Z", "--until", "2021-05-01T12:00:00Z"]
+    assert cli(path, "--preset", "orders", "--job", "morning", *morning).returncode == 0
+    later = ["--since", "2021-05-01T12:00:00Z"]
+    assert cli(path, "--preset", "orders", "--job", "later", *later).returncode == 0  # [12:00, ...): apart
+    assert order_ids(mock) == Counter(range(1, 1_441))
+    wide = cli(path, "--preset", "orders", "--job", "wide", "--since", "2021-05-01T11:00:00Z")
+    assert wide.returncode == 2
+    # Both overlap it; the job named is the one that moved last.
+    assert "job 'wide' would send rows that job 'later' already sent" in wide.stderr
+    assert "its rows [2021-05-01T12:00:00+00:00, -), these [2021-05-01T11:00:00+00:00, -)" in wide.stderr
+    assert order_ids(mock) == Counter(range(1, 1_441))

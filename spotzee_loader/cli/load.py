@@ -96,6 +96,11 @@ def _load_parser() -> argparse.ArgumentParser:
         "carries on from there, nothing sent twice",
     )
     p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="send rows another job of the checkpoint store already sent to the same target (Spotzee keeps both)",
+    )
+    p.add_argument(
         "--no-live-journeys",
         action="store_true",
         help="refuse to send while any journey of the Spotzee project is live (GET /journeys), naming them",
@@ -219,6 +224,7 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
         limit=args.limit,
         stamp=args.stamp,
         no_live_journeys=args.no_live_journeys,
+        allow_overlap=args.allow_overlap,
         chunk_size=args.chunk_size,
         budget=BudgetSettings(name=args.budget or env.get("SPOTZEE_BUDGET") or BudgetSettings.name),
     )

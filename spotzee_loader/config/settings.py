@@ -200,5 +200,7 @@ class LoadSettings:
     """Read at most this many rows in this run, then stop with everything checkpointed (a sample first)."""
     stamp: str | None = None
     """A ``data`` property naming the job on every event, so journeys and segments can tell replayed events."""
+    allow_overlap: bool = False
+    """Send rows another job of the store already sent to the same target (refused otherwise)."""
     no_live_journeys: bool = False
     """Refuse to send while any journey of the project is live (teams that pause everything before a backfill)."""

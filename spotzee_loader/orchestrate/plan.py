@@ -65,6 +65,8 @@ class MigrationParams:
     """A ``data`` property naming each slice's job on every event (``--stamp``)."""
     no_live_journeys: bool = False
     """Refuse to send while any journey of the project is live."""
+    allow_overlap: bool = False
+    """Send rows another job (another migration, the nightly load) already sent to the same target."""
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any]) -> MigrationParams:

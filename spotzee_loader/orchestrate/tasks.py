@@ -56,6 +56,7 @@ def run_slice(
     limit: int | None = None,
     stamp: str | None = None,
     no_live_journeys: bool = False,
+    allow_overlap: bool = False,
 ) -> dict[str, Any]:
     """Load one slice as its own checkpoint job; returns the run report (with the slice's label)."""
     use_compact_memory_pool(dict(os.environ))
@@ -86,6 +87,7 @@ def run_slice(
         limit=limit,
         stamp=stamp,
         no_live_journeys=no_live_journeys,
+        allow_overlap=allow_overlap,
     )
     report = Loader(settings, mapping, progress=LogProgress()).run()
     out = report.as_dict()
@@ -106,6 +108,7 @@ def run_migration_slice(env: TaskEnvironment, params: MigrationParams, part: Sli
         limit=params.limit,
         stamp=params.stamp,
         no_live_journeys=params.no_live_journeys,
+        allow_overlap=params.allow_overlap,
     )
 
 

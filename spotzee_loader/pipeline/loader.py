@@ -15,6 +15,7 @@ from ..report import RunReport
 from ..sources import Source, open_source
 from .choice import MappingChoice, default_job_name, source_location
 from .finish import finalize, write_report
+from .overlap import warn_of_overlap
 from .run import Run
 
 
@@ -66,6 +67,8 @@ class Loader:
             if self.choice.file is not None:
                 origin = str(self.choice.file.resolve())
             identity = JobIdentity(job, where, source.fingerprint(), origin, mapping.fingerprint(), target)
+            if s.dry_run and not s.allow_overlap:
+                warn_of_overlap(s.checkpoint, dataclasses.replace(identity, target=real_target), s.source_options)
             store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint, s.api.retry.budget_s)
             report = RunReport(
                 job=job,

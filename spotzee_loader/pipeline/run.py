@@ -42,6 +42,7 @@ from ..redaction import redact
 from ..report import RunReport
 from ..sources import ResumePoint, Source, is_database_url
 from .keyed import KeyLedger, without_repeats
+from .overlap import refuse_overlap
 from .plan import announce_plan, journey_warning, read_journeys
 from .reading import key_ledger, within_limit
 
@@ -91,6 +92,8 @@ class Run:
             self.commits = CommitQueue(self.store, self.identity.name, self.state, wait=self.stop.wait)
             report.resumed_from_row = self.state.prefix_row
             report.rows_done_earlier = self.state.rows_done
+            if self.state.rows_done == 0 and not s.allow_overlap and not s.dry_run:  # nothing sent: a second copy?
+                refuse_overlap(self.store, self.identity, s.source_options)
             last = self.store.last_report(self.identity.name)  # where its dead letters went, and what they held
             report.dead_letter, report.dead_letter_sha256 = last.get("dead_letter"), last.get("dead_letter_sha256")
             if not s.dry_run:
