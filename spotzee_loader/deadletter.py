@@ -82,6 +82,18 @@ def digest(lines: Iterable[bytes]) -> str:
     return h.hexdigest()
 
 
+def is_earlier_export(path: Path, records: Iterable[bytes]) -> bool:
+    """Whether every line of the file at ``path`` is one of ``records`` in the same order (a subsequence): an
+    export the loader wrote before the job had its later rejects, not a file someone edited. Streams both."""
+    wanted = iter(records)
+    with path.open("rb") as f:
+        for line in f:
+            text = line.rstrip(b"\n")
+            if not any(record == text for record in wanted):
+                return False
+    return True
+
+
 def file_digest(path: Path) -> str | None:
     """The SHA-256 of the file at ``path``, ``None`` if there is none."""
     try:

@@ -78,16 +78,16 @@ def test_files_holding_rows_are_the_owners_alone_whatever_the_umask(
 
 def test_lock_files_do_not_pile_up(cli: Cli, mock: MockSpotzee, write_parquet: object, tmp_path: Path) -> None:
     path = str(write_parquet(orders(3_000)))  # type: ignore[operator]
-    for job in ("a", "b", "c"):
-        assert cli(path, "--preset", "orders", "--job", job).returncode == 0
+    for job in ("a", "b", "c"):  # three copies, asked for
+        assert cli(path, "--preset", "orders", "--job", job, "--allow-overlap").returncode == 0
     assert sorted(cli.checkpoint.parent.glob("*.lock")) == []
     # A run killed mid-flight cannot remove its own: the next one on the store does, and finishes the job.
-    killed = cli.popen(path, "--preset", "orders", "--job", "killed", "--rate-limit", "5")
+    killed = cli.popen(path, "--preset", "orders", "--job", "killed", "--rate-limit", "5", "--allow-overlap")
     kill_once_sending(killed, mock, 9_200)  # 9,000 from the three jobs before
     assert len(list(cli.checkpoint.parent.glob("*.lock"))) == 1
-    assert cli(path, "--preset", "orders", "--job", "other").returncode == 0
+    assert cli(path, "--preset", "orders", "--job", "other", "--allow-overlap").returncode == 0
     assert sorted(cli.checkpoint.parent.glob("*.lock")) == []
-    assert cli(path, "--preset", "orders", "--job", "killed").returncode == 0
+    assert cli(path, "--preset", "orders", "--job", "killed", "--allow-overlap").returncode == 0
     assert sorted(cli.checkpoint.parent.glob("*.lock")) == []
 
 
@@ -503,3 +503,16 @@ def test_each_arrow_type_stands_for_the_types_kind_resend_reads_it_as() -> None:
         "integer", "integer", "number", "number", "boolean", "timestamp",
         "string", "string", "json", "json", "json", "string", None,
     ]  # fmt: skip
+
+
+def test_an_earlier_export_is_told_from_an_edited_file(tmp_path: Path) -> None:
+    from spotzee_loader.deadletter import is_earlier_export
+
+    records = [b'{"row":1,"source":{"total":"N/A"}}', b'{"row":5,"source":{"total":"x"}}', b'{"row":9}']
+    path = tmp_path / "dead.jsonl"
+    path.write_bytes(records[0] + b"\n" + records[2] + b"\n")  # written when the job had two rejects
+    assert is_earlier_export(path, records)
+    path.write_bytes(records[0].replace(b"N/A", b"2.50") + b"\n" + records[2] + b"\n")  # a fix
+    assert not is_earlier_export(path, records)
+    path.write_bytes(records[2] + b"\n" + records[0] + b"\n")  # lines out of the loader's order
+    assert not is_earlier_export(path, records)

@@ -127,7 +127,7 @@ def test_a_key_that_may_not_read_journeys_degrades_to_the_warning(
     assert "(The live journeys could not be listed: " in result.stderr and "403" in result.stderr
     # And the option that needs them says it cannot tell, before sending anything.
     mock.configure({"read_script": ["403"]})
-    strict = cli(path, "--preset", "orders", "--job", "strict", "--no-live-journeys")
+    strict = cli(path, "--preset", "orders", "--job", "strict", "--no-live-journeys", "--allow-overlap")
     assert strict.returncode == 2 and "--no-live-journeys cannot tell whether a journey is live" in strict.stderr
     assert len(mock.events) == 300
 

@@ -79,7 +79,11 @@ def _export_dead_letters(
         if have == new:
             report.dead_letter_sha256 = new
             return path  # already says it all
-        if have is not None and have != written:
+        # Edited: not what the loader last wrote, or (that digest lost with a store that failed to keep the report)
+        # holding a line the loader would not write.
+        if have is not None and (
+            have != written if written is not None else not deadletter.is_earlier_export(path, store.rejects(job))
+        ):
             if new == written:  # nothing new to write: the edited file stays as it is
                 log.info("The dead-letter file %s was changed since the loader wrote it; it is kept as it is.", path)
                 return Path(previous) if previous and Path(previous).exists() else path
