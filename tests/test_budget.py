@@ -151,7 +151,7 @@ def test_a_store_that_cannot_hold_leases_falls_back_to_a_static_share(
         db.execute(
             "CREATE TRIGGER no_leases BEFORE INSERT ON spotzee_budget_leases BEGIN SELECT RAISE(ABORT, 'no'); END"
         )
-    again = cli(str(path), "--preset", "orders", "--checkpoint", str(store), "--restart")
+    again = cli(str(path), "--preset", "orders", "--checkpoint", str(store), "--restart", "--yes")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "cannot be shared live" in again.stderr and "static 100% of it: 125.0 requests/s" in again.stderr
     assert len(mock.events) == 600

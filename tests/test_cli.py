@@ -306,7 +306,7 @@ def test_changed_mapping_under_the_same_job_stops_until_restart(
     assert changed.returncode == 1
     assert "mapping of job 'orders-2021' changed" in changed.stderr and "--restart" in changed.stderr
     assert mock.event_count == 150
-    again = cli(path, "--mapping", str(mapping), "--job", "orders-2021", "--restart")
+    again = cli(path, "--mapping", str(mapping), "--job", "orders-2021", "--restart", "--yes")
     assert again.returncode == 0, again.stderr
     assert Counter(e["name"] for e in mock.events) == {"order_placed": 150, "purchase": 150}
 
@@ -351,7 +351,7 @@ def test_a_directory_of_files_and_a_glob(cli: Cli, mock: MockSpotzee, tmp_path: 
     assert cli(str(folder), "--preset", "orders").returncode == 0
     assert len(order_ids(mock)) == 210
     mock.reset()
-    assert cli(str(folder / "part-*.parquet"), "--preset", "orders", "--restart").returncode == 0
+    assert cli(str(folder / "part-*.parquet"), "--preset", "orders", "--restart", "--yes").returncode == 0
     assert len(order_ids(mock)) == 210
 
 

@@ -257,7 +257,7 @@ def test_a_fixed_dead_letter_file_is_never_written_over(cli: Cli, mock: MockSpot
 
     # New rejects for the job (qty now must be an integer): written beside the fixed file, never over it.
     (tmp_path / "m.toml").write_text(RESEND_MAPPING + 'qty = "integer"\n')
-    restarted = cli(*args, "--restart")
+    restarted = cli(*args, "--restart", "--yes")
     assert restarted.returncode == 0, restarted.stderr
     assert dead_letter.read_text() == fixed
     beside = Path(json.loads(report.read_text())["dead_letter"])

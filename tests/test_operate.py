@@ -41,7 +41,7 @@ def test_status_shows_every_job_with_its_state_progress_and_last_error(
     cli = store_cli
     done = str(write_parquet(orders(250), "done.parquet"))
     assert cli(done, "--preset", "orders", "--job", "done").returncode == 0
-    failed = cli(done, "--preset", "orders", "--job", "bad-key", "--restart", key="sk_wrong")
+    failed = cli(done, "--preset", "orders", "--job", "bad-key", "--restart", "--yes", key="sk_wrong")
     assert failed.returncode == 1
 
     slow = str(write_parquet(orders(20_000), "slow.parquet"))

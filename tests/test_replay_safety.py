@@ -192,3 +192,21 @@ def test_windows_that_meet_overlap_and_windows_apart_do_not(cli: Cli, mock: Mock
     assert "job 'wide' would send rows that job 'later' already sent" in wide.stderr
     assert "its rows [2021-05-01T12:00:00+00:00, -), these [2021-05-01T11:00:00+00:00, -)" in wide.stderr
     assert order_ids(mock) == Counter(range(1, 1_441))
+
+
+def test_restart_says_how_many_events_it_sends_again_and_wants_yes_off_a_terminal(
+    cli: Cli, mock: MockSpotzee, write_parquet: Any
+) -> None:
+    path = str(write_parquet(orders(500)))
+    assert cli(path, "--preset", "orders", "--job", "again").returncode == 0
+    unasked = cli(path, "--preset", "orders", "--job", "again", "--restart")  # no terminal: stdin is not one
+    assert unasked.returncode == 2
+    assert (
+        "--restart sends the 500 events job 'again' already sent again, under new keys (Spotzee keeps both); not "
+        "confirmed, nothing sent (pass --yes to confirm without a terminal)."
+    ) in unasked.stderr
+    assert len(mock.events) == 500
+    confirmed = cli(path, "--preset", "orders", "--job", "again", "--restart", "--yes")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "--restart sends the 500 events job 'again' already sent again" in confirmed.stderr
+    assert order_ids(mock) == Counter({i: 2 for i in range(1, 501)})

@@ -151,7 +151,7 @@ def test_api_key_on_the_command_line_is_warned_about(cli: Cli, mock: MockSpotzee
     assert "--api-key is visible to other users" in flag.stderr and "set SPOTZEE_API_KEY" in flag.stderr
     assert API_KEY not in flag.stdout + flag.stderr
     cli.env["SPOTZEE_API_KEY"] = API_KEY  # the advised way: no warning
-    from_env = cli(str(path), "--preset", "orders", "--restart", key=None)
+    from_env = cli(str(path), "--preset", "orders", "--restart", "--yes", key=None)
     assert from_env.returncode == 0, from_env.stderr
     assert "--api-key is visible" not in from_env.stderr
     assert len(mock.events) == 100  # both runs delivered their 50 events

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -85,6 +85,7 @@ def _load_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help=f"checkpoint store (default: {default_checkpoint_path()})")
     p.add_argument("--job", help="checkpoint job name (default: derived from source, mapping and target)")
     p.add_argument("--restart", action="store_true", help="forget the job's checkpoint and send everything again")
+    p.add_argument("--yes", action="store_true", help="confirm --restart without being asked (no terminal)")
     p.add_argument("--dead-letter", type=Path, help="JSON Lines file of rejected rows")
     p.add_argument("--report", type=Path, help="write the run report (JSON) here")
     p.add_argument("--dry-run", action="store_true", help="map and validate, send nothing, keep no checkpoint")
@@ -230,6 +231,19 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> LoadSettings:
     )
 
 
+def _confirmer(yes: bool) -> Callable[[str], bool]:
+    """``--restart``'s confirmation: ``--yes``, else the person at the terminal, else none (the run stops)."""
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return input(f"{question}. Send them again? [y/N] ").strip().lower() in ("y", "yes")
+
+    return confirm
+
+
 def _fresh_rehearsal_store(checkpoint: str) -> Path:
     """The rehearsal store, emptied of the last rehearsal's files (only the ones a load writes there)."""
     store = rehearsal_checkpoint_path(checkpoint)
@@ -282,7 +296,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
     report: RunReport | None = None
     try:
         choice = MappingChoice(args.mapping, args.preset, args.column_types)
-        report = Loader(settings, choice, progress=progress, stop=stop).run()
+        report = Loader(settings, choice, progress=progress, stop=stop, confirm=_confirmer(args.yes)).run()
     except ConfigError:
         raise  # nothing was sent: the error sentence says it all
     except JobLockedError:

@@ -4,11 +4,14 @@ and finish the run whatever happened."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
+from collections.abc import Callable
 
-from ..checkpoint import JobIdentity, open_checkpoint_store
+from ..checkpoint import CheckpointStore, JobIdentity, open_checkpoint_store
 from ..config import LoadSettings
+from ..errors import ConfigError
 from ..progress import Progress
 from ..redaction import redact
 from ..report import RunReport
@@ -17,6 +20,8 @@ from .choice import MappingChoice, default_job_name, source_location
 from .finish import finalize, write_report
 from .overlap import warn_of_overlap
 from .run import Run
+
+log = logging.getLogger(__name__)
 
 
 class _NoProgress:
@@ -35,11 +40,15 @@ class Loader:
         *,
         progress: Progress | None = None,
         stop: threading.Event | None = None,
+        confirm: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.choice = choice
         self.progress = progress or _NoProgress()
         self.stop = stop or threading.Event()
+        self.confirm = confirm
+        """Asked before ``restart`` sends a job's events again (the CLI asks the person, or wants ``--yes``);
+        ``None``: the caller's ``restart`` is the confirmation (a DAG param)."""
 
     def run(self) -> RunReport:
         """Load everything not yet acknowledged; returns the report or raises with ``.report`` set."""
@@ -70,6 +79,8 @@ class Loader:
             if s.dry_run and not s.allow_overlap:
                 warn_of_overlap(s.checkpoint, dataclasses.replace(identity, target=real_target), s.source_options)
             store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint, s.api.retry.budget_s)
+            if s.restart and not s.dry_run:
+                self._confirm_restart(store, job)
             report = RunReport(
                 job=job,
                 source=source.description,
@@ -87,6 +98,18 @@ class Loader:
             return report
         finally:
             source.close()
+
+    def _confirm_restart(self, store: CheckpointStore, job: str) -> None:
+        sent = store.totals(job).get("events_sent", 0)
+        if not sent:
+            return
+        question = (
+            f"--restart sends the {sent:,} events job {job!r} already sent again, under new keys (Spotzee keeps both)"
+        )
+        log.warning("%s.", question)
+        if self.confirm is not None and not self.confirm(question):
+            store.close()
+            raise ConfigError(f"{question}; not confirmed, nothing sent (pass --yes to confirm without a terminal).")
 
     def _empty(self, source: Source) -> RunReport:
         """A source without a row or even a column (empty files): nothing to map, nothing to send, no job to keep."""
