@@ -41,7 +41,9 @@ def test_status_shows_every_job_with_its_state_progress_and_last_error(
     cli = store_cli
     done = str(write_parquet(orders(250), "done.parquet"))
     assert cli(done, "--preset", "orders", "--job", "done").returncode == 0
-    failed = cli(done, "--preset", "orders", "--job", "bad-key", "--restart", "--yes", key="sk_wrong")
+    failed = cli(
+        done, "--preset", "orders", "--job", "bad-key", "--restart", "--yes", "--allow-overlap", key="sk_wrong"
+    )
     assert failed.returncode == 1
 
     slow = str(write_parquet(orders(20_000), "slow.parquet"))
@@ -49,7 +51,7 @@ def test_status_shows_every_job_with_its_state_progress_and_last_error(
     wait_for(lambda: mock.event_count >= 500)
     killed.send_signal(signal.SIGKILL)
     killed.wait(10)
-    running = cli.popen(slow, "--preset", "orders", "--job", "running", "--rate-limit", "20")
+    running = cli.popen(slow, "--preset", "orders", "--job", "running", "--rate-limit", "20", "--allow-overlap")
     try:
         wait_for(lambda: mock.event_count >= 900)  # the second run is sending
         result = status(cli, "--json")
