@@ -296,8 +296,8 @@ def test_a_second_runner_of_the_same_job_is_refused(cli: Cli, mock: MockSpotzee,
         second = cli(*args)
         assert second.returncode == 1
         assert "being run by another worker" in second.stderr
-        other_job = cli(*args[:-2], "--job", f"{schema}-other", "--rate-limit", "0")
-        assert other_job.returncode == 0, other_job.stderr  # other jobs are not blocked
+        other_job = cli(*args[:-2], "--job", f"{schema}-other", "--rate-limit", "0", "--allow-overlap")
+        assert other_job.returncode == 0, other_job.stderr  # other jobs are not blocked (this one asks for a copy)
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(30)
