@@ -224,7 +224,7 @@ def test_a_load_reaches_spotzee_directly_when_no_proxy_names_it(
 
     direct = cli(path, "--preset", "orders", "--job", "direct")
     cli.env["NO_PROXY"] = "intranet.example"
-    proxied = cli(path, "--preset", "orders", "--job", "proxied")
+    proxied = cli(path, "--preset", "orders", "--job", "proxied", "--allow-overlap")  # a second copy, asked for
 
     assert direct.returncode == 0 and proxied.returncode == 0, direct.stderr[-2000:] + proxied.stderr[-2000:]
     ids = Counter(e["data"]["order_id"] for e in mock.events)

@@ -81,7 +81,7 @@ def test_row_groups_outside_the_window_are_not_read(cli: Cli, mock: MockSpotzee,
     assert result.returncode == 0, result.stderr[-2000:]
     # Days 2 and 3; the far-future row is inside this open-ended window, so it is judged, and rejected.
     assert len(mock.events) == 2 * PER_DAY - 1 and "created_at_future 1" in result.stdout
-    whole = cli(str(path), "--mapping", _mapping(tmp_path), "--job", "whole")
+    whole = cli(str(path), "--mapping", _mapping(tmp_path), "--job", "whole", "--allow-overlap")
     assert whole.returncode == 1 and "cannot read" in whole.stderr  # the broken group is really broken
 
 
