@@ -64,9 +64,11 @@ NOT_RUN_HERE = {
 # resend steps have something to work on): a real run of them rejects 2 rows past --max-rejected 0.
 EXPECTED_EXIT = {
     "spotzee-loader orders.parquet --dry-run": 3,  # a rehearsal says so too
-    "spotzee-loader orders.parquet --preset orders --dry-run": 3,
     "spotzee-loader orders.parquet --preset orders --report run.json": 3,
-    "spotzee-loader orders.parquet --preset orders --job orders-2019-2024 --report run.json": 3,
+    "spotzee-loader history.parquet --preset orders --job orders-2019-2024 --stamp backfill_job --dry-run": 3,
+    # The sample holds the two rows without a time (rows 10 and 20).
+    "spotzee-loader history.parquet --preset orders --job orders-2019-2024 --stamp backfill_job --limit 100": 3,
+    "spotzee-loader history.parquet --preset orders --job orders-2019-2024 --stamp backfill_job --report run.json": 3,
     # The two rows are sent again as they are (the README says to fix them first): rejected again.
     "spotzee-loader resend ~/.local/state/spotzee-loader/dead-letter/orders-2019-2024.jsonl": 3,
 }
@@ -106,6 +108,7 @@ def _sandbox(tmp: Path, s3: dict[str, str]) -> Path:
     table = table.set_column(table.schema.get_field_index("ordered_at"), "ordered_at",
                              pa.array(times, table.schema.field("ordered_at").type))  # fmt: skip
     pq.write_table(table, box / "orders.parquet")
+    pq.write_table(table, box / "history.parquet")  # the migration walk-through's own source
     shutil.copytree(ROOT / "sql", box / "sql")
     csv = box / "exports" / "orders-2019.csv.gz"
     with pa.CompressedOutputStream(str(csv), "gzip") as out:
