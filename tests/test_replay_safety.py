@@ -210,3 +210,27 @@ def test_restart_says_how_many_events_it_sends_again_and_wants_yes_off_a_termina
     assert confirmed.returncode == 0, confirmed.stderr
     assert "--restart sends the 500 events job 'again' already sent again" in confirmed.stderr
     assert order_ids(mock) == Counter({i: 2 for i in range(1, 501)})
+
+
+def test_selections_meet_only_where_they_share_rows() -> None:
+    import datetime as dt
+
+    from spotzee_loader.config import SourceOptions
+    from spotzee_loader.pipeline.overlap import overlapping
+
+    def day(d: int) -> dt.datetime:
+        return dt.datetime(2024, 1, d, tzinfo=dt.UTC)
+
+    slices = [
+        SourceOptions(files=("a.parquet",), row_groups=(0, 2)),
+        SourceOptions(files=("a.parquet",), row_groups=(2, 4)),
+    ]
+    assert not overlapping(*slices)  # a migration's slices: end to start
+    assert overlapping(slices[0], SourceOptions(files=("a.parquet",), row_groups=(1, 3)))
+    assert not overlapping(SourceOptions(files=("a.parquet",)), SourceOptions(files=("b.parquet",)))
+    assert overlapping(SourceOptions(), SourceOptions(files=("b.parquet",)))  # the whole source holds b
+    nights = [SourceOptions(since=day(1), until=day(2)), SourceOptions(since=day(2), until=day(3))]
+    assert not overlapping(*nights)
+    assert overlapping(nights[0], SourceOptions(until=day(5)))
+    assert overlapping(SourceOptions(since=day(1)), SourceOptions(until=day(9)))
+    assert not overlapping(SourceOptions(sql="SELECT 1"), SourceOptions(sql="SELECT 2"))  # not recognised

@@ -30,8 +30,8 @@ def _windows_meet(a: SourceOptions, b: SourceOptions) -> bool:
 def _files_meet(a: SourceOptions, b: SourceOptions) -> bool:
     if a.files and b.files and not set(a.files) & set(b.files):
         return False
-    if a.row_groups and b.row_groups:
-        return a.row_groups[0] <= b.row_groups[1] and b.row_groups[0] <= a.row_groups[1]
+    if a.row_groups and b.row_groups:  # [first, end): slices of one file meet end to start
+        return a.row_groups[0] < b.row_groups[1] and b.row_groups[0] < a.row_groups[1]
     return True
 
 
@@ -45,7 +45,7 @@ def _shown(options: SourceOptions) -> str:
         return t.isoformat() if t else "-"
 
     window = f"[{when(options.since)}, {when(options.until)})" if options.since or options.until else "all rows"
-    groups = f", row groups {options.row_groups[0]}-{options.row_groups[1]}" if options.row_groups else ""
+    groups = f", row groups {options.row_groups[0]}-{options.row_groups[1] - 1}" if options.row_groups else ""
     return f"{window}{groups}"
 
 
