@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import signal
@@ -33,7 +32,6 @@ from ..config import (
     default_checkpoint_path,
     instant,
     plaintext_key_warning,
-    rehearsal_checkpoint_path,
     request_rate,
 )
 from ..errors import ConfigError, JobLockedError, SpotzeeLoaderError
@@ -43,6 +41,7 @@ from ..progress import BarProgress, LogProgress
 from ..redaction import redact
 from ..report import RunReport
 from .common import COMMANDS, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTS, Parser, UsageError, setup_logging
+from .mock_server import start_rehearsal
 from .summary import print_summary
 
 
@@ -244,15 +243,6 @@ def _confirmer(yes: bool) -> Callable[[str], bool]:
     return confirm
 
 
-def _fresh_rehearsal_store(checkpoint: str) -> Path:
-    """The rehearsal store, emptied of the last rehearsal's files (only the ones a load writes there)."""
-    store = rehearsal_checkpoint_path(checkpoint)
-    folder = store.parent
-    for path in [*folder.glob(f"{store.name}*"), *folder.glob("dead-letter/*.jsonl")]:
-        path.unlink(missing_ok=True)
-    return store
-
-
 def _install_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
@@ -276,15 +266,7 @@ def run_load(argv: Sequence[str], env: dict[str, str]) -> int:
         print(COMMAND_LINE_KEY_WARNING, file=sys.stderr)
     mock = None
     if args.mock_server:
-        from ..api import MockConfig, MockSpotzee
-
-        mock = MockSpotzee(MockConfig(api_key="sk_mock_rehearsal")).start()
-        api = dataclasses.replace(settings.api, api_key=Secret("sk_mock_rehearsal"), base_url=mock.base_url)
-        store = _fresh_rehearsal_store(settings.checkpoint)
-        settings = dataclasses.replace(settings, api=api, target="mock-server", checkpoint=str(store))
-        print(f"Rehearsal: sending to a local mock Spotzee at {mock.base_url}; nothing leaves this machine.")
-        print(f"Rehearsal state (checkpoint, dead letters) in {store.parent}, apart from real jobs; each rehearsal "
-              "starts afresh.")  # fmt: skip
+        mock, settings = start_rehearsal(settings)
     warning = plaintext_key_warning(settings.api.base_url)
     if warning and not settings.dry_run:
         logging.getLogger("spotzee_loader").warning(warning)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from ..config import LoadSettings, Secret, rehearsal_checkpoint_path
 from ..errors import ConfigError
 from .common import EXIT_OK, Parser, UsageError
+
+if TYPE_CHECKING:
+    from ..api import MockSpotzee
 
 
 def run_mock_server(argv: Sequence[str]) -> int:
@@ -93,3 +99,19 @@ def run_mock_server(argv: Sequence[str]) -> int:
     finally:
         mock.httpd.server_close()
     return EXIT_OK
+
+
+def start_rehearsal(settings: LoadSettings) -> tuple[MockSpotzee, LoadSettings]:
+    """``--mock-server``: a mock Spotzee for this run, and the settings that send to it, with a checkpoint store of
+    the rehearsal's own beside the real one (emptied of the last rehearsal's files), so a rehearsal repeats."""
+    from ..api import MockConfig, MockSpotzee
+
+    mock = MockSpotzee(MockConfig(api_key="sk_mock_rehearsal")).start()
+    api = dataclasses.replace(settings.api, api_key=Secret("sk_mock_rehearsal"), base_url=mock.base_url)
+    store = rehearsal_checkpoint_path(settings.checkpoint)
+    for path in [*store.parent.glob(f"{store.name}*"), *store.parent.glob("dead-letter/*.jsonl")]:
+        path.unlink(missing_ok=True)
+    print(f"Rehearsal: sending to a local mock Spotzee at {mock.base_url}; nothing leaves this machine.")
+    print(f"Rehearsal state (checkpoint, dead letters) in {store.parent}, apart from real jobs; each rehearsal "
+          "starts afresh.")  # fmt: skip
+    return mock, dataclasses.replace(settings, api=api, target="mock-server", checkpoint=str(store))

@@ -62,7 +62,6 @@ class Loader:
             mapping = self.choice.resolve(columns)
             # Before the job is recorded: a mapping error is fixed and run again, not refused as a changed mapping.
             mapping.check_columns(columns)
-            mapping.data_properties(columns)
             source.prepare(mapping)
             real_target = redact(s.target or s.api.base_url.rstrip("/"))
             target = "dry-run" if s.dry_run else real_target
@@ -70,7 +69,7 @@ class Loader:
             job = s.job or default_job_name(source, s, self.choice, real_target)
             if s.stamp:  # part of the mapping, so of the job: another stamp is another mapping
                 mapping = dataclasses.replace(mapping, stamp=((s.stamp.strip(), job),))
-                mapping.data_properties(columns)
+            mapping.data_properties(columns)  # two columns (or the stamp) as one property: a mapping error
             where = source_location(source, s.source)
             origin = mapping.origin
             if self.choice.file is not None:
