@@ -67,6 +67,10 @@ class RunReport:
     """The project's live journeys (name, id, tags) when they could be listed; ``None`` when not."""
     journeys_unread: str | None = None
     """Why the live journeys could not be listed (no key in a dry run, a key that may not read them, ...)."""
+    files_grown: list[str] = field(default_factory=list)
+    """Files read by an earlier run of the job that grew since: their new rows were read in this run."""
+    files_added: list[str] = field(default_factory=list)
+    """Files of the source that no earlier run of the job read (none on its first run)."""
     source_empty: bool = False
     """The source held no rows at all (a quiet day's export): a finished run with nothing to send."""
     dead_letter: str | None = None

@@ -6,7 +6,7 @@
 CREATE TABLE IF NOT EXISTS spotzee_jobs (
     job         TEXT PRIMARY KEY,
     source      TEXT NOT NULL,              -- the source as given (no password)
-    source_fp   TEXT NOT NULL,              -- content fingerprint (files) or query fingerprint (tables)
+    source_fp   TEXT NOT NULL,              -- what is read: a query, a window, a file's row groups
     mapping     TEXT NOT NULL,
     mapping_fp  TEXT NOT NULL,
     target      TEXT NOT NULL,              -- the API base URL events go to
@@ -44,6 +44,15 @@ CREATE TABLE IF NOT EXISTS spotzee_rejects (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS spotzee_rejects_by_job ON spotzee_rejects (job, row_no);
+
+-- The files a job read, each as its last run read it (size, modification time, digest; JSON): a later run
+-- continues a file that only grew and a folder that gained files, and stops on a file changed in place.
+CREATE TABLE IF NOT EXISTS spotzee_files (
+    job    TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (job, name)
+);
 
 -- Leases on a shared API budget (Spotzee's per-egress-IP request rate): every sending load renews its own
 -- row every few seconds; rows past expires_at (seconds since the epoch) belong to loads that are gone.

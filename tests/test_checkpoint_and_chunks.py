@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spotzee_loader.checkpoint import AckedChunk, JobIdentity, SQLiteCheckpointStore
-from spotzee_loader.checkpoint.base import Acked
+from spotzee_loader.checkpoint.records import Acked
 from spotzee_loader.chunking import Chunk, Chunker
 from spotzee_loader.errors import CheckpointMismatchError, JobLockedError
 from spotzee_loader.mapping import BuiltBatch, Reject

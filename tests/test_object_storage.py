@@ -70,12 +70,26 @@ def test_a_killed_load_from_s3_resumes_and_a_new_file_is_reported(
     got = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(got) == ids and set(got.values()) == {1}
 
-    # A file added under the prefix after the job ran is not mixed into it silently.
+    # A file added under the prefix after the job ran (a daily drop; the earlier files uploaded again, the same bytes
+    # under a new time) is loaded by the next run of the job, and only it.
     _upload(s3, "b/exports", [(1, 3_000), (50_001, 3_000), (90_001, 100)], tmp_path)
+    report = tmp_path / "report.json"
+    grown = cli(*args, "--report", str(report))
+    assert grown.returncode == 0, grown.stderr[-1000:]
+    got = Counter(e["data"]["order_id"] for e in mock.events)
+    assert sorted(got) == [*ids, *range(90_001, 90_101)] and set(got.values()) == {1}
+    r = json.loads(report.read_text())
+    assert (r["files_added"], r["rows_skipped"], r["events_sent"]) == ([f"s3://{BUCKET}/b/exports/part-2.parquet"], 0, 100)
+
+    # A file read by the job and rewritten in place stops it, named; nothing is sent.
+    client = s3_client(s3)
+    other = tmp_path / "other.parquet"
+    pq.write_table(example_orders(3_000, seed=7), other, row_group_size=1_000)
+    client.upload_file(str(other), BUCKET, "b/exports/part-1.parquet")
     changed = cli(*args)
-    assert changed.returncode != 0 and "Traceback" not in changed.stderr
-    assert "changed" in changed.stderr, changed.stderr[-1000:]
-    assert mock.event_count == 6_000
+    assert changed.returncode == 1 and "Traceback" not in changed.stderr
+    assert f"s3://{BUCKET}/b/exports/part-1.parquet changed in place" in changed.stderr, changed.stderr[-1000:]
+    assert mock.event_count == 6_100
 
 
 def test_a_missing_bucket_is_one_sentence(tmp_path: Path, mock: MockSpotzee, s3: dict[str, str]) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 from functools import partial
 
 from ..config import RetrySettings
-from .base import AckedChunk, CheckpointStore, JobIdentity, JobState, StoreAwayError
+from .base import CheckpointStore, StoreAwayError
 from .holding import CommitQueue
 from .leases import LeaseBook, PostgresLeaseBook, SQLiteLeaseBook
+from .records import RESTART_OR_RENAME, AckedChunk, JobIdentity, JobState
 from .sqlite import SQLiteCheckpointStore
 
 __all__ = [
+    "RESTART_OR_RENAME",
     "AckedChunk",
     "CheckpointStore",
     "CommitQueue",

@@ -7,7 +7,7 @@ where the next run starts reading: ``prefix_row`` and, for database sources, ``p
 
 Two backends share this logic and ``checkpoint_store.sql``: the embedded SQLite file (``sqlite.py``) and
 PostgreSQL for workers on several machines (``postgres.py``). This module holds what they share: the store's
-interface and logic, the job records, the DDL and the lock ids.
+interface and logic and the DDL; ``records`` the job records and the lock ids.
 
 A store that goes away mid-run (a PostgreSQL restart or failover, a SQLite file locked past its busy timeout) is
 an outage, not a fault: every operation is tried again after a reconnect, inside the retry budget. A commit is
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -29,6 +27,7 @@ import orjson
 
 from ..errors import CheckpointMismatchError, CheckpointStoreError, CheckpointUnavailableError, SpotzeeLoaderError
 from ..outages import Outage, first_line, is_transient
+from .records import RESTART_OR_RENAME, Acked, AckedChunk, JobIdentity, JobState
 
 T = TypeVar("T")
 
@@ -41,63 +40,6 @@ _JOB_COLUMNS = (
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def lock_id(job: str) -> int:
-    """A signed 64-bit number per job name (PostgreSQL advisory lock id, lock file name)."""
-    return int.from_bytes(hashlib.sha256(job.encode()).digest()[:8], "big", signed=True)
-
-
-@dataclass(frozen=True)
-class JobIdentity:
-    """What a job is bound to; a change to any fingerprint stops a resume."""
-
-    name: str
-    source: str
-    source_fp: str
-    mapping: str
-    mapping_fp: str
-    target: str
-
-
-@dataclass(frozen=True)
-class Acked:
-    """A chunk acknowledged beyond the prefix."""
-
-    end_row: int
-    end_key: str | None
-
-
-@dataclass(frozen=True)
-class AckedChunk:
-    """A chunk Spotzee acknowledged, to be checkpointed with its rejects (dead-letter records)."""
-
-    seq: int
-    start_row: int
-    end_row: int
-    end_key: str | None
-    events: int
-    rejects: list[dict[str, Any]]
-
-
-@dataclass
-class JobState:
-    """Where a job stands when a run opens it."""
-
-    generation: int
-    prefix_seq: int
-    prefix_row: int
-    prefix_key: str | None = None
-    acked: dict[int, Acked] = field(default_factory=dict)
-    rows_done: int = 0
-    events_sent: int = 0
-    rejected: int = 0
-    state: str = "new"
-
-    def idempotency_prefix(self, identity: JobIdentity) -> str:
-        """Stable per job and generation: a resumed chunk reuses its key, a --restart does not."""
-        seed = f"{identity.name}\0{identity.source_fp}\0{identity.mapping_fp}\0{identity.target}"
-        return f"spz-{hashlib.sha256(seed.encode()).hexdigest()[:20]}-g{self.generation}"
 
 
 class StoreAwayError(Exception):
@@ -227,7 +169,7 @@ class CheckpointStore(abc.ABC):
         generation = rows[0][3] + 1 if rows else 1
         now = _now()
         with self._transaction():
-            for table in ("spotzee_chunks", "spotzee_rejects", "spotzee_jobs"):
+            for table in ("spotzee_chunks", "spotzee_rejects", "spotzee_files", "spotzee_jobs"):
                 self._run(f"DELETE FROM {table} WHERE job = ?", (identity.name,))
             self._run(
                 "INSERT INTO spotzee_jobs (job, source, source_fp, mapping, mapping_fp, target, generation, state,"
@@ -266,8 +208,12 @@ class CheckpointStore(abc.ABC):
                 (*dropped, job),
             )
 
-    @staticmethod
-    def _check_same(identity: JobIdentity, row: tuple[Any, ...]) -> None:
+    def _check_same(self, identity: JobIdentity, row: tuple[Any, ...]) -> None:
+        before = identity.source_fp_before
+        if row[0] != identity.source_fp and before is not None and row[0] == before():
+            # A job begun before file records: its files are as they were; from now on it is bound the new way.
+            self._run("UPDATE spotzee_jobs SET source_fp = ? WHERE job = ?", (identity.source_fp, identity.name))
+            row = (identity.source_fp, *row[1:])
         changed = [
             what
             for what, old, new in (
@@ -280,9 +226,25 @@ class CheckpointStore(abc.ABC):
         if changed:
             raise CheckpointMismatchError(
                 f"the {' and '.join(changed)} of job {identity.name!r} changed since it was checkpointed; "
-                "re-run with --restart (restart=true in Airflow) to send everything again under new idempotency "
-                "keys, or choose another job name (--job, or job in Airflow) to keep both."
+                f"{RESTART_OR_RENAME}"
             )
+
+    def files(self, job: str) -> dict[str, str]:
+        """The files the job's last run read: ``{name: record}`` (the source's JSON)."""
+        rows = self.retrying(lambda: self._run("SELECT name, record FROM spotzee_files WHERE job = ?", (job,)))
+        return dict(rows)
+
+    def record_files(self, job: str, records: dict[str, str]) -> None:
+        """What this run reads, in place of what the last one read (before the first event of the run is sent)."""
+
+        def write() -> None:
+            with self._transaction():
+                self._run("DELETE FROM spotzee_files WHERE job = ?", (job,))
+                rows = [(job, name, record) for name, record in records.items()]
+                if rows:
+                    self._run_many("INSERT INTO spotzee_files (job, name, record) VALUES (?, ?, ?)", rows)
+
+        self.retrying(write)
 
     def commit_chunks(self, job: str, state: JobState, chunks: Sequence[AckedChunk]) -> None:
         """Record acknowledged chunks and their rejects, and advance the prefix, in one transaction.

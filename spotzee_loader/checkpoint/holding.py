@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..errors import CheckpointStoreError, FatalRunError, InterruptedRunError, JobLockedError
-from .base import AckedChunk, CheckpointStore, JobState, StoreAwayError
+from .base import CheckpointStore, StoreAwayError
+from .records import AckedChunk, JobState
 
 MAX_HELD_CHUNKS = 2_000
 """Acknowledged chunks held while the store is away: 200,000 events, about 20 s at Spotzee's pace."""

@@ -17,7 +17,8 @@ from ..config import RetrySettings
 from ..errors import CheckpointUnavailableError, ConfigError, JobLockedError
 from ..outages import first_contact
 from ..redaction import redact
-from .base import DDL, CheckpointStore, lock_id
+from .base import DDL, CheckpointStore
+from .records import lock_id
 
 log = logging.getLogger(__name__)
 

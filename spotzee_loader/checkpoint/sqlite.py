@@ -21,7 +21,8 @@ from typing import Any
 from ..config import RetrySettings, default_checkpoint_path
 from ..errors import ConfigError, JobLockedError
 from ..files import open_private, private_folder
-from .base import DDL, CheckpointStore, lock_id
+from .base import DDL, CheckpointStore
+from .records import lock_id
 
 
 def open_sqlite(path: str, timeout_s: float) -> sqlite3.Connection:

@@ -194,7 +194,9 @@ def parquet_slices(
         if pack:
             files = [p for p, _ in pack]
             label = Path(files[0]).name + (f" +{len(files) - 1} files" if len(files) > 1 else "")
-            job = _job(base, [Path(f).name for f in files])
+            # Named by its first file: a retrigger after new files joined the pack is the same job, which sends
+            # only the new files (files may be added, sorting last; sources.stock).
+            job = _job(base, [Path(files[0]).name])
             slices.append(Slice(label, job, files, rows=sum(n for _, n in pack), since=since, until=until))
             pack.clear()
 

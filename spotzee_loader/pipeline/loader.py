@@ -74,7 +74,8 @@ class Loader:
             origin = mapping.origin
             if self.choice.file is not None:
                 origin = str(self.choice.file.resolve())
-            identity = JobIdentity(job, where, source.fingerprint(), origin, mapping.fingerprint(), target)
+            fingerprint, before = source.fingerprint(), source.fingerprint_before
+            identity = JobIdentity(job, where, fingerprint, origin, mapping.fingerprint(), target, before)
             if s.dry_run and not s.allow_overlap:
                 warn_of_overlap(s.checkpoint, dataclasses.replace(identity, target=real_target), s.source_options)
             store = open_checkpoint_store(":memory:" if s.dry_run else s.checkpoint, s.api.retry.budget_s)

@@ -41,6 +41,7 @@ from ..progress import Progress
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import ResumePoint, Source, is_database_url
+from .growth import check_files
 from .keyed import KeyLedger, without_repeats
 from .overlap import refuse_overlap
 from .plan import announce_plan, journey_warning, read_journeys
@@ -89,6 +90,7 @@ class Run:
         s, report = self.s, self.report
         try:
             self.state = self.store.open_job(self.identity, s.restart, keep_out_of_order=self.source.stable)
+            check_files(self.store, self.source, self.identity.name, report)
             self.commits = CommitQueue(self.store, self.identity.name, self.state, wait=self.stop.wait)
             report.resumed_from_row = self.state.prefix_row
             report.rows_done_earlier = self.state.rows_done

@@ -12,6 +12,7 @@ from ..config import SourceOptions
 from ..errors import ConfigError
 from .base import ResumePoint, Source, SourceBatch
 from .keys import RowKey, decode_key, encode_key
+from .stock import FileRecord, Stock
 from .storage import FILE_FORMATS, StoredFile, format_of, is_data_file, is_object_storage, list_files
 
 if TYPE_CHECKING:
@@ -19,10 +20,12 @@ if TYPE_CHECKING:
     from .warehouse import open_warehouse
 
 __all__ = [
+    "FileRecord",
     "ResumePoint",
     "RowKey",
     "Source",
     "SourceBatch",
+    "Stock",
     "decode_key",
     "encode_key",
     "is_database_url",

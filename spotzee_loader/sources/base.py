@@ -15,6 +15,7 @@ from .keys import RowKey
 
 if TYPE_CHECKING:
     from ..mapping import Mapping
+    from .stock import FileRecord, Stock
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Source(Protocol):
     description: str
     """Human label for messages and the checkpoint (never a password)."""
     stable: bool
-    """True when the rows cannot change between runs without the fingerprint changing (files)."""
+    """True when rows already read cannot change between runs unnoticed (files: ``take_stock`` checks them)."""
 
     def schema(self) -> pa.Schema:
         """Columns and types of the rows (the first file's schema for a set of files)."""
@@ -53,7 +54,18 @@ class Source(Protocol):
         ...
 
     def fingerprint(self) -> str:
-        """An identity that changes when the rows may have changed (files) or the selection did (queries)."""
+        """An identity that changes when the selection does (a query, a window, a file's row groups); files' content
+        is checked file by file (``take_stock``), so a file that grows keeps its job."""
+        ...
+
+    def fingerprint_before(self) -> str | None:
+        """The fingerprint loaders before file records (0.1) kept for these rows, so a job they began resumes
+        instead of stopping as changed; ``None`` where it is the same."""
+        ...
+
+    def take_stock(self, earlier: dict[str, FileRecord]) -> Stock | None:
+        """Files: each as this run reads it (reads stop at that size), against ``earlier``, what the job's earlier
+        runs read; ``None`` for a database."""
         ...
 
     def total_rows(self) -> int | None:

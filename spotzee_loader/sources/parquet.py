@@ -18,6 +18,7 @@ from ..outages import START_PATIENCE_S, first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .outages import object_store_outage
+from .stock import FileRecord, Stock, take_stock
 from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
 
 _FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
@@ -76,6 +77,16 @@ def _footer_digest(file: StoredFile) -> str:
     return hashlib.sha256(size.to_bytes(8, "little") + footer + tail).hexdigest()
 
 
+_CANNOT_GROW = "a Parquet file keeps its footer at its end, so rows added to it move rows read: add new files instead"
+
+
+def _look(file: StoredFile, size: int, mtime_ns: int, before: FileRecord | None) -> tuple[FileRecord, str | None]:
+    """A Parquet file's record: its footer's digest, which only matches an earlier one of the same size."""
+    digest = _footer_digest(file)
+    same_size = before is not None and before.size == size
+    return FileRecord(file.url, size, mtime_ns, digest), digest if same_size else None
+
+
 class ParquetSource:
     """One or more Parquet files read in sorted path order, row groups in file order."""
 
@@ -86,6 +97,7 @@ class ParquetSource:
         batch_size: int,
         window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
         retry_budget_s: float = RetrySettings.budget_s,
+        row_groups: tuple[int, int] | None = None,
     ) -> None:
         self.description = redact(spec)
         self._retry_budget_s = retry_budget_s
@@ -94,6 +106,7 @@ class ParquetSource:
         self._batch_size = batch_size
         self._window = window
         self._mapping: Mapping | None = None
+        self._row_groups = row_groups
 
     @classmethod
     def open(
@@ -123,7 +136,7 @@ class ParquetSource:
             found.append(_File(file, offset, sum(kept), kept, first, sum(groups[:first])))
             offset += sum(kept)
         label = spec if not row_groups else f"{spec} row groups {row_groups[0]}..{row_groups[1] - 1}"
-        return cls(label, found, batch_size, window, retry_budget_s)
+        return cls(label, found, batch_size, window, retry_budget_s, row_groups)
 
     def schema(self) -> pa.Schema:
         return parquet_metadata(self._files[0].file).schema.to_arrow_schema()
@@ -180,11 +193,20 @@ class ParquetSource:
         """Files are opened per read; nothing stays open."""
 
     def fingerprint(self) -> str:
+        """The row groups read of a sliced file: the files' content is checked file by file (``take_stock``)."""
+        return hashlib.sha256(f"parquet\0{self._row_groups}".encode()).hexdigest()[:16]
+
+    def fingerprint_before(self) -> str:
+        """Names and footers, as loaders before file records bound a job to them."""
         digest = hashlib.sha256()
         for f in self._files:
             name = f.file.url.rsplit("/", 1)[-1]
             digest.update(f"{name}\0{_footer_digest(f.file)}\0{f.first_group}:{len(f.row_group_rows)}\n".encode())
         return digest.hexdigest()[:16]
+
+    def take_stock(self, earlier: dict[str, FileRecord]) -> Stock:
+        """Each file by its footer, read again unless size and time are as recorded."""
+        return take_stock([f.file for f in self._files], earlier, _look, lambda _: _CANNOT_GROW)
 
     def total_rows(self) -> int:
         return sum(f.rows for f in self._files)

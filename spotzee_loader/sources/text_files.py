@@ -30,10 +30,13 @@ from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .faults import Faults, with_faults
 from .outages import object_store_outage
-from .storage import StoredFile, is_object_storage, storage_reason, without_compression
+from .stock import FileRecord, Stock, hash_bytes, stat, take_stock
+from .storage import COMPRESSION_SUFFIXES, StoredFile, is_object_storage, storage_reason, without_compression
 from .text_types import from_text, from_values, infer_text, infer_values
 
 _BLOCK = 1 << 20
+_CODECS = {"gz": "gzip", "zst": "zstd", "zstd": "zstd"}
+"""Arrow's codec by the file name's last suffix (``storage.COMPRESSION_SUFFIXES``)."""
 _NULL_TEXTS = ["", "\\N", "NULL"]
 """CSV cells read as empty (MySQL's ``\\N`` and the common ``NULL``); anything else is a value to type."""
 
@@ -64,6 +67,8 @@ class TextFileSource:
         self._timezone = "UTC"
         self._starts: list[tuple[int, str]] = []
         """``(first row, file URL)`` of each file opened in this run, for ``locate``."""
+        self._sizes: dict[str, int] = {}
+        """Bytes of each file this run reads (``take_stock``): rows appended while it runs wait for the next run."""
 
     # -- the Source protocol --------------------------------------------------------------------
 
@@ -95,16 +100,22 @@ class TextFileSource:
         self._timezone = mapping.timezone
 
     def fingerprint(self) -> str:
-        """Names, sizes and modification times: a file rewritten between runs changes the job's identity."""
+        """The format: the files' content is checked file by file (``take_stock``)."""
+        return hashlib.sha256(f"text files\0{self._format}".encode()).hexdigest()[:16]
+
+    def fingerprint_before(self) -> str:
+        """Names, sizes and modification times, as loaders before file records bound a job to them."""
         digest = hashlib.sha256(self._format.encode())
         for file in self._files:
-            try:
-                info = file.fs.get_file_info(file.path)
-            except OSError as exc:
-                raise ConfigError(f"cannot read {file.url}: {storage_reason(exc)}.") from None
-            mtime = info.mtime_ns if info.mtime_ns is not None else 0
-            digest.update(f"{file.url.rsplit('/', 1)[-1]}\0{info.size}\0{mtime}\n".encode())
+            size, mtime_ns = stat(file)
+            digest.update(f"{file.url.rsplit('/', 1)[-1]}\0{size}\0{mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
+
+    def take_stock(self, earlier: dict[str, FileRecord]) -> Stock:
+        """Each file hashed up to its size now (unless size and time are as recorded); reads stop there."""
+        stock = take_stock(self._files, earlier, hash_bytes, _cannot_grow)
+        self._sizes = {record.name: record.size for record in stock.records}
+        return stock
 
     def total_rows(self) -> int | None:
         return None  # unknown until read: counting would read every file twice
@@ -163,6 +174,16 @@ class TextFileSource:
             return self._csv_batches(file, columns)
         return self._jsonl_batches(file, columns)
 
+    def _open(self, file: StoredFile) -> Any:
+        """The file's text as a stream: decompressed, and ending where ``take_stock`` measured it."""
+        size = self._sizes.get(file.url)
+        if size is None:
+            stream = file.fs.open_input_stream(file.path, compression=None)
+        else:
+            stream = file.fs.open_input_file(file.path).get_stream(0, size)
+        codec = _CODECS.get(file.url.lower().rpartition(".")[2])
+        return pa.CompressedInputStream(stream, codec) if codec else stream
+
     def _type_of(self, column: str, decide: Any) -> str:
         """The column's type: declared, or decided by its first values and kept for the whole source (text
         while it has held no value yet)."""
@@ -177,7 +198,7 @@ class TextFileSource:
     def _csv_header(self, file: StoredFile) -> pa.Schema | None:
         """A header-only file's columns, as text (``None`` for an empty file)."""
         try:
-            with file.fs.open_input_stream(file.path, compression="detect") as stream:
+            with self._open(file) as stream:
                 names = pacsv.open_csv(
                     stream, parse_options=pacsv.ParseOptions(delimiter=_delimiter(file))
                 ).schema.names
@@ -194,7 +215,7 @@ class TextFileSource:
             return "skip"  # into the batch it was met in, as a rejected row (below)
 
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_malformed)
-        with file.fs.open_input_stream(file.path, compression="detect") as stream:
+        with self._open(file) as stream:
             try:
                 names = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse)
             except pa.ArrowInvalid as exc:
@@ -214,7 +235,7 @@ class TextFileSource:
         # One thread: blocks come back in file order, so row positions are the same in every run.
         read = pacsv.ReadOptions(block_size=_BLOCK, use_threads=False)
         with (
-            file.fs.open_input_stream(file.path, compression="detect") as stream,
+            self._open(file) as stream,
             pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader,
         ):
             for text in reader:
@@ -241,7 +262,7 @@ class TextFileSource:
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=text.schema.names), faults)
 
     def _jsonl_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
-        with file.fs.open_input_stream(file.path, compression="detect") as stream:
+        with self._open(file) as stream:
             rows: list[Any] = []
             for line in _lines(stream):
                 rows.append(line)
@@ -275,6 +296,12 @@ class TextFileSource:
             kind = self._type_of(name, lambda values=values: infer_values(values))
             arrays.append(from_values(values, name, kind, self._timezone, faults, name in self._declared))
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=kept), faults)
+
+
+def _cannot_grow(file: StoredFile) -> str | None:
+    if file.url.lower().endswith(COMPRESSION_SUFFIXES):
+        return "a compressed file cannot be continued where it ended: add the new rows as a new file"
+    return None
 
 
 def _delimiter(file: StoredFile) -> str:

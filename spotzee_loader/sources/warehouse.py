@@ -36,6 +36,7 @@ from .keys import RowKey, decode_key
 from .mysql_types import column_kinds, json_columns_from_checks
 from .outages import TransientSourceError, source_outage
 from .pg_copy import copy_batches, describe, infinite_times_as_text
+from .stock import FileRecord
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLE_NAME = re.compile(r'^[^."]+(\.[^."]+)?$')
@@ -181,6 +182,14 @@ class WarehouseSource(abc.ABC):
         o = self.options
         seed = f"{self.description}\0{o.table}\0{o.sql}\0{o.since}\0{o.until}\0{self._key}"
         return hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+    def fingerprint_before(self) -> None:
+        """The same: a query's fingerprint has not changed."""
+        return None
+
+    def take_stock(self, earlier: dict[str, FileRecord]) -> None:
+        """No files: a table's rows are checked by key (a live table may change)."""
+        return None
 
     def total_rows(self) -> int | None:
         return int(self._scalar(f"SELECT count(*) FROM ({self._base}) AS b", self._params))
