@@ -159,6 +159,35 @@ def test_migration_of_parquet_over_mapped_slices_then_retrigger(
     assert set(Counter(e["data"]["order_id"] for e in mock.events).values()) == {2}
 
 
+def test_migration_retriggered_after_an_export_drop_sends_only_the_new_file(
+    airflow: Airflow, mock: MockSpotzee, tmp_path: Path
+) -> None:
+    """Small files are packed into one slice; a new file joins the last pack, whose job is the same job (named by its
+    first file), so the retrigger sends that file's rows alone instead of refusing the pack as a second copy."""
+    import pyarrow as pa
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+
+    def part(name: str, first: int, rows: int) -> None:
+        table = example_orders(rows, seed=first)
+        pq.write_table(table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64())), drop / name)
+
+    part("day-1.parquet", 1, 300)
+    part("day-2.parquet", 301, 300)
+    conf = {"path": str(drop), "mapping": "orders", "slice_rows": 10_000}
+    first = airflow.dags_test("spotzee_migration", conf=conf)
+    assert first.returncode == 0, output(first)[-3000:]
+    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 601))
+    part("day-3.parquet", 601, 200)
+    again = airflow.dags_test("spotzee_migration", conf=conf)
+    assert again.returncode == 0, output(again)[-3000:]
+    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 801))
+    assert f"1 new file(s) since the job's last run, read after those it read: {drop / 'day-3.parquet'}" in output(
+        again
+    )
+
+
 def test_migration_from_s3_with_an_airflow_connection(
     airflow: Airflow, mock: MockSpotzee, s3: dict[str, str], tmp_path: Path
 ) -> None:

@@ -79,7 +79,11 @@ def test_a_killed_load_from_s3_resumes_and_a_new_file_is_reported(
     got = Counter(e["data"]["order_id"] for e in mock.events)
     assert sorted(got) == [*ids, *range(90_001, 90_101)] and set(got.values()) == {1}
     r = json.loads(report.read_text())
-    assert (r["files_added"], r["rows_skipped"], r["events_sent"]) == ([f"s3://{BUCKET}/b/exports/part-2.parquet"], 0, 100)
+    assert (r["files_added"], r["rows_skipped"], r["events_sent"]) == (
+        [f"s3://{BUCKET}/b/exports/part-2.parquet"],
+        0,
+        100,
+    )
 
     # A file read by the job and rewritten in place stops it, named; nothing is sent.
     client = s3_client(s3)

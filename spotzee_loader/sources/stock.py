@@ -63,7 +63,7 @@ class Stock:
 
 Look = Callable[[StoredFile, int, int, "FileRecord | None"], tuple[FileRecord, "str | None"]]
 """``(file, size, mtime_ns, its earlier record)`` -> ``(its record now, the digest of its first earlier.size bytes,
-or None where that cannot match)``."""
+or None where that cannot be told: a Parquet file of another size)``."""
 
 
 def stat(file: StoredFile) -> tuple[int, int]:
@@ -107,9 +107,10 @@ def take_stock(
                 stock.added.append(file.url)
         elif size == before.size and record.digest == before.digest:
             continue  # touched: a new modification time, the same bytes
-        elif size < before.size or prefix != before.digest:
+        elif size < before.size or (prefix is not None and prefix != before.digest):
             stock.changed.append(f"{file.url} changed in place (its first {before.size:,} bytes are not those read)")
-        elif (why := cannot_grow(file)) is not None:
+        elif prefix is None or cannot_grow(file) is not None:
+            why = cannot_grow(file) or "its bytes are not those read"
             stock.changed.append(f"{file.url} changed in place ({why})")
         elif not before.line_end:
             stock.changed.append(
