@@ -73,6 +73,8 @@ class Run:
 
 def run_loader(cmd: list[str], kill_when: Callable[[], bool] | None = None) -> Run:
     """Run ``cmd`` to its end (or kill -9 it once ``kill_when()`` is true), watching its memory and CPU."""
+    if "--restart" in cmd and "--yes" not in cmd:  # a bench resends on purpose: no terminal to answer the question
+        cmd = [*cmd, "--yes"]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     watched = psutil.Process(proc.pid)

@@ -34,7 +34,17 @@ def orders(path: Path, first_id: int, rows: int) -> Path:
 
 def start(source: Path, mock: MockProcess, checkpoint: Path, budget: str = "default") -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "spotzee_loader", str(source), "--preset", "orders", "--api-key", KEY]
-    cmd += ["--base-url", mock.base_url, "--checkpoint", str(checkpoint), "--restart", "-q", "--budget", budget]
+    cmd += [
+        "--base-url",
+        mock.base_url,
+        "--checkpoint",
+        str(checkpoint),
+        "--restart",
+        "--yes",
+        "-q",
+        "--budget",
+        budget,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
