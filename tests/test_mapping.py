@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from spotzee_loader.errors import MappingError
+from spotzee_loader.mapping.names import snake_case
 from spotzee_loader.mapping.presets import detect_preset, preset_mapping
-from spotzee_loader.mapping.spec import Mapping, snake_case
+from spotzee_loader.mapping.spec import Mapping
 from spotzee_loader.pipeline import load_mapping_file
 
 

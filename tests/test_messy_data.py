@@ -342,7 +342,7 @@ def test_columns_that_become_one_property_are_a_mapping_error_naming_both(
 
 
 def test_property_names_keep_their_letters_in_any_script() -> None:
-    from spotzee_loader.mapping.spec import snake_case
+    from spotzee_loader.mapping.names import snake_case
 
     names = ["Ünit", "Größe", "注文番号", "E-Mail", "totalAmount", "HTTPServer", "Prix TTC (€)", "Straße 2"]
     assert [snake_case(n) for n in names] == [

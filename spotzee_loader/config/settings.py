@@ -137,6 +137,9 @@ class SourceOptions:
     """Object storage: explicit credentials (never recorded); the cloud's standard chain when ``None``."""
     retry_budget_s: float = 600.0
     """How long a database source may stay unreachable (reconnecting) before the run stops (``--retry-budget``)."""
+    csv: tuple[tuple[str, Any], ...] = ()
+    """CSV files: how they are written, the mapping's ``[csv]`` as far as it differs from the defaults (its items;
+    ``mapping.CsvDialect``)."""
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready, only what was set (kept in the report, read back by ``verify JOB``)."""
@@ -148,6 +151,7 @@ class SourceOptions:
             "files": list(self.files) or None,
             "row_groups": list(self.row_groups) if self.row_groups else None,
             "file_format": self.file_format,
+            "csv": dict(self.csv) or None,
         }
         return {k: v for k, v in record.items() if v is not None}
 
@@ -161,6 +165,7 @@ class SourceOptions:
             files=tuple(record.get("files") or ()),
             row_groups=tuple(record["row_groups"]) if record.get("row_groups") else None,
             file_format=record.get("file_format"),
+            csv=tuple((record.get("csv") or {}).items()),
         )
 
 

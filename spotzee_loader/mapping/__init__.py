@@ -5,6 +5,7 @@ Pure and vectorised: nothing here reads a file, a database or the network; calle
 
 from .batches import BatchMapper
 from .convert import json_array, json_safe, utc_instant, utc_timestamps
+from .csv_table import CsvDialect, csv_dialect_of
 from .outcome import VALUE_FAULT, BuiltBatch, Reject
 from .presets import PRESET_NAMES, detect_preset, preset_mapping
 from .spec import COLUMN_TYPES, Mapping, mapping_from_toml
@@ -15,8 +16,10 @@ __all__ = [
     "VALUE_FAULT",
     "BatchMapper",
     "BuiltBatch",
+    "CsvDialect",
     "Mapping",
     "Reject",
+    "csv_dialect_of",
     "detect_preset",
     "json_array",
     "json_safe",

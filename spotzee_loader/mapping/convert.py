@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import decimal
 import math
+import re
 import uuid
 import zoneinfo
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # with a millisecond unit Arrow's %S prints "05.123"
+ZONE_NAME = re.compile(r"^(?P<value>.*?\S)\s*(?P<zone>\b(?:UTC|GMT)|\s[A-Za-z]+/[A-Za-z0-9_+\-/]+)$")
+"""A trailing ``UTC``, ``GMT`` or IANA zone name after a time written without an offset."""
 UTC_MS = pa.timestamp("ms", tz="UTC")
 _NULL_STRING = pa.scalar(None, pa.string())
 
@@ -149,9 +152,8 @@ def _parse_iso_strings(arr: pa.Array, timezone: str) -> tuple[pa.Array, list[int
     for i, text in enumerate(strings.to_pylist()):
         parsed = None
         if text is not None:
-            try:
-                parsed = dt.datetime.fromisoformat(text.strip())
-            except ValueError:
+            parsed = _iso_with_zone_name(text.strip())
+            if parsed is None:
                 bad.append(i)
         if parsed is None:
             aware.append(None)
@@ -168,6 +170,27 @@ def _parse_iso_strings(arr: pa.Array, timezone: str) -> tuple[pa.Array, list[int
     utc = pa.array(aware, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
     merged = pc.if_else(pc.is_valid(utc), utc, zoned)
     return merged.cast(UTC_MS, safe=False), bad
+
+
+def _iso_with_zone_name(text: str) -> dt.datetime | None:
+    """ISO 8601, also with a trailing zone name instead of an offset (``2019-03-02 22:20:00 UTC``,
+    ``2019-03-02T22:20:00 Europe/Paris``); ``None`` when it is neither."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    found = ZONE_NAME.match(text)
+    if found is None:
+        return None
+    zone = found["zone"].strip()
+    try:
+        parsed = dt.datetime.fromisoformat(found["value"])
+        where = dt.UTC if zone in ("UTC", "GMT") else zoneinfo.ZoneInfo(zone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+    if parsed.tzinfo is not None:
+        return None  # an offset and a zone name: which one is meant cannot be told
+    return parsed.replace(tzinfo=where)  # an ambiguous wall time takes its first instant (fold 0)
 
 
 def iso_instant(instant: dt.datetime) -> str:

@@ -30,6 +30,7 @@ from .outcome import (
 )
 from .rejects import oversized, rejects
 from .spec import Mapping
+from .time_forms import form_timestamps
 
 
 def _mask_rows(mask: pa.Array) -> list[int]:
@@ -62,10 +63,22 @@ class EventBuilder:
     def _check_types(self, schema: pa.Schema) -> None:
         m = self.mapping
         created_type = convert.plain(pa.array([], schema.field(m.created_at).type)).type
-        if not convert.is_time_type(created_type):
+        form = m.created_at_form
+        if form and not form.accepts(created_type):
+            raise MappingError(
+                f"{m.origin}: created_at column {m.created_at!r} has type {created_type}, which "
+                f"{' and '.join(form.as_dict())} cannot read; numbers take created_at_unit, text and dates a format."
+            )
+        if not form and not convert.is_time_type(created_type):
+            numbers = pa.types.is_integer(created_type) or pa.types.is_floating(created_type)
+            hint = (
+                ' Epoch numbers: set created_at_unit = "s" (or "ms", "us", "ns"; "excel" for serial dates).'
+                if numbers
+                else ""
+            )
             raise MappingError(
                 f"{m.origin}: created_at column {m.created_at!r} has type {created_type}; it must be a "
-                "timestamp, a date or an ISO 8601 string."
+                f"timestamp, a date or an ISO 8601 string.{hint}"
             )
         for column in (m.external_id, m.anonymous_id):
             if column is None:
@@ -230,16 +243,18 @@ class EventBuilder:
     def _created_at(self, batch: pa.RecordBatch, flag: Any) -> pa.Array:
         m = self.mapping
         raw = convert.plain(batch.column(m.created_at))
-        utc, unparseable = convert.utc_timestamps(raw, m.timezone)
+        form = m.created_at_form
+        if form:
+            time_of_day = convert.plain(batch.column(form.time_column)) if form.time_column else None
+            utc, unparseable = form_timestamps(raw, time_of_day, m.timezone, form)
+            unfit = form.unfit(m.created_at)
+        else:
+            utc, unparseable = convert.utc_timestamps(raw, m.timezone)
+            unfit = f"column {m.created_at!r} is not an ISO 8601 timestamp or date"
         future = f"column {m.created_at!r} is more than a day in the future (after {self._latest:%Y-%m-%dT%H:%M:%SZ})"
         too_old = f"column {m.created_at!r} is before {EARLIEST:%Y-%m-%d}, the earliest time accepted"
-        flag(
-            unparseable,
-            "created_at_unparseable",
-            "created_at",
-            f"column {m.created_at!r} is not an ISO 8601 timestamp or date",
-        )
-        if pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type):
+        flag(unparseable, "created_at_unparseable", "created_at", unfit)
+        if not form and (pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type)):
             # Times past the convertible range are still times: say which bound they break first.
             aware = pa.types.is_timestamp(raw.type) and raw.type.tz is not None
             latest: Any = self._latest if aware else self._latest.replace(tzinfo=None)
@@ -259,7 +274,7 @@ class EventBuilder:
                 "created_at",
                 too_old,
             )
-        if not convert.is_texty(raw.type):
+        if not form and not convert.is_texty(raw.type):
             flag(
                 _mask_rows(pc.and_(pc.is_valid(raw), pc.is_null(utc))),
                 "created_at_out_of_range",

@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 
 from .convert import is_json_type, json_array, json_safe, plain
-from .spec import nested_path
+from .names import nested_path
 
 
 def with_members(batch: pa.RecordBatch, references: Sequence[str]) -> pa.RecordBatch:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import re
 import tomllib
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ..errors import MappingError
+from .csv_table import CsvDialect, csv_dialect
+from .names import nested_path, snake_case
 from .only import only_text
+from .time_forms import TimeForm
 
 USER_FIELDS = ("email", "phone", "timezone", "locale")
 _TOP_KEYS = {
@@ -37,6 +39,10 @@ _TOP_KEYS = {
     "user",
     "types",
     "only",
+    "csv",
+    "created_at_format",
+    "created_at_unit",
+    "created_at_time",
 }
 COLUMN_TYPES = ("string", "integer", "number", "boolean", "timestamp", "json")
 """What ``[types]`` may declare for a column of a CSV or JSON Lines file (see ``sources/text_types``)."""
@@ -45,28 +51,12 @@ COLUMN_TYPES = ("string", "integer", "number", "boolean", "timestamp", "json")
 EVENT_FORMAT_VERSION = 1
 
 
-def snake_case(name: str) -> str:
-    """``"Total Amount"`` / ``"totalAmount"`` -> ``"total_amount"`` (Spotzee's property convention).
-
-    Letters and digits of any script are kept, lower-cased (``"Größe"`` -> ``"größe"``, ``"注文"`` stays); a
-    word starts where a capital follows a small letter or a digit, or ends a run of capitals (``"HTTPServer"``
-    -> ``"http_server"``); every run of other characters is one ``_``."""
-    out: list[str] = []
-    for i, c in enumerate(name):
-        before = name[i - 1] if i else ""
-        after = name[i + 1] if i + 1 < len(name) else ""
-        if c.isupper() and (before.islower() or before.isdigit() or (before.isupper() and after.islower())):
-            out.append("_")
-        out.append(c)
-    return re.sub(r"[\W_]+", "_", "".join(out)).strip("_").lower() or name
-
-
 @dataclass(frozen=True)
 class Mapping:
     """How one source row becomes one event. Column names refer to the source."""
 
     created_at: str
-    """Column holding when the event happened (timestamp, date or ISO 8601 string)."""
+    """Column holding when the event happened (timestamp, date or ISO 8601 string; other forms: ``created_at_form``)."""
     name: str | None = None
     """A fixed event name for every row (exclusive with ``name_column``)."""
     name_column: str | None = None
@@ -101,6 +91,10 @@ class Mapping:
     """Where it came from, for messages: a file path or ``preset:NAME``."""
     stamp: tuple[tuple[str, str], ...] = ()
     """``(property, value)`` added to every event's ``data`` (``--stamp``: the job's name), last, so it wins."""
+    created_at_form: TimeForm = field(default_factory=TimeForm)
+    """How ``created_at`` is written when not ISO 8601: a format, an epoch unit, a time-of-day column."""
+    csv: CsvDialect = field(default_factory=CsvDialect)
+    """How CSV sources are written (``[csv]``); the source reads it before the mapping (``csv_dialect_of``)."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], origin: str) -> Mapping:
@@ -187,6 +181,8 @@ class Mapping:
             types=types,
             only=tuple(only),
             origin=origin,
+            created_at_form=TimeForm.from_dict(raw, origin),
+            csv=csv_dialect(raw.get("csv", {}), origin),
         )
         mapping._check_shape()
         return mapping
@@ -213,6 +209,8 @@ class Mapping:
     def identity_columns(self) -> list[str]:
         """Columns consumed by the event's name, ids, time, JSON data and user profile."""
         used = [self.created_at]
+        if self.created_at_form.time_column is not None:
+            used.append(self.created_at_form.time_column)
         for column in (self.name_column, self.external_id, self.anonymous_id, self.data_json):
             if column is not None:
                 used.append(column)
@@ -301,6 +299,8 @@ class Mapping:
             "types": dict(self.types),
             "only": {column: list(values) for column, values in self.only},
             "stamp": dict(self.stamp),
+            **self.created_at_form.as_dict(),
+            "csv": self.csv.as_record(),
         }
         return {k: v for k, v in out.items() if v not in (None, [], {})}
 
@@ -308,19 +308,6 @@ class Mapping:
         """A short hash of everything that shapes the request bodies."""
         canonical = orjson.dumps({"v": EVENT_FORMAT_VERSION, "mapping": self.as_dict()}, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
-
-
-def nested_path(reference: str, columns: set[str]) -> tuple[str, list[str]] | None:
-    """``("context", ["groupId"])`` for ``context.groupId`` when ``context`` is a column and ``context.groupId``
-    is not; ``None`` when the reference is a column or names none."""
-    if reference in columns or "." not in reference:
-        return None
-    parts = reference.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        head = ".".join(parts[:cut])
-        if head in columns:
-            return head, parts[cut:]
-    return None
 
 
 def mapping_from_toml(text: str, origin: str) -> Mapping:

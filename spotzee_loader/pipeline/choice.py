@@ -18,13 +18,16 @@ from ..sources import Source
 log = logging.getLogger(__name__)
 
 
-def load_mapping_file(path: Path) -> Mapping:
-    """Read and validate a TOML mapping file."""
+def read_mapping_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingError(f"mapping file {path} does not exist.") from None
-    return mapping_from_toml(text, origin=str(path))
+
+
+def load_mapping_file(path: Path) -> Mapping:
+    """Read and validate a TOML mapping file."""
+    return mapping_from_toml(read_mapping_text(path), origin=str(path))
 
 
 @dataclass(frozen=True)

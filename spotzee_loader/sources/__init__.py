@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import SourceOptions
 from ..errors import ConfigError
+from ..mapping import CsvDialect
 from .base import ResumePoint, Source, SourceBatch
 from .keys import RowKey, decode_key, encode_key
 from .stock import FileRecord, Stock
@@ -73,7 +74,14 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
     from .text_files import TextFileSource
 
     _, files = source_files(spec, options, detected=file_format)
-    return TextFileSource(spec, files, file_format, options.batch_size, options.retry_budget_s)
+    return TextFileSource(
+        spec,
+        files,
+        file_format,
+        options.batch_size,
+        options.retry_budget_s,
+        CsvDialect.from_record(dict(options.csv)),
+    )
 
 
 def source_files(spec: str, options: SourceOptions, detected: str | None = None) -> tuple[str, list[StoredFile]]:

@@ -24,14 +24,15 @@ import pyarrow.csv as pacsv
 
 from ..config import RetrySettings
 from ..errors import ConfigError, SourceReadError
-from ..mapping import Mapping
+from ..mapping import CsvDialect, Mapping
 from ..outages import first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
+from .csv_dialect import HEAD_BYTES, CsvFormat, undecodable
 from .faults import Faults, with_faults
 from .outages import object_store_outage
 from .stock import FileRecord, Stock, hash_bytes, stat, take_stock
-from .storage import COMPRESSION_SUFFIXES, StoredFile, is_object_storage, storage_reason, without_compression
+from .storage import COMPRESSION_SUFFIXES, StoredFile, is_object_storage, storage_reason
 from .text_types import from_text, from_values, infer_text, infer_values
 
 _BLOCK = 1 << 20
@@ -51,6 +52,7 @@ class TextFileSource:
         file_format: str,
         batch_size: int = 10_000,
         retry_budget_s: float = RetrySettings.budget_s,
+        dialect: CsvDialect | None = None,
     ) -> None:
         if file_format not in ("csv", "jsonl"):
             raise ConfigError(f"unknown text format {file_format!r}; use csv or jsonl.")
@@ -67,6 +69,8 @@ class TextFileSource:
         self._timezone = "UTC"
         self._starts: list[tuple[int, str]] = []
         """``(first row, file URL)`` of each file opened in this run, for ``locate``."""
+        self._csv = CsvFormat(dialect or CsvDialect())
+        self._heads: dict[str, bytes] = {}
         self._sizes: dict[str, int] = {}
         """Bytes of each file this run reads (``take_stock``): rows appended while it runs wait for the next run."""
 
@@ -84,11 +88,11 @@ class TextFileSource:
                         return pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
                     if header is None and part.num_columns:
                         header = pa.schema([f for f in part.schema if not f.name.startswith("__spotzee")])
-            except (pa.ArrowException, OSError, EOFError) as exc:
+            except (pa.ArrowException, OSError, EOFError, UnicodeError) as exc:
                 if self._format == "csv" and "Empty CSV file" in str(exc):
                     continue  # not even a header: an empty file
                 what = "CSV" if self._format == "csv" else "JSON Lines"
-                raise ConfigError(f"{file.url} is not a readable {what} file ({_reason(file, exc)}).") from None
+                raise ConfigError(f"{file.url} is not a readable {what} file ({self._why(file, exc)}).") from None
             if header is None and self._format == "csv":
                 header = self._csv_header(file)
         return header if header is not None else pa.schema([])
@@ -157,10 +161,10 @@ class TextFileSource:
                                 outage.recovered()
                         position = end
                     break
-                except (pa.ArrowException, OSError, EOFError) as exc:
+                except (pa.ArrowException, OSError, EOFError, UnicodeError) as exc:
                     if outage is None or not is_transient(exc):
                         raise SourceReadError(
-                            f"cannot read {file.url} near row {position:,} ({_reason(file, exc)}); rows before it "
+                            f"cannot read {file.url} near row {position:,} ({self._why(file, exc)}); rows before it "
                             "are checkpointed: fix or replace the file, then re-run."
                         ) from None
                     # A compressed stream cannot seek: read the file again from its start, handing on only the rows
@@ -184,6 +188,23 @@ class TextFileSource:
         codec = _CODECS.get(file.url.lower().rpartition(".")[2])
         return pa.CompressedInputStream(stream, codec) if codec else stream
 
+    def _head(self, file: StoredFile) -> bytes:
+        """The first bytes of a CSV file, for its delimiter and encoding (read once per file)."""
+        if file.url not in self._heads:
+            with self._open(file) as stream:
+                self._heads[file.url] = stream.read(HEAD_BYTES)
+        return self._heads[file.url]
+
+    def _why(self, file: StoredFile, exc: BaseException) -> str:
+        """One clause; for text that is not in the file's encoding, where it stops being so and what to set."""
+        if self._format == "csv" and (isinstance(exc, UnicodeError) or "invalid UTF8" in str(exc)):
+            encoding = self._csv.encoding(self._head(file))
+            with self._open(file) as stream:
+                where = undecodable(stream, encoding)
+            if where is not None:
+                return f"{where}: set encoding in the mapping's [csv] table"
+        return _reason(file, exc)
+
     def _type_of(self, column: str, decide: Any) -> str:
         """The column's type: declared, or decided by its first values and kept for the whole source (text
         while it has held no value yet)."""
@@ -199,25 +220,25 @@ class TextFileSource:
         """A header-only file's columns, as text (``None`` for an empty file)."""
         try:
             with self._open(file) as stream:
-                names = pacsv.open_csv(
-                    stream, parse_options=pacsv.ParseOptions(delimiter=_delimiter(file))
-                ).schema.names
+                head = self._head(file)
+                read, parse = self._csv.read_options(head, 1 << 16), self._csv.parse_options(file.url, head)
+                names = pacsv.open_csv(stream, read_options=read, parse_options=parse).schema.names
         except pa.ArrowInvalid:
             return None
         return pa.schema([(name, pa.string()) for name in names])
 
     def _csv_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
-        delimiter = _delimiter(file)
+        head = self._head(file)
         malformed: list[Any] = []
 
         def keep_malformed(row: Any) -> str:
             malformed.append(row)
             return "skip"  # into the batch it was met in, as a rejected row (below)
 
-        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_malformed)
+        parse = self._csv.parse_options(file.url, head, keep_malformed)
         with self._open(file) as stream:
             try:
-                names = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse)
+                names = pacsv.open_csv(stream, read_options=self._csv.read_options(head, 1 << 16), parse_options=parse)
             except pa.ArrowInvalid as exc:
                 if "Empty CSV file" in str(exc):
                     return  # not even a header: no rows
@@ -232,8 +253,7 @@ class TextFileSource:
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
         )
-        # One thread: blocks come back in file order, so row positions are the same in every run.
-        read = pacsv.ReadOptions(block_size=_BLOCK, use_threads=False)
+        read = self._csv.read_options(head, _BLOCK)
         with (
             self._open(file) as stream,
             pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert) as reader,
@@ -302,10 +322,6 @@ def _cannot_grow(file: StoredFile) -> str | None:
     if file.url.lower().endswith(COMPRESSION_SUFFIXES):
         return "a compressed file cannot be continued where it ended: add the new rows as a new file"
     return None
-
-
-def _delimiter(file: StoredFile) -> str:
-    return "\t" if without_compression(file.url).endswith(".tsv") else ","
 
 
 def _reason(file: StoredFile, exc: BaseException) -> str:
