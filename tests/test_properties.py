@@ -283,8 +283,10 @@ def test_arrow_assembly_is_byte_identical_to_row_by_row(case: tuple[pa.Table, Ma
         ("2024-01-01T00:00:00.123456789Z", "2024-01-01T00:00:00.123Z"),
         ("20240101T000000Z", "2024-01-01T00:00:00.000Z"),
         ("2024-01-01 08:00", "2024-01-01T08:00:00.000Z"),
+        ("2024-01-01 00:00:00 UTC", "2024-01-01T00:00:00.000Z"),  # a zone name instead of an offset (issue 28)
+        ("2024-07-01 02:00:00 Europe/Paris", "2024-07-01T00:00:00.000Z"),
     ],
-    ids=["basic-offset", "nanoseconds", "basic-format", "space"],
+    ids=["basic-offset", "nanoseconds", "basic-format", "space", "utc-name", "iana-name"],
 )
 def test_unambiguous_timestamp_strings_are_accepted(text: str, expected: str) -> None:
     table = pa.table({"id": ["a"], "t": [text]})
@@ -294,7 +296,17 @@ def test_unambiguous_timestamp_strings_are_accepted(text: str, expected: str) ->
     assert orjson.loads(built.events[0][1])["created_at"] == expected
 
 
-@pytest.mark.parametrize("text", ["03/01/2024", "2024-13-45", "1704067200", "2024-01-01 00:00:00 UTC", "yesterday"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "03/01/2024",
+        "2024-13-45",
+        "1704067200",
+        "2024-01-01 00:00:00 Mars/Olympus",
+        "2024-01-01T00:00+01:00 UTC",
+        "yesterday",
+    ],
+)
 def test_ambiguous_or_invalid_timestamp_strings_are_rejected_with_the_value(text: str) -> None:
     table = pa.table({"id": ["a"], "t": [text]})
     built = EventBuilder(Mapping(name="e", external_id="id", created_at="t"), table.schema, NOW).build(

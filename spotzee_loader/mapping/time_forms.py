@@ -114,15 +114,19 @@ def _as_text(arr: pa.Array) -> pa.Array:
 def _from_numbers(arr: pa.Array, unit: str, timezone: str) -> pa.Array:
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type):
         numeric = pc.match_substring_regex(arr, _NUMBER)
-        arr = pc.if_else(numeric, pc.utf8_trim_whitespace(arr), pa.scalar(None, pa.string()))
-    values = arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
+        arr = pc.if_else(numeric, pc.utf8_trim_whitespace(arr), pa.scalar(None, pa.string())).cast(pa.float64())
+    if pa.types.is_integer(arr.type) and unit != "excel":  # exact: no detour through floats
+        ints = arr.cast(pa.int64())
+        if unit != "ns":  # every int64 of nanoseconds lies in years 1677..2262
+            scale = {"s": 0.001, "ms": 1, "us": 1_000}[unit]
+            low, high = int(_MS_RANGE[0] * scale), int(_MS_RANGE[1] * scale)
+            inside = pc.and_(pc.greater_equal(ints, low), pc.less_equal(ints, high))
+            ints = pc.if_else(inside, ints, pa.scalar(None, pa.int64()))
+        return ints.cast(pa.timestamp(unit)).cast(pa.timestamp("ms"), safe=False).cast(UTC_MS)
+    values = arr.cast(pa.float64())
     if unit == "excel":
-        values = pc.subtract(values.cast(pa.float64()), _EXCEL_EPOCH_DAYS)
-    if pa.types.is_integer(values.type) and unit in ("s", "ms"):
-        ms = pc.multiply_checked(values.cast(pa.int64()), int(UNITS[unit])) if unit == "s" else values
-    else:
-        ms = pc.round(pc.multiply(values.cast(pa.float64()), UNITS[unit]))
-    ms = ms.cast(pa.float64())
+        values = pc.subtract(values, _EXCEL_EPOCH_DAYS)
+    ms = pc.round(pc.multiply(values, UNITS[unit]))
     inside = pc.and_(pc.greater_equal(ms, _MS_RANGE[0]), pc.less_equal(ms, _MS_RANGE[1]))
     ms = pc.if_else(inside, ms, pa.scalar(None, pa.float64())).cast(pa.int64())
     if unit == "excel":  # wall time where the export was made
