@@ -222,3 +222,66 @@ def test_a_date_column_with_a_time_column_beside_it_and_excel_serial_dates(
         (1, "2019-03-02T21:20:00.000Z"),  # Excel's wall time, in the mapping's zone
         (1, "2019-03-02T22:20:05.123Z"),
     ]
+
+
+# -- [types] on every source ------------------------------------------------------------------------
+
+TYPED = (
+    'name = "order_placed"\nexternal_id = "customer"\ncreated_at = "at"\nkey = ["order_id"]\n'
+    'data_columns = ["order_id", "total", "gift", "shipped"]\n'
+    '[types]\ntotal = "number"\ngift = "boolean"\nshipped = "timestamp"\norder_id = "integer"\n'
+    '[booleans]\ntrue = ["Y", "yes"]\nfalse = ["N", "no"]\n'
+)
+TEXT_ROWS = [
+    ("1", "c1", "2019-03-02T22:20:00Z", "$1,234.50", "Y", "2019-03-04 10:00:00 UTC"),
+    ("2", "c2", "2019-03-02T22:21:00Z", "1,234.50 EUR", "no", "2019-03-05T10:00:00+01:00"),
+    ("3", "c3", "2019-03-02T22:22:00Z", "N/A", "Y", None),
+    ("4", "c4", "2019-03-02T22:23:00Z", "-€ 7.25", "maybe", None),
+]
+TYPED_EVENTS = [
+    (1, 1234.5, True, "2019-03-04T10:00:00.000Z"),
+    (2, 1234.5, False, "2019-03-05T09:00:00.000Z"),
+]
+
+
+def _typed_events(mock: MockSpotzee) -> list[tuple[Any, ...]]:
+    return sorted(
+        (e["data"]["order_id"], e["data"]["total"], e["data"]["gift"], e["data"]["shipped"]) for e in mock.events
+    )
+
+
+def _assert_typed_rejects(cli: Cli, job: str) -> None:
+    dead = {d["row"]: d for d in _dead(cli, job)}
+    assert sorted(dead) == [2, 3]
+    assert dead[2]["reason"] == "column 'total' holds 'N/A', not a number (declared in the mapping's [types])"
+    assert (
+        dead[3]["reason"]
+        == "column 'gift' holds 'maybe', not a boolean (true/false) (declared in the mapping's [types])"
+    )
+    assert dead[3]["source"]["gift"] == "maybe" and dead[2]["types"]["total"] == "number"
+
+
+def test_types_read_text_columns_of_parquet(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    names = ["order_id", "customer", "at", "total", "gift", "shipped"]
+    table = pa.table({n: pa.array([r[i] for r in TEXT_ROWS], pa.string()) for i, n in enumerate(names)})
+    pq.write_table(table, tmp_path / "text.parquet")
+    result = _load(cli, tmp_path, tmp_path / "text.parquet", TYPED, "pq-typed")
+    assert result.returncode == 0, result.stderr
+    assert _typed_events(mock) == TYPED_EVENTS
+    _assert_typed_rejects(cli, "pq-typed")
+
+
+def test_types_read_text_columns_of_a_database_table(cli: Cli, mock: MockSpotzee, pg: Any, tmp_path: Path) -> None:
+    url, conn, schema = pg
+    conn.execute(
+        f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer text, at timestamptz, total text, "
+        "gift text, shipped text)"
+    )
+    for row in TEXT_ROWS:
+        conn.execute(f"INSERT INTO {schema}.orders VALUES (%s, %s, %s, %s, %s, %s)", row)
+    path = tmp_path / "pg.toml"
+    path.write_text(TYPED)
+    result = cli(url, "--table", f"{schema}.orders", "--mapping", str(path), "--job", "pg-typed", "--max-rejected", "5")
+    assert result.returncode == 0, result.stderr
+    assert _typed_events(mock) == TYPED_EVENTS
+    _assert_typed_rejects(cli, "pg-typed")

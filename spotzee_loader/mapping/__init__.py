@@ -4,6 +4,7 @@ Pure and vectorised: nothing here reads a file, a database or the network; calle
 """
 
 from .batches import BatchMapper
+from .column_types import column_kind
 from .convert import json_array, json_safe, utc_instant, utc_timestamps
 from .csv_table import CsvDialect, csv_dialect_of
 from .outcome import VALUE_FAULT, BuiltBatch, Reject
@@ -19,6 +20,7 @@ __all__ = [
     "CsvDialect",
     "Mapping",
     "Reject",
+    "column_kind",
     "csv_dialect_of",
     "detect_preset",
     "json_array",

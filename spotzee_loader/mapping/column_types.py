@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.types as pat
 
+from ..errors import MappingError
 from .convert import JSON_TYPE
 
 _KINDS = (
@@ -34,3 +37,18 @@ def column_kinds(schema: pa.Schema, skip: str) -> dict[str, str]:
     """Per column of ``schema`` (but ``skip``, the fault column), its kind where the type tells one."""
     kinds = {field.name: column_kind(field.type) for field in schema if field.name != skip}
     return {name: kind for name, kind in kinds.items() if kind is not None}
+
+
+def boolean_words(raw: Any, origin: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ``[booleans]`` table: ``true = ["yes", "y"]``, ``false = ["no", "n"]``; every problem a MappingError."""
+    if not isinstance(raw, dict) or set(raw) - {"true", "false"}:
+        raise MappingError(f'{origin}: [booleans] holds true = ["yes", ...] and false = ["no", ...], got {raw!r}.')
+    words: list[tuple[str, ...]] = []
+    for side in ("true", "false"):
+        listed = raw.get(side, [])
+        if not isinstance(listed, list) or not all(isinstance(w, str) and w.strip() for w in listed):
+            raise MappingError(f"{origin}: booleans.{side} must be a list of words, got {listed!r}.")
+        words.append(tuple(w.strip().lower() for w in listed))
+    if set(words[0]) & set(words[1]):
+        raise MappingError(f"{origin}: [booleans] lists {sorted(set(words[0]) & set(words[1]))} as true and false.")
+    return words[0], words[1]

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ..errors import MappingError
+from .column_types import boolean_words
 from .csv_table import CsvDialect, csv_dialect
 from .names import nested_path, snake_case
 from .only import only_text
@@ -43,9 +44,11 @@ _TOP_KEYS = {
     "created_at_format",
     "created_at_unit",
     "created_at_time",
+    "booleans",
 }
 COLUMN_TYPES = ("string", "integer", "number", "boolean", "timestamp", "json")
-"""What ``[types]`` may declare for a column of a CSV or JSON Lines file (see ``sources/text_types``)."""
+"""What ``[types]`` may declare for a column: of a CSV or JSON Lines file, or a text column of Parquet or a database
+(see ``sources/text_types``, ``sources/declared``)."""
 # Bumped whenever the same mapping would produce different request bodies, so old checkpoints
 # (and their idempotency keys) are never reused with new bodies.
 EVENT_FORMAT_VERSION = 1
@@ -82,8 +85,8 @@ class Mapping:
     user_data: tuple[tuple[str, str], ...] = ()
     """``(trait, column)`` pairs for ``user.data``."""
     types: tuple[tuple[str, str], ...] = ()
-    """``(column, type)`` for CSV and JSON Lines files, whose text has no types of its own (``COLUMN_TYPES``);
-    undeclared columns take the type their first rows show."""
+    """``(column, type)`` (``COLUMN_TYPES``): for CSV and JSON Lines files, whose text has no types of its own
+    (undeclared columns take the type their first rows show), and for Parquet and database columns held as text."""
     only: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """``(column, values)``: rows whose column holds another value are skipped and counted by value (the
     ``segment`` preset keeps ``type = "track"`` calls), neither events nor rejects."""
@@ -93,6 +96,8 @@ class Mapping:
     """``(property, value)`` added to every event's ``data`` (``--stamp``: the job's name), last, so it wins."""
     created_at_form: TimeForm = field(default_factory=TimeForm)
     """How ``created_at`` is written when not ISO 8601: a format, an epoch unit, a time-of-day column."""
+    booleans: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    """``[booleans]``: words a boolean text column may hold beside true/false/1/0 (``yes``, ``no``), any case."""
     csv: CsvDialect = field(default_factory=CsvDialect)
     """How CSV sources are written (``[csv]``); the source reads it before the mapping (``csv_dialect_of``)."""
 
@@ -182,6 +187,7 @@ class Mapping:
             only=tuple(only),
             origin=origin,
             created_at_form=TimeForm.from_dict(raw, origin),
+            booleans=boolean_words(raw.get("booleans", {}), origin),
             csv=csv_dialect(raw.get("csv", {}), origin),
         )
         mapping._check_shape()
@@ -301,6 +307,7 @@ class Mapping:
             "stamp": dict(self.stamp),
             **self.created_at_form.as_dict(),
             "csv": self.csv.as_record(),
+            "booleans": {"true": list(self.booleans[0]), "false": list(self.booleans[1])} if any(self.booleans) else {},
         }
         return {k: v for k, v in out.items() if v not in (None, [], {})}
 

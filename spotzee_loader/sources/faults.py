@@ -25,6 +25,18 @@ class Faults:
     found: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
     originals: dict[int, dict[str, Any]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> Faults:
+        """The faults a batch already carries (its fault column), to add more to."""
+        faults = cls(batch.num_rows)
+        if VALUE_FAULT in batch.schema.names:
+            for row, text in enumerate(batch.column(VALUE_FAULT).to_pylist()):
+                if text is not None:
+                    found = orjson.loads(text)
+                    faults.found[row] = [(code, column, message) for code, column, message in found["faults"]]
+                    faults.originals[row] = found["values"]
+        return faults
+
     def add(self, row: int, code: str, column: str, message: str, value: Any = None) -> None:
         """``value``: what the source held (``None`` for a fault of the whole line, which has no column)."""
         self.found.setdefault(row, []).append((code, column, message))

@@ -17,6 +17,7 @@ from ..mapping import Mapping, utc_instant
 from ..outages import START_PATIENCE_S, first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
+from .declared import as_declared
 from .outages import object_store_outage
 from .stock import FileRecord, Stock, take_stock
 from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
@@ -318,5 +319,5 @@ class ParquetSource:
                     if position < start.row:
                         batch = batch.slice(start.row - position)
                         position = start.row
-                    yield SourceBatch(position, batch)
+                    yield SourceBatch(position, as_declared(batch, self._mapping))
                     position += batch.num_rows

@@ -33,7 +33,7 @@ from .faults import Faults, with_faults
 from .outages import object_store_outage
 from .stock import FileRecord, Stock, hash_bytes, stat, take_stock
 from .storage import COMPRESSION_SUFFIXES, StoredFile, is_object_storage, storage_reason
-from .text_types import from_text, from_values, infer_text, infer_values
+from .text_types import Words, from_text, from_values, infer_text, infer_values
 
 _BLOCK = 1 << 20
 _CODECS = {"gz": "gzip", "zst": "zstd", "zstd": "zstd"}
@@ -67,6 +67,7 @@ class TextFileSource:
         self._seen: dict[str, None] = {}
         """Every JSON Lines member met so far: a batch where one is absent still has its column (nulls)."""
         self._timezone = "UTC"
+        self._words: Words = ((), ())
         self._starts: list[tuple[int, str]] = []
         """``(first row, file URL)`` of each file opened in this run, for ``locate``."""
         self._csv = CsvFormat(dialect or CsvDialect())
@@ -102,6 +103,7 @@ class TextFileSource:
         self._types = dict(self._declared)
         self._seen = {}
         self._timezone = mapping.timezone
+        self._words = mapping.booleans
 
     def fingerprint(self) -> str:
         """The format: the files' content is checked file by file (``take_stock``)."""
@@ -278,7 +280,7 @@ class TextFileSource:
         arrays = []
         for name, arr in zip(text.schema.names, text.columns, strict=True):
             kind = self._type_of(name, lambda arr=arr: infer_text(arr))
-            arrays.append(from_text(arr, name, kind, self._timezone, faults, name in self._declared))
+            arrays.append(from_text(arr, name, kind, self._timezone, faults, name in self._declared, self._words))
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=text.schema.names), faults)
 
     def _jsonl_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
@@ -314,7 +316,8 @@ class TextFileSource:
         for name in kept:
             values = [value.get(name) for value in objects]
             kind = self._type_of(name, lambda values=values: infer_values(values))
-            arrays.append(from_values(values, name, kind, self._timezone, faults, name in self._declared))
+            declared = name in self._declared
+            arrays.append(from_values(values, name, kind, self._timezone, faults, declared, self._words))
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=kept), faults)
 
 

@@ -23,6 +23,13 @@ from .faults import Faults, shown
 _INTEGER = r"^[+-]?[0-9]+$"
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+_CURRENCY = r"(?:[$€£¥₹]|[A-Z]{3}\b)"
+_LEADING_MONEY = r"^\s*([+-]?)\s*" + _CURRENCY + r"\s*"
+_TRAILING_MONEY = r"\s*(?:[$€£¥₹]|\b[A-Z]{3})\s*$"
+_GROUPED = r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$"
+"""``1,234,567.50``: thousands separated by commas, the decimal mark a dot."""
+Words = tuple[tuple[str, ...], tuple[str, ...]]
+"""Words beside ``true``/``false``/``1``/``0`` that a boolean column's text may hold: ``(true words, false words)``."""
 _WHAT = {
     "integer": "an integer",
     "number": "a number",
@@ -62,8 +69,18 @@ def infer_text(arr: pa.Array) -> str | None:
     return "string"
 
 
-def from_text(arr: pa.Array, column: str, kind: str, timezone: str, faults: Faults, declared: bool = False) -> pa.Array:
-    """A text column as ``kind``; values that do not fit are null here and a fault on their row."""
+def from_text(
+    arr: pa.Array,
+    column: str,
+    kind: str,
+    timezone: str,
+    faults: Faults,
+    declared: bool = False,
+    words: Words = ((), ()),
+) -> pa.Array:
+    """A text column as ``kind``; values that do not fit are null here and a fault on their row. A declared number
+    may carry a currency sign or code and thousands separators (``$1,234.50``, ``1,234.50 EUR``); a boolean, the
+    mapping's ``[booleans]`` words."""
     if kind == "string":
         return arr
     if kind == "timestamp":
@@ -81,18 +98,20 @@ def from_text(arr: pa.Array, column: str, kind: str, timezone: str, faults: Faul
                 texts.append(None)
         return json_array(texts)
     pattern = {"integer": _INTEGER, "number": _NUMBER}.get(kind)
+    values = _plain_number(arr) if declared and kind in ("integer", "number") else arr
+    true_words = ["true", "1", *(w.lower() for w in words[0])]
     if kind == "boolean":
-        lowered = pc.utf8_lower(arr)
-        fits = pc.is_in(lowered, pa.array(list(_BOOLEANS)))
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+        fits = pc.is_in(lowered, pa.array([*_BOOLEANS, *true_words[2:], *(w.lower() for w in words[1])]))
     else:
-        fits = pc.match_substring_regex(arr, pattern)
+        fits = pc.match_substring_regex(values, pattern)
     bad = pc.and_(pc.is_valid(arr), pc.invert(pc.fill_null(fits, False)))
     for row in pc.indices_nonzero(bad).to_pylist():
         _fault(faults, row, column, kind, arr[row].as_py(), declared)
-    good = pc.if_else(bad, pa.scalar(None, pa.string()), arr)
+    good = pc.if_else(bad, pa.scalar(None, pa.string()), values)
     if kind == "boolean":
         # Vectorised: a boolean column is read per batch of rows, not per row in Python.
-        truthy = pc.is_in(pc.utf8_lower(good), pa.array(["true", "1"]))
+        truthy = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(good)), pa.array(true_words))
         return pc.if_else(pc.is_null(good), pa.scalar(None, pa.bool_()), truthy)
     if kind == "integer":
         try:
@@ -101,6 +120,13 @@ def from_text(arr: pa.Array, column: str, kind: str, timezone: str, faults: Faul
             return _integers_one_by_one(good, column, faults, declared)
     exact = decimals_from_text(pc.utf8_ltrim(good, "+"))  # exact as written where it fits a decimal
     return exact if exact is not None else good.cast(pa.float64())
+
+
+def _plain_number(arr: pa.Array) -> pa.Array:
+    """``-$1,234.50`` -> ``-1234.50``: a currency sign or code before or after, and thousands commas, taken off."""
+    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), _LEADING_MONEY, "\\1")
+    text = pc.replace_substring_regex(text, _TRAILING_MONEY, "")
+    return pc.if_else(pc.match_substring_regex(text, _GROUPED), pc.replace_substring(text, ",", ""), text)
 
 
 def _integers_one_by_one(arr: pa.Array, column: str, faults: Faults, declared: bool) -> pa.Array:
@@ -135,7 +161,13 @@ def infer_values(values: Sequence[Any]) -> str | None:
 
 
 def from_values(
-    values: Sequence[Any], column: str, kind: str, timezone: str, faults: Faults, declared: bool = False
+    values: Sequence[Any],
+    column: str,
+    kind: str,
+    timezone: str,
+    faults: Faults,
+    declared: bool = False,
+    words: Words = ((), ()),
 ) -> pa.Array:
     """Parsed JSON values as ``kind``. Text that spells the type is read as it (``"42"`` in an integer column);
     scalars read as text in a text column; anything else is a fault on its row."""
@@ -156,7 +188,7 @@ def from_values(
         return typed
     # Mixed: read the values as JSON text, then as the type (numbers and booleans spell themselves).
     texts = [None if v is None else v if isinstance(v, str) else orjson.dumps(json_safe(v)).decode() for v in values]
-    return from_text(pa.array(texts, pa.string()), column, kind, timezone, faults, declared)
+    return from_text(pa.array(texts, pa.string()), column, kind, timezone, faults, declared, words)
 
 
 def _native(values: Sequence[Any], kind: str) -> pa.Array | None:

@@ -32,6 +32,7 @@ from ..outages import first_contact, first_line, is_transient
 from ..redaction import redact
 from .arrow_rows import rows_to_batch
 from .base import ResumePoint, SourceBatch
+from .declared import as_declared
 from .keys import RowKey, decode_key
 from .mysql_types import column_kinds, json_columns_from_checks
 from .outages import TransientSourceError, source_outage
@@ -225,7 +226,7 @@ class WarehouseSource(abc.ABC):
                     keys = list(zip(*(batch.column(k).to_pylist() for k in self._key), strict=True))
                     self._check_unique(last, keys)
                     self.outage.recovered()
-                    yield SourceBatch(position, batch, keys)
+                    yield SourceBatch(position, as_declared(batch, self._mapping), keys)
                     position += batch.num_rows
                     page_rows += batch.num_rows
                     last = keys[-1]
