@@ -110,7 +110,7 @@ def test_verify_reconciles_per_day_and_flags_a_shortfall(
 
     result = cli("verify", "orders-2024")
     assert result.returncode == 0, result.stderr
-    assert "All 3 (day, event) pairs over 3 day(s) match." in result.stdout
+    assert "All 3 (day, event) pairs over 3 day(s) match: 3,000 events in the source and in Spotzee." in result.stdout
     as_json = cli("verify", "orders-2024", "--json")
     days = json.loads(as_json.stdout)["days"]
     # Rows without customer_id still have an anonymous_id: every row is an event.

@@ -285,3 +285,39 @@ def test_types_read_text_columns_of_a_database_table(cli: Cli, mock: MockSpotzee
     assert result.returncode == 0, result.stderr
     assert _typed_events(mock) == TYPED_EVENTS
     _assert_typed_rejects(cli, "pg-typed")
+
+
+# -- verify fits the sources ------------------------------------------------------------------------
+
+
+def _verify(cli: Cli, mock: MockSpotzee, *args: str) -> Any:
+    return cli("verify", *args, "--base-url", mock.base_url)
+
+
+def test_verify_reads_a_query_file_and_a_csv_dialect_like_the_load(
+    cli: Cli, mock: MockSpotzee, pg: Any, tmp_path: Path
+) -> None:
+    url, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer text, city text, at timestamptz)")
+    for order_id, customer, city, at in ROWS:
+        conn.execute(f"INSERT INTO {schema}.orders VALUES (%s, %s, %s, %s)", (int(order_id), customer, city, at))
+    query = tmp_path / "orders.sql"
+    query.write_text(f"SELECT * FROM {schema}.orders WHERE city <> 'Malmö'\n")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(BASE + 'key = ["order_id"]\n')
+    loaded = cli(url, "--sql-file", str(query), "--mapping", str(mapping), "--job", "by-query")
+    assert loaded.returncode == 0, loaded.stderr
+    assert _events(mock) == EXPECTED[:1]
+    by_file = _verify(cli, mock, url, "--sql-file", str(query), "--mapping", str(mapping))
+    assert by_file.returncode == 0, by_file.stdout + by_file.stderr
+    assert "All 1 (day, event) pairs over 1 day(s) match: 1 events in the source and in Spotzee." in by_file.stdout
+    whole = _verify(cli, mock, url, "--table", f"{schema}.orders", "--mapping", str(mapping))
+    assert whole.returncode == 4 and "2019-03-03   order_placed                            1          0" in whole.stdout
+
+    source = tmp_path / "export.csv"  # no header: only the mapping's [csv] names the columns
+    source.write_text(_csv(ROWS[1:], ";", header=False))
+    semis = tmp_path / "semis.toml"
+    semis.write_text(BASE + '[csv]\nheader = false\ncolumns = ["order_id", "customer", "city", "at"]\n')
+    assert cli(str(source), "--mapping", str(semis), "--job", "semis").returncode == 0
+    assert _verify(cli, mock, "semis").returncode == 0
+    assert _verify(cli, mock, str(source), "--mapping", str(semis)).returncode == 0

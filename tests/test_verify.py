@@ -131,7 +131,11 @@ def test_verify_finds_exactly_the_shortfall_then_nothing(
     assert mock.reads[1]["query"] == mock.reads[2]["query"]  # the same page asked again, same cursor
 
     human = cli("verify", *source)
-    assert human.returncode == 0 and f"All {DAYS * 3:,} (day, event) pairs over {DAYS:,} day(s) match." in human.stdout
+    assert human.returncode == 0
+    assert human.stdout.splitlines()[1:] == [  # no table when everything matches: one line
+        f"All {DAYS * 3:,} (day, event) pairs over {DAYS:,} day(s) match: {history().num_rows:,} events in the source "
+        "and in Spotzee."
+    ]
 
 
 def test_verify_a_window_of_a_long_migration(
@@ -153,6 +157,23 @@ def test_verify_a_window_of_a_long_migration(
     expected = sum(1 for t in rest.column("at").to_pylist() if t >= dt.datetime(2023, 9, 27, 10, tzinfo=dt.UTC))
     assert -sum(d["difference"] for d in after["days"]) == expected
     assert urllib.parse.parse_qs(mock.reads[0]["query"])["from"] == ["2023-09-27T10:00:00Z"]
+
+    # The table shows the pairs that differ, and says how many others match; --all shows every pair.
+    since = ["--since", (START + dt.timedelta(days=CUTOVER - 5)).date().isoformat()]  # 5 days sent, then a shortfall
+    differ = cli("verify", *source, *since)
+    assert differ.returncode == 4
+    lines = differ.stdout.splitlines()
+    table = [line for line in lines[2:] if line[:4].isdigit()]
+    assert table and all(line.endswith("<-") for line in table)
+    whole = cli("verify", *source, *since, "--all")
+    every = [line for line in whole.stdout.splitlines()[2:] if line[:4].isdigit()]
+    assert len(every) == len(_verify(cli, *source, *since)[1]["days"]) > len(table)
+    matching = len(every) - len(table)
+    days = len({line[:10] for line in every})
+    assert (
+        f"{len(table):,} of {len(every):,} (day, event) pairs over {days:,} day(s) differ; the other {matching:,} "
+        "match (--all shows them)."
+    ) in differ.stdout
 
 
 def test_the_day_is_the_utc_calendar_day(

@@ -102,13 +102,21 @@ def run_verify(
     m.add_argument("--mapping", type=Path, help="TOML mapping file (default: the job's)")
     m.add_argument("--preset", choices=PRESET_NAMES, help="built-in mapping (default: the job's)")
     p.add_argument("--table", help="for a database source: the table to count (default: the job's)")
-    p.add_argument("--sql", help="for a database source: the query to count (default: the job's)")
+    q = p.add_mutually_exclusive_group()
+    q.add_argument("--sql", help="for a database source: the query to count (default: the job's)")
+    q.add_argument("--sql-file", type=Path, help="for a database source: a file holding the query to count")
     p.add_argument("--api-key", help="Spotzee secret key (default: $SPOTZEE_API_KEY)")
     p.add_argument("--base-url", help="API base URL (default: the job's target, else $SPOTZEE_BASE_URL)")
     p.add_argument("--since", type=instant, help="only events with created_at >= SINCE (date or ISO time, UTC)")
     p.add_argument("--until", type=instant, help="only events with created_at < UNTIL")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--all", action="store_true", help="show every (day, event) pair, not only those that differ")
+    p.add_argument("--json", action="store_true", help="machine-readable output (every pair)")
     args = p.parse_args(argv)
+    if args.sql_file is not None:
+        try:
+            args.sql = args.sql_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read --sql-file {args.sql_file} ({exc.strerror}).") from None
     if args.since and args.until and args.since >= args.until:
         raise ConfigError("--since must be before --until (the window is [since, until)).")
 
@@ -134,6 +142,8 @@ def run_verify(
     if args.mapping or args.preset:
         choice = MappingChoice(args.mapping, args.preset)
     api = _api(args, env, target)
+    if choice is not None:
+        options = choice.read_as_written(options)
 
     source = open_source(spec, options)
     try:
@@ -167,24 +177,28 @@ def run_verify(
     else:
         where = f"{redact(spec)} against {redact(api.base_url)}"
         print(f"Verifying {where}: days {days[0]} to {days[-1]}, events {', '.join(names)}")
-        print(f"{'DAY':<12} {'EVENT':<30} {'SOURCE':>10} {'SPOTZEE':>10} {'DIFF':>8}")
-        for r in rows:
-            mark = "" if not r["difference"] else "  <-"
-            print(
-                f"{r['day']:<12} {r['event_name']:<30} {r['source']:>10,} {r['spotzee']:>10,} "
-                f"{r['difference']:>+8,}{mark}"
-            )
         total_source, total_spotzee = sum(expected.values()), sum(found.values())
-        print(f"{'total':<12} {'':<30} {total_source:>10,} {total_spotzee:>10,} {total_spotzee - total_source:>+8,}")
         pairs = f"(day, event) pairs over {len({r['day'] for r in rows}):,} day(s)"
+        shown = rows if args.all else differing
+        if shown:  # the days that differ (every day with --all), then the totals
+            print(f"{'DAY':<12} {'EVENT':<30} {'SOURCE':>10} {'SPOTZEE':>10} {'DIFF':>8}")
+            for r in shown:
+                mark = "" if not r["difference"] else "  <-"
+                print(
+                    f"{r['day']:<12} {r['event_name']:<30} {r['source']:>10,} {r['spotzee']:>10,} "
+                    f"{r['difference']:>+8,}{mark}"
+                )
+            total = total_spotzee - total_source
+            print(f"{'total':<12} {'':<30} {total_source:>10,} {total_spotzee:>10,} {total:>+8,}")
         if differing:
-            print(f"{len(differing):,} of {len(rows):,} {pairs} differ.")
+            others = "" if args.all else f"; the other {len(rows) - len(differing):,} match (--all shows them)"
+            print(f"{len(differing):,} of {len(rows):,} {pairs} differ{others}.")
             if any(r["difference"] < 0 for r in differing):
                 print(SETTLING_NOTE)
             if any(r["difference"] > 0 for r in differing):
                 print(SURPLUS_NOTE)
         else:
-            print(f"All {len(rows):,} {pairs} match.")
+            print(f"All {len(rows):,} {pairs} match: {total_source:,} events in the source and in Spotzee.")
     return EXIT_DIFFERENCES if differing else 0
 
 

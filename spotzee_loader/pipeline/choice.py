@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import LoadSettings
+from ..config import LoadSettings, SourceOptions
 from ..errors import MappingError
-from ..mapping import Mapping, detect_preset, mapping_from_toml, preset_mapping
+from ..mapping import Mapping, csv_dialect_of, detect_preset, mapping_from_toml, preset_mapping
 from ..sources import Source
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,14 @@ class MappingChoice:
         if not self.types:
             return mapping
         return dataclasses.replace(mapping, types=tuple({**dict(self.types), **dict(mapping.types)}.items()))
+
+    def read_as_written(self, options: SourceOptions) -> SourceOptions:
+        """``options`` with the mapping file's ``[csv]``: how CSV sources are written is needed before their columns
+        are read, so before the rest of the mapping."""
+        if self.file is None:
+            return options
+        dialect = csv_dialect_of(read_mapping_text(self.file), str(self.file))
+        return dataclasses.replace(options, csv=tuple(dialect.as_record().items()))
 
     def label(self) -> str:
         if self.file is not None:

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from ..checkpoint import CheckpointStore, JobIdentity, open_checkpoint_store
 from ..config import LoadSettings
 from ..errors import ConfigError
-from ..mapping import csv_dialect_of
 from ..progress import Progress
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import Source, open_source
-from .choice import MappingChoice, default_job_name, read_mapping_text, source_location
+from .choice import MappingChoice, default_job_name, source_location
 from .finish import finalize, write_report
 from .overlap import warn_of_overlap
 from .run import Run
@@ -53,11 +52,8 @@ class Loader:
 
     def run(self) -> RunReport:
         """Load everything not yet acknowledged; returns the report or raises with ``.report`` set."""
-        if self.choice.file is not None:  # the mapping's [csv] says how the rows are written, before they are read
-            dialect = csv_dialect_of(read_mapping_text(self.choice.file), str(self.choice.file))
-            options = dataclasses.replace(self.settings.source_options, csv=tuple(dialect.as_record().items()))
-            self.settings = dataclasses.replace(self.settings, source_options=options)
-        s = self.settings
+        options = self.choice.read_as_written(self.settings.source_options)
+        s = self.settings = dataclasses.replace(self.settings, source_options=options)
         started = time.monotonic()
         source = open_source(s.source, s.source_options)
         try:
