@@ -321,3 +321,21 @@ def test_verify_reads_a_query_file_and_a_csv_dialect_like_the_load(
     assert cli(str(source), "--mapping", str(semis), "--job", "semis").returncode == 0
     assert _verify(cli, mock, "semis").returncode == 0
     assert _verify(cli, mock, str(source), "--mapping", str(semis)).returncode == 0
+
+
+def test_rows_without_a_key_value_are_no_repeats_of_each_other(cli: Cli, mock: MockSpotzee, tmp_path: Path) -> None:
+    """A key column left empty names no row: two such rows are two events, not a duplicate_key reject."""
+    source = tmp_path / "keys.csv"
+    source.write_text(
+        "order_id,customer,city,at\n1,c1,X,2019-03-02T22:20:00Z\n,c2,X,2019-03-02T22:21:00Z\n"
+        ",c3,X,2019-03-02T22:22:00Z\n1,c4,X,2019-03-02T22:23:00Z\n"
+    )
+    mapping = tmp_path / "k.toml"
+    mapping.write_text(
+        'name = "order_placed"\nexternal_id = "customer"\ncreated_at = "at"\nkey = ["order_id"]\n'
+        'data_columns = ["city"]\n'
+    )
+    result = cli(str(source), "--mapping", str(mapping), "--job", "keys", "--max-rejected", "5")
+    assert result.returncode == 0, result.stderr
+    assert sorted(e["external_id"] for e in mock.events) == ["c1", "c2", "c3"]
+    assert [(d["row"], d["reason_code"]) for d in _dead(cli, "keys")] == [(3, "duplicate_key")]

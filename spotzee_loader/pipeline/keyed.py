@@ -76,8 +76,10 @@ def without_repeats(built: BuiltBatch, ledger: KeyLedger, where: Any) -> BuiltBa
         return built
     texts = [orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode() for key in built.event_keys]
     rows = [row for row, _ in built.events]
-    firsts = ledger.first_rows(texts, rows)
-    repeats = [i for i, (row, first) in enumerate(zip(rows, firsts, strict=True)) if first < row]
+    # A key without a value (an old event without $insert_id) names no row: it repeats nothing.
+    keyed = [i for i, key in enumerate(built.event_keys) if any(v is not None for v in key.values())]
+    firsts = dict(zip(keyed, ledger.first_rows([texts[i] for i in keyed], [rows[i] for i in keyed]), strict=True))
+    repeats = [i for i in keyed if firsts[i] < rows[i]]
     if not repeats:
         return built
     names = built.event_names.to_pylist() if built.event_names is not None else None
