@@ -64,9 +64,10 @@ PARAMS = {
         None,
         type=["null", "string"],
         title="Mapping",
-        description="A preset (orders, actions, segment) or the path of a TOML mapping file on the workers; "
+        description="A preset (orders, actions, segment, mixpanel, amplitude, ga4, posthog) or the path of a TOML "
+        "mapping file on the workers; "
         "detected from the columns when empty.",
-        examples=["orders", "actions", "segment"],
+        examples=["orders", "actions", "segment", "mixpanel", "amplitude", "ga4", "posthog"],
         section=MAPPING,
     ),
     "since": Param(

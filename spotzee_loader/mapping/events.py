@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from ..errors import MappingError
 from . import convert
 from .bodies import assemble, assemble_rows
+from .json_objects import data_objects
 from .only import matches
 from .outcome import (
     EARLIEST,
@@ -301,27 +302,4 @@ class EventBuilder:
         m = self.mapping
         if m.data_json is None:
             return None
-        raw = convert.plain(batch.column(m.data_json))
-        if pa.types.is_struct(raw.type) or pa.types.is_map(raw.type):
-            return [convert.json_safe(v) for v in raw.to_pylist()]
-        out: list[Any] = []
-        for i, text in enumerate(raw.to_pylist()):
-            if text is None or text == "":
-                out.append(None)
-                continue
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                flag([i], "data_json_invalid", m.data_json, f"column {m.data_json!r} is not valid JSON ({exc})")
-                out.append(None)
-                continue
-            if not isinstance(value, dict):
-                flag(
-                    [i],
-                    "data_json_not_object",
-                    m.data_json,
-                    f"column {m.data_json!r} holds a JSON {type(value).__name__}, not an object",
-                )
-                value = None
-            out.append(value)
-        return out
+        return data_objects(batch.column(m.data_json), m.data_json, m.drop_properties, flag)

@@ -6,7 +6,8 @@
 | actions | action, occurred_at, user_id and/or anonymous_id                              | ``action``         |
 | segment | event, timestamp / original_timestamp, user_id / anonymous_id (or camelCase) | ``event_text`` or ``event`` |
 
-Every column a preset does not consume goes into ``data`` under its snake_case name. ``segment`` also reads a
+Every column a preset does not consume goes into ``data`` under its snake_case name. The presets of other analytics
+platforms' exports (Mixpanel, Amplitude, GA4, PostHog) are in ``platforms.py``. ``segment`` also reads a
 Segment archive (JSON Lines of calls): only ``type = "track"`` calls become events, the others are counted, and
 ``context.groupId`` (the B2B account) arrives as the ``group_id`` property. In a Segment warehouse ``event`` holds
 the event's slug (``order_completed``, the name of its table) and ``event_text`` its name (``Order Completed``),
@@ -18,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..errors import MappingError
+from .platforms import amplitude, ga4, mixpanel, posthog
 from .spec import Mapping
 
-PRESET_NAMES = ("orders", "actions", "segment")
+PRESET_NAMES = ("orders", "actions", "segment", "mixpanel", "amplitude", "ga4", "posthog")
 
 # Segment warehouse bookkeeping columns: never event properties.
 _SEGMENT_SYSTEM = (
@@ -134,9 +136,13 @@ _BUILDERS: dict[str, Callable[[set[str]], tuple[Mapping | None, list[str]]]] = {
     "orders": _orders,
     "actions": _actions,
     "segment": _segment,
+    "mixpanel": mixpanel,
+    "amplitude": amplitude,
+    "ga4": ga4,
+    "posthog": posthog,
 }
 # Most specific first: a Segment export also has an id column an orders table could match on.
-_DETECTION_ORDER = ("segment", "actions", "orders")
+_DETECTION_ORDER = ("segment", "posthog", "mixpanel", "amplitude", "ga4", "actions", "orders")
 
 
 def preset_mapping(name: str, columns: Sequence[str]) -> Mapping:

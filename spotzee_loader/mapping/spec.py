@@ -45,6 +45,7 @@ _TOP_KEYS = {
     "created_at_unit",
     "created_at_time",
     "booleans",
+    "drop_properties",
 }
 COLUMN_TYPES = ("string", "integer", "number", "boolean", "timestamp", "json")
 """What ``[types]`` may declare for a column: of a CSV or JSON Lines file, or a text column of Parquet or a database
@@ -96,6 +97,8 @@ class Mapping:
     """``(property, value)`` added to every event's ``data`` (``--stamp``: the job's name), last, so it wins."""
     created_at_form: TimeForm = field(default_factory=TimeForm)
     """How ``created_at`` is written when not ISO 8601: a format, an epoch unit, a time-of-day column."""
+    drop_properties: tuple[str, ...] = ()
+    """Keys of ``data_json`` objects left out: names, and prefixes ending in ``*`` (a platform's ``$*`` bookkeeping)."""
     booleans: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
     """``[booleans]``: words a boolean text column may hold beside true/false/1/0 (``yes``, ``no``), any case."""
     csv: CsvDialect = field(default_factory=CsvDialect)
@@ -188,6 +191,7 @@ class Mapping:
             origin=origin,
             created_at_form=TimeForm.from_dict(raw, origin),
             booleans=boolean_words(raw.get("booleans", {}), origin),
+            drop_properties=columns("drop_properties"),
             csv=csv_dialect(raw.get("csv", {}), origin),
         )
         mapping._check_shape()
@@ -305,6 +309,7 @@ class Mapping:
             "types": dict(self.types),
             "only": {column: list(values) for column, values in self.only},
             "stamp": dict(self.stamp),
+            "drop_properties": list(self.drop_properties),
             **self.created_at_form.as_dict(),
             "csv": self.csv.as_record(),
             "booleans": {"true": list(self.booleans[0]), "false": list(self.booleans[1])} if any(self.booleans) else {},
