@@ -43,6 +43,11 @@ _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLE_NAME = re.compile(r'^[^."]+(\.[^."]+)?$')
 
 
+def sql_parameters(sql: str, params: dict[str, Any], placeholder: str) -> tuple[str, dict[str, Any]]:
+    """``:name`` parameters in a driver's own style (``placeholder``: ``"%({})s"``), with the values they take."""
+    return _PARAM.sub(lambda m: placeholder.format(m[1]) if m[1] in params else m[0], sql), params
+
+
 class WarehouseSource(abc.ABC):
     """The engine-independent part: SQL shape, window, key order, uniqueness, resume."""
 
@@ -482,4 +487,8 @@ class SqlAlchemySource(WarehouseSource):
 def open_warehouse(url: str, options: SourceOptions) -> WarehouseSource:
     if url.startswith("duckdb:"):
         return DuckDBSource(url, options)
+    if url.startswith("snowflake:"):
+        from .snowflake import SnowflakeSource  # the connector only when asked for
+
+        return SnowflakeSource(url, options)
     return SqlAlchemySource(url, options)
