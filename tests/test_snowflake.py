@@ -1,5 +1,6 @@
 """Snowflake tables and queries (issue 28), through the real Snowflake connector against fakesnow's standalone
-server on loopback (DuckDB underneath): exact events, windows, a query, and a keyset resume across pages."""
+server on loopback (DuckDB underneath): exact events, windows, a query, and a keyset resume across pages; and a
+postgresql:// URL to Redshift, which cannot run here, shown by a PostgreSQL that answers version() as Redshift."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +127,21 @@ def test_a_wrong_table_is_one_sentence(cli: Cli, mock: MockSpotzee, snowflake: s
     assert result.returncode == 2
     assert "Snowflake refused the query" in result.stderr and "Traceback" not in result.stderr
     assert "s3cret-pw" not in result.stderr and mock.events == []
+
+
+def test_a_postgresql_url_to_redshift_takes_the_row_path(cli: Cli, mock: MockSpotzee, pg: Any, tmp_path: Path) -> None:
+    """Redshift has no COPY ... TO STDOUT. A PostgreSQL whose version() answers as Redshift's does (a function ahead
+    of pg_catalog on the search path) is read through the cursor, and the load is exact."""
+    from .test_warehouse import make_orders, mapping_file
+
+    url, conn, schema = pg
+    make_orders(conn, f"{schema}.orders", 300)
+    conn.execute(
+        f"CREATE FUNCTION {schema}.version() RETURNS text LANGUAGE sql AS $$ SELECT 'PostgreSQL 8.0.2 on "
+        "i686-pc-linux-gnu, compiled by GCC gcc (GCC) 3.4.2 20041017 (Red Hat 3.4.2-6.fc3), Redshift 1.0.77467' $$"
+    )
+    redshift = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema},pg_catalog"
+    result = cli(redshift, "--table", f"{schema}.orders", "--mapping", mapping_file(tmp_path), "--job", "redshift")
+    assert result.returncode == 0, result.stderr
+    assert "is Amazon Redshift: rows are read through the cursor" in result.stderr
+    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 301))

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import difflib
 import hashlib
+import logging
 import re
 import zoneinfo
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from .outages import TransientSourceError, source_outage
 from .pg_copy import copy_batches, describe, infinite_times_as_text
 from .stock import FileRecord
 
+log = logging.getLogger(__name__)
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _TABLE_NAME = re.compile(r'^[^."]+(\.[^."]+)?$')
 
@@ -352,6 +354,10 @@ class SqlAlchemySource(WarehouseSource):
         self._timezone: str | None = None
         # PostgreSQL through psycopg 3 streams results as CSV through COPY, typed by Arrow (pg_copy).
         self._copy_reads = self._engine.dialect.name == "postgresql" and self._engine.dialect.driver == "psycopg"
+        if self._copy_reads and _is_redshift(self._conn, sa):
+            # Redshift speaks PostgreSQL's protocol but has no COPY ... TO STDOUT: rows through the cursor.
+            log.info("%s is Amazon Redshift: rows are read through the cursor (it has no COPY TO STDOUT).", redact(url))
+            self._copy_reads = False
         self._mysql = self._engine.dialect.name in ("mysql", "mariadb")
         self._json_columns: set[str] | None = None
         self._driver_errors: tuple[type[Exception], ...] = ()
@@ -482,6 +488,13 @@ class SqlAlchemySource(WarehouseSource):
         if self._conn is not None:
             self._conn.close()
         self._engine.dispose()
+
+
+def _is_redshift(conn: Any, sa: Any) -> bool:
+    try:
+        return "redshift" in str(conn.execute(sa.text("SELECT version()")).scalar()).lower()
+    finally:
+        conn.rollback()  # the probe's transaction: each page opens its own
 
 
 def open_warehouse(url: str, options: SourceOptions) -> WarehouseSource:
