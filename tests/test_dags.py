@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -142,50 +143,34 @@ print(json.dumps(out))
 def test_migration_of_parquet_over_mapped_slices_then_retrigger(
     airflow: Airflow, mock: MockSpotzee, tmp_path: Path
 ) -> None:
-    path = tmp_path / "orders.parquet"
-    pq.write_table(example_orders(25_000, seed=3), path, row_group_size=5_000)
-    conf = {"path": str(path), "mapping": "orders", "slice_rows": 10_000}
-    first = airflow.dags_test("spotzee_migration", conf=conf)
-    assert first.returncode == 0, output(first)[-3000:]
-    ids = Counter(e["data"]["order_id"] for e in mock.events)
-    assert len(ids) == 25_000 and set(ids.values()) == {1}
-    assert "Spotzee load summary" in output(first) and "row groups 4-4" in output(first)
-    requests_before = len(mock.requests)
-    again = airflow.dags_test("spotzee_migration", conf=conf)
-    assert again.returncode == 0, output(again)[-3000:]
-    assert len(mock.requests) == requests_before  # same params, same jobs: nothing new to send
-    restarted = airflow.dags_test("spotzee_migration", conf={**conf, "restart": True})
-    assert restarted.returncode == 0
-    assert set(Counter(e["data"]["order_id"] for e in mock.events).values()) == {2}
-
-
-def test_migration_retriggered_after_an_export_drop_sends_only_the_new_file(
-    airflow: Airflow, mock: MockSpotzee, tmp_path: Path
-) -> None:
-    """Small files are packed into one slice; a new file joins the last pack, whose job is the same job (named by its
-    first file), so the retrigger sends that file's rows alone instead of refusing the pack as a second copy."""
-    import pyarrow as pa
-
+    """A folder: a big file cut into row-group slices, small files packed into one slice. Retriggered after an export
+    drop, the finished slices send nothing and the new file joins the last pack, whose job is the same job (named by
+    its first file), so only its rows go; restart sends everything again."""
     drop = tmp_path / "drop"
     drop.mkdir()
 
-    def part(name: str, first: int, rows: int) -> None:
+    def part(name: str, first: int, rows: int, **kwargs: Any) -> None:
         table = example_orders(rows, seed=first)
-        pq.write_table(table.set_column(0, "order_id", pa.array(range(first, first + rows), pa.int64())), drop / name)
+        ids = pa.array(range(first, first + rows), pa.int64())
+        pq.write_table(table.set_column(0, "order_id", ids), drop / name, **kwargs)
 
-    part("day-1.parquet", 1, 300)
-    part("day-2.parquet", 301, 300)
+    part("a-orders.parquet", 1, 25_000, row_group_size=5_000)
+    part("b-day.parquet", 25_001, 300)
     conf = {"path": str(drop), "mapping": "orders", "slice_rows": 10_000}
     first = airflow.dags_test("spotzee_migration", conf=conf)
     assert first.returncode == 0, output(first)[-3000:]
-    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 601))
-    part("day-3.parquet", 601, 200)
+    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 25_301))
+    assert "Spotzee load summary" in output(first) and "row groups 4-4" in output(first)
+    part("c-day.parquet", 25_301, 200)
     again = airflow.dags_test("spotzee_migration", conf=conf)
     assert again.returncode == 0, output(again)[-3000:]
-    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 801))
-    assert f"1 new file(s) since the job's last run, read after those it read: {drop / 'day-3.parquet'}" in output(
+    assert Counter(e["data"]["order_id"] for e in mock.events) == Counter(range(1, 25_501))
+    assert f"1 new file(s) since the job's last run, read after those it read: {drop / 'c-day.parquet'}" in output(
         again
     )
+    restarted = airflow.dags_test("spotzee_migration", conf={**conf, "restart": True})
+    assert restarted.returncode == 0
+    assert set(Counter(e["data"]["order_id"] for e in mock.events).values()) == {2}
 
 
 def test_migration_from_s3_with_an_airflow_connection(

@@ -301,6 +301,10 @@ def test_a_person_starts_a_migration_from_the_trigger_form(
         "orders",
         "actions",
         "segment",
+        "mixpanel",
+        "amplitude",
+        "ga4",
+        "posthog",
     ]
     assert form.locator("#element_sql").evaluate("e => e.tagName") == "TEXTAREA"
 

@@ -17,8 +17,8 @@ from .stock import FileRecord, Stock
 from .storage import FILE_FORMATS, StoredFile, format_of, is_data_file, is_object_storage, list_files
 
 if TYPE_CHECKING:
+    from .databases import open_warehouse
     from .parquet import list_parquet_files, parquet_metadata
-    from .warehouse import open_warehouse
 
 __all__ = [
     "FileRecord",
@@ -50,7 +50,7 @@ def open_source(spec: str, options: SourceOptions | None = None) -> Source:
     """The source for a ``SOURCE`` argument: Parquet file / directory / glob, or a database URL."""
     options = options or SourceOptions()
     if is_database_url(spec):
-        from .warehouse import open_warehouse
+        from .databases import open_warehouse
 
         return open_warehouse(spec, options)
     if options.table or options.sql:
@@ -130,7 +130,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(parquet, name)
     if name == "open_warehouse":
-        from .warehouse import open_warehouse
+        from .databases import open_warehouse
 
         return open_warehouse
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

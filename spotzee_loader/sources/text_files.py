@@ -32,12 +32,11 @@ from .csv_dialect import HEAD_BYTES, CsvFormat, undecodable
 from .faults import Faults, with_faults
 from .outages import object_store_outage
 from .stock import FileRecord, Stock, hash_bytes, stat, take_stock
-from .storage import COMPRESSION_SUFFIXES, StoredFile, is_object_storage, storage_reason
+from .storage import StoredFile, is_object_storage
+from .text_streams import cannot_grow, lines_of, open_text, reason
 from .text_types import Words, from_text, from_values, infer_text, infer_values
 
 _BLOCK = 1 << 20
-_CODECS = {"gz": "gzip", "zst": "zstd", "zstd": "zstd"}
-"""Arrow's codec by the file name's last suffix (``storage.COMPRESSION_SUFFIXES``)."""
 _NULL_TEXTS = ["", "\\N", "NULL"]
 """CSV cells read as empty (MySQL's ``\\N`` and the common ``NULL``); anything else is a value to type."""
 
@@ -119,7 +118,7 @@ class TextFileSource:
 
     def take_stock(self, earlier: dict[str, FileRecord]) -> Stock:
         """Each file hashed up to its size now (unless size and time are as recorded); reads stop there."""
-        stock = take_stock(self._files, earlier, hash_bytes, _cannot_grow)
+        stock = take_stock(self._files, earlier, hash_bytes, cannot_grow)
         self._sizes = {record.name: record.size for record in stock.records}
         return stock
 
@@ -182,13 +181,7 @@ class TextFileSource:
 
     def _open(self, file: StoredFile) -> Any:
         """The file's text as a stream: decompressed, and ending where ``take_stock`` measured it."""
-        size = self._sizes.get(file.url)
-        if size is None:
-            stream = file.fs.open_input_stream(file.path, compression=None)
-        else:
-            stream = file.fs.open_input_file(file.path).get_stream(0, size)
-        codec = _CODECS.get(file.url.lower().rpartition(".")[2])
-        return pa.CompressedInputStream(stream, codec) if codec else stream
+        return open_text(file, self._sizes.get(file.url))
 
     def _head(self, file: StoredFile) -> bytes:
         """The first bytes of a CSV file, for its delimiter and encoding (read once per file)."""
@@ -205,7 +198,7 @@ class TextFileSource:
                 where = undecodable(stream, encoding)
             if where is not None:
                 return f"{where}: set encoding in the mapping's [csv] table"
-        return _reason(file, exc)
+        return reason(file, exc)
 
     def _type_of(self, column: str, decide: Any) -> str:
         """The column's type: declared, or decided by its first values and kept for the whole source (text
@@ -286,7 +279,7 @@ class TextFileSource:
     def _jsonl_batches(self, file: StoredFile, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
         with self._open(file) as stream:
             rows: list[Any] = []
-            for line in _lines(stream):
+            for line in lines_of(stream):
                 rows.append(line)
                 if len(rows) >= self._batch_size:
                     yield self._typed_objects(rows, columns)
@@ -319,34 +312,3 @@ class TextFileSource:
             declared = name in self._declared
             arrays.append(from_values(values, name, kind, self._timezone, faults, declared, self._words))
         return with_faults(pa.RecordBatch.from_arrays(arrays, names=kept), faults)
-
-
-def _cannot_grow(file: StoredFile) -> str | None:
-    if file.url.lower().endswith(COMPRESSION_SUFFIXES):
-        return "a compressed file cannot be continued where it ended: add the new rows as a new file"
-    return None
-
-
-def _reason(file: StoredFile, exc: BaseException) -> str:
-    """One clause: the storage's reason, or the reader's first line with the bytes it choked on cut short."""
-    if is_object_storage(file.url) and not isinstance(exc, pa.ArrowInvalid):
-        return storage_reason(exc)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    printable = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in text)
-    return printable[:160] + ("…" if len(printable) > 160 else "")
-
-
-def _lines(stream: Any) -> Iterator[bytes]:
-    """Non-blank lines of a byte stream, read a block at a time."""
-    rest = b""
-    while True:
-        block = stream.read(_BLOCK)
-        if not block:
-            break
-        lines = (rest + block).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            if line.strip():
-                yield line
-    if rest.strip():
-        yield rest

@@ -495,13 +495,3 @@ def _is_redshift(conn: Any, sa: Any) -> bool:
         return "redshift" in str(conn.execute(sa.text("SELECT version()")).scalar()).lower()
     finally:
         conn.rollback()  # the probe's transaction: each page opens its own
-
-
-def open_warehouse(url: str, options: SourceOptions) -> WarehouseSource:
-    if url.startswith("duckdb:"):
-        return DuckDBSource(url, options)
-    if url.startswith("snowflake:"):
-        from .snowflake import SnowflakeSource  # the connector only when asked for
-
-        return SnowflakeSource(url, options)
-    return SqlAlchemySource(url, options)
