@@ -112,6 +112,13 @@ def test_a_load_task_killed_mid_slice_is_retried_and_resumes(
     assert len(ids) == 60_000 and set(ids.values()) == {1}  # nothing lost, nothing recorded twice
 
 
+OTHERS = (
+    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND backend_type = 'client backend'"
+)
+"""The client connections to the test's database but the test's own."""
+
+
 def test_a_load_whose_databases_blip_finishes_in_the_same_try(
     deployment: Deployment, edge: MockSpotzee, pg: tuple[str, Any, str]
 ) -> None:
@@ -130,10 +137,9 @@ def test_a_load_whose_databases_blip_finishes_in_the_same_try(
         deployment.wait(
             lambda b=blip: len(_ids(edge, first, first + rows)) >= b * 15_000, 180, f"{blip * 15_000} events"
         )
-        cut = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        ).fetchall()
+        # Cut when both are connected: just after a cut the load may be between its reconnects.
+        deployment.wait(lambda: conn.execute(f"SELECT count(*) {OTHERS}").fetchone()[0] >= 2, 60, "two connections")
+        cut = conn.execute(f"SELECT pg_terminate_backend(pid) {OTHERS}").fetchall()
         assert len(cut) >= 2, cut  # at least the source's connection and the checkpoint store's
         assert len(_ids(edge, first, first + rows)) < rows  # and the load was still going
 
