@@ -118,7 +118,7 @@ def orders_from(first_id: int, rows: int) -> pa.Table:
 def test_two_cli_runs_on_one_host_share_one_budget(cli: Cli, mock: MockSpotzee, write_parquet: Any) -> None:
     # Spotzee's edge scaled down: 200 requests in any 2 s, the IP blocked beyond. Two runs of an 80/s budget that did
     # not share would send 160/s, their 300 requests within ~1.9 s, and trip the block. (A 2-s window rather than
-    # 1 s: with the suite on several workers the in-process mock can fall behind and count a backlog of arrivals at once.)
+    # 1 s: with the suite on three workers the in-process mock can fall behind and count a backlog of arrivals at once.)
     mock.configure({"client_limit": 200, "client_window_s": 2.0, "client_block_s": 5.0})
     orders = write_parquet(orders_from(1, 15_000), "orders.parquet")
     actions = write_parquet(orders_from(100_001, 15_000), "more-orders.parquet")
