@@ -584,7 +584,7 @@ def test_copy_reads_every_type_it_takes_as_the_row_reader_does(pg, tmp_path: Pat
     from spotzee_loader.pipeline import load_mapping_file
     from spotzee_loader.sources import ResumePoint
     from spotzee_loader.sources.keys import encode_key
-    from spotzee_loader.sources.warehouse import SqlAlchemySource
+    from spotzee_loader.sources.sqlalchemy_db import SqlAlchemySource
 
     url, conn, schema = pg
     conn.execute(ALL_TYPES_DDL.format(t=f"{schema}.typed"))

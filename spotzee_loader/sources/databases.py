@@ -4,7 +4,9 @@ else through SQLAlchemy (PostgreSQL's COPY, MySQL and MariaDB through PyMySQL)."
 from __future__ import annotations
 
 from ..config import SourceOptions
-from .warehouse import DuckDBSource, SqlAlchemySource, WarehouseSource
+from .duckdb_db import DuckDBSource
+from .sqlalchemy_db import SqlAlchemySource
+from .warehouse import WarehouseSource
 
 
 def open_warehouse(url: str, options: SourceOptions) -> WarehouseSource:
