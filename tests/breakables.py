@@ -134,6 +134,9 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
         disk.unmount()
 
 
+_LONGEST_WAIT = 60.0  # how long a cut held for a client's first try waits for it
+
+
 class FlakyTcp:
     """A TCP relay on loopback in front of a real server, which can cut: reset every open connection and refuse
     (reset at once) new ones for a while — what a restarting load balancer or a network blip does to a client."""
@@ -145,13 +148,18 @@ class FlakyTcp:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._down_until = 0.0
+        self._held_for: float | None = None
         self.connections_cut = 0
         threading.Thread(target=self._accept, name="flaky-tcp", daemon=True).start()
 
-    def cut(self, seconds: float) -> int:
-        """Reset every open connection and refuse new ones for ``seconds``; how many open ones were reset."""
+    def cut(self, seconds: float, *, from_first_try: bool = False) -> int:
+        """Reset every open connection and refuse new ones for ``seconds``; how many open ones were reset.
+
+        ``from_first_try``: the ``seconds`` start at the first connection refused (at most a minute later), so a
+        client that reads now and then meets the whole outage, however long it was idle when the cut began."""
         with self._lock:
-            self._down_until = time.monotonic() + seconds
+            self._down_until = time.monotonic() + (_LONGEST_WAIT if from_first_try else seconds)
+            self._held_for = seconds if from_first_try else None
             victims, self._open = list(self._open), set()
         for sock in victims:
             _reset(sock)
@@ -168,7 +176,12 @@ class FlakyTcp:
                 client, _ = self._server.accept()
             except OSError:
                 return  # closed
-            if time.monotonic() < self._down_until:
+            with self._lock:
+                now = time.monotonic()
+                refused = now < self._down_until
+                if refused and self._held_for is not None:
+                    self._down_until, self._held_for = now + self._held_for, None
+            if refused:
                 _reset(client)
                 continue
             try:
