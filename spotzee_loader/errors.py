@@ -17,6 +17,7 @@
     │       ├── IdempotencyMismatchError  409 idempotency_key_mismatch
     │       └── ApiUnavailableError    retries exhausted the retry budget (outage, rate limits)
     ├── InterruptedRunError            SIGTERM / Ctrl-C; checkpoint saved, re-run resumes
+    ├── VerifyDifferenceError          SpotzeeVerifyOperator: Spotzee's counts differ from the source's
     └── TooManyRejectsError            all valid rows delivered, but more rows rejected than allowed (exit 3)
 
 Rows that cannot become events are not exceptions: they are rejects with a reason, written to the
@@ -124,6 +125,15 @@ class ApiUnavailableError(ApiError):
 
 class InterruptedRunError(SpotzeeLoaderError):
     """The run was asked to stop (SIGTERM or Ctrl-C) and stopped cleanly."""
+
+
+class VerifyDifferenceError(SpotzeeLoaderError):
+    """Spotzee's counts differ from the source's for some (day, event) pairs (``SpotzeeVerifyOperator``)."""
+
+    def __init__(self, message: str, *, settling: bool) -> None:
+        super().__init__(message)
+        self.settling = settling
+        """Only fewer events in Spotzee than in the source: they may still be processing, a later read may match."""
 
 
 class TooManyRejectsError(SpotzeeLoaderError):

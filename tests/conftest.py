@@ -380,3 +380,7 @@ def _wait_for_port(port: int, server: subprocess.Popen[bytes], name: str) -> Non
         except OSError:
             assert server.poll() is None and time.monotonic() < deadline, f"{name} did not start"
             time.sleep(0.1)
+
+
+# Last: the Airflow fixtures' module reads this one's API_KEY.
+from .airflow_local import airflow, airflow_template  # noqa: E402, F401 - fixtures of their own module, shared here

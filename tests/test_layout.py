@@ -197,3 +197,16 @@ def test_mapping_reads_and_writes_no_files() -> None:
                 if called in io_calls:
                     found.append(f"{path.name}:{node.lineno} {called}")
     assert found == []
+
+
+def test_the_wheel_lists_every_package_of_the_tree() -> None:
+    """``pyproject.toml`` lists the packages (to map dags/ and sql/ into the wheel): a new one must be listed too."""
+    import tomllib
+
+    setuptools = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tree = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")} | {
+        "spotzee_loader.dags",
+        "spotzee_loader.sql",
+    }
+    assert sorted(setuptools["packages"]) == sorted(tree)
+    assert setuptools["package-dir"] == {"spotzee_loader.dags": "dags", "spotzee_loader.sql": "sql"}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .aggregations import DayKey, spotzee_day_counts
 from .client import SpotzeeClient
 from .delivery import Delivery, ItemRejection, item_field
-from .journeys import Journey, live_journeys
+from .journeys import Journey, check_key, live_journeys
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = [
     "MockSpotzee",
     "RateLimiter",
     "SpotzeeClient",
+    "check_key",
     "item_field",
     "live_journeys",
     "spotzee_day_counts",

@@ -56,3 +56,16 @@ def live_journeys(api: ApiSettings, limiter: RateLimiter | None = None) -> list[
         return str(exc).rstrip(".")
     finally:
         reader.close()
+
+
+def check_key(api: ApiSettings) -> None:
+    """One real read with the key (``GET /journeys``, one record, a person's patience): raises ``ApiError``
+    (``status`` 401 for a key Spotzee does not know) when Spotzee refuses it."""
+    patient = dataclasses.replace(
+        api, retry=dataclasses.replace(api.retry, budget_s=min(api.retry.budget_s, _PATIENCE_S))
+    )
+    reader = Reader(patient, "journeys")
+    try:
+        next(reader.pages("/journeys", [("limit", "1")]))
+    finally:
+        reader.close()

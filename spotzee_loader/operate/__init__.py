@@ -3,5 +3,14 @@ of dead letters. ``cli`` parses and prints; ``status``, ``verify`` and ``resend`
 """
 
 from .cli import EXIT_DIFFERENCES, run_resend, run_status, run_verify
+from .verify import Verification, VerifyRequest, verify_target
 
-__all__ = ["EXIT_DIFFERENCES", "run_resend", "run_status", "run_verify"]
+__all__ = [
+    "EXIT_DIFFERENCES",
+    "Verification",
+    "VerifyRequest",
+    "run_resend",
+    "run_status",
+    "run_verify",
+    "verify_target",
+]

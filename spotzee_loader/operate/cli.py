@@ -6,17 +6,13 @@ Prints, like the top-level ``cli`` that dispatches to it; the modules beside it 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 
-from ..api import DayKey, RateLimiter, spotzee_day_counts
-from ..budget import share_budget
 from ..checkpoint import open_checkpoint_store
 from ..config import (
     COMMAND_LINE_KEY_WARNING,
@@ -26,17 +22,15 @@ from ..config import (
     NetworkSettings,
     RetrySettings,
     Secret,
-    SourceOptions,
     instant,
 )
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
 from ..redaction import redact
-from ..sources import is_database_url, open_source
 from .resend import prepare_resend
 from .status import format_statuses, job_statuses
-from .verify import reconcile, source_day_counts
+from .verify import STORE_PATIENCE_S, VerifyRequest, verify_target
 
 EXIT_DIFFERENCES = 4
 SETTLING_NOTE = (
@@ -49,11 +43,6 @@ SURPLUS_NOTE = (
     "answer was lost (the run's report lists under maybe_doubled the batches it could not check), a job run again "
     "under another name or with --restart, or the same rows loaded by two jobs. Spotzee's API cannot delete events."
 )
-
-
-STORE_PATIENCE_S = 5.0
-"""How long these commands, which a person waits for at a terminal, try a checkpoint store that is away (a load
-waits up to its retry budget)."""
 
 
 def run_status(argv: Sequence[str], parser: Callable[..., argparse.ArgumentParser], checkpoint: str) -> int:
@@ -120,56 +109,27 @@ def run_verify(
     if args.since and args.until and args.since >= args.until:
         raise ConfigError("--since must be before --until (the window is [since, until)).")
 
-    spec, options, choice, target = args.target, SourceOptions(table=args.table, sql=args.sql), None, None
-    upto: int | None = None
-    store = open_checkpoint_store(args.checkpoint, STORE_PATIENCE_S)
-    try:
-        job = next((j for j in store.jobs() if j["job"] == args.target), None)
-    finally:
-        store.close()
-    if job is not None:
-        recorded = (job["report"] or {}).get("source_options") or {}
-        options = SourceOptions.from_record(recorded) if recorded else options
-        spec = job["source"].split(" ")[0] if "://" in job["source"] else job["source"]
-        origin = job["mapping"]
-        if job["state"] == "limited":  # a sample so far: the rows it has done, not the whole source
-            upto = int(job["rows_done"])
-            if not args.json:
-                print(f"Job {job['job']} stopped at --limit: verifying its first {upto:,} rows, what it sent so far.")
-        choice = MappingChoice(preset=origin.split(":", 1)[1]) if origin.startswith("preset:") else None
-        choice = choice or MappingChoice(file=Path(origin))
-        target = job["target"]
-    if args.mapping or args.preset:
-        choice = MappingChoice(args.mapping, args.preset)
-    api = _api(args, env, target)
-    if choice is not None:
-        options = choice.read_as_written(options)
-
-    source = open_source(spec, options)
-    try:
-        mapping = (choice or MappingChoice()).resolve(list(source.schema().names))
-        source.prepare(mapping)
-        # A job's window on files is applied while mapping, as the load did (databases select it in SQL).
-        files = not is_database_url(spec)
-        since = args.since or (options.since if files else None)
-        until = args.until or (options.until if files else None)
-        expected = source_day_counts(source, mapping, since, until, upto)
-    finally:
-        source.close()
-    if not expected:
+    request = VerifyRequest(
+        target=args.target,
+        checkpoint=args.checkpoint,
+        choice=MappingChoice(args.mapping, args.preset) if args.mapping or args.preset else None,
+        table=args.table,
+        sql=args.sql,
+        since=args.since,
+        until=args.until,
+        budget=env.get("SPOTZEE_BUDGET") or BudgetSettings.name,
+    )
+    done = verify_target(request, lambda target: _api(args, env, target))
+    if done.upto is not None and not args.json:
+        print(f"Job {args.target} stopped at --limit: verifying its first {done.upto:,} rows, what it sent so far.")
+    if not done.rows:
         print(
             "The source gives no valid events"
             + (" in that window" if args.since or args.until else "")
             + ": nothing to verify."
         )
         return 0
-    days = sorted(day for _, day in expected)
-    names = sorted({name for name, _ in expected})
-    # The days the source spans (or the window asked for), as the contract's half-open date-time range.
-    since = since or dt.datetime.fromisoformat(days[0]).replace(tzinfo=dt.UTC)
-    until = until or dt.datetime.fromisoformat(days[-1]).replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
-    found = _paced_day_counts(api, args.checkpoint, env, since, until, names)
-    rows = reconcile(expected, found)
+    rows, days, names, spec, api = done.rows, done.days, done.names, done.source, done.api
     differing = [r for r in rows if r["difference"]]
     if args.json:
         summary = {"source": redact(spec), "from": days[0], "to": days[-1], "days": rows, "differences": len(differing)}
@@ -177,7 +137,7 @@ def run_verify(
     else:
         where = f"{redact(spec)} against {redact(api.base_url)}"
         print(f"Verifying {where}: days {days[0]} to {days[-1]}, events {', '.join(names)}")
-        total_source, total_spotzee = sum(expected.values()), sum(found.values())
+        total_source, total_spotzee = sum(r["source"] for r in rows), sum(r["spotzee"] for r in rows)
         pairs = f"(day, event) pairs over {len({r['day'] for r in rows}):,} day(s)"
         shown = rows if args.all else differing
         if shown:  # the days that differ (every day with --all), then the totals
@@ -200,26 +160,6 @@ def run_verify(
         else:
             print(f"All {len(rows):,} {pairs} match: {total_source:,} events in the source and in Spotzee.")
     return EXIT_DIFFERENCES if differing else 0
-
-
-def _paced_day_counts(
-    api: ApiSettings,
-    checkpoint: str,
-    env: dict[str, str],
-    since: dt.datetime,
-    until: dt.datetime,
-    names: list[str],
-) -> Counter[DayKey]:
-    """Spotzee's counts, read at this egress IP's pace: the pages count against the same per-IP limit as the loads
-    sending now, so verify takes its live share of their budget (and honours a block one of them met)."""
-    limiter = RateLimiter(api.rate_limit)
-    settings = BudgetSettings(name=env.get("SPOTZEE_BUDGET") or BudgetSettings.name)
-    budget = share_budget(checkpoint, settings, api.rate_limit, limiter, redact(checkpoint))
-    try:
-        return spotzee_day_counts(api, since, until, names, limiter=limiter)
-    finally:
-        if budget is not None:
-            budget.close()
 
 
 def run_resend(

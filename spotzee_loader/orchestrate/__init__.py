@@ -1,8 +1,8 @@
-"""Splitting a load into slices and running them from an orchestrator: what the Airflow DAGs call.
+"""Splitting a load into slices and running them from an orchestrator: plain Python the Airflow provider calls.
 
-``plan``, ``nightly`` and ``tasks`` are plain Python (unit-tested without Airflow); ``airflow_glue`` is the
-only module that imports Airflow, and only the DAG files import it. The DAGs import these four modules by name,
-inside their tasks, so that parsing a DAG file loads nothing of the loader: the package itself exports nothing.
+``plan``, ``nightly`` and ``tasks`` import nothing of Airflow (unit-tested without it); ``spotzee_loader.provider``
+is the Airflow side. The provider imports these modules by name, inside its tasks, so that parsing a DAG file loads
+nothing of the loader: the package itself exports nothing.
 """
 
 __all__: list[str] = []

@@ -131,7 +131,7 @@ def make_handler(mock: MockState) -> type[BaseHTTPRequestHandler]:
             if path == "/_mock/stats":
                 return self.send(200, mock.stats())
             rid = mock.next_request_id()
-            entry: dict[str, Any] = {"at": time.time(), "path": path, "query": query}
+            entry: dict[str, Any] = {"at": time.time(), "path": path, "query": query, "request_id": rid}
             headers = {"X-Request-Id": rid}
             try:
                 if not path.startswith("/api/"):

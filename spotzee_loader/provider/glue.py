@@ -1,7 +1,7 @@
-"""Airflow connections, pools and errors -> the package's explicit settings. Imported by the DAGs only.
+"""Airflow connections, pools and errors -> the package's explicit settings, for the operators and DAGs.
 
-Connections (README "Airflow"): ``spotzee_default`` (http: host = API base URL, password = the sk_ key),
-the warehouse (``spotzee_warehouse`` unless a param names another), and optionally ``spotzee_checkpoint``
+Connections (README "Airflow"): ``spotzee_default`` (type Spotzee, ``hooks.py``), the warehouse
+(``spotzee_warehouse`` unless a param names another), and optionally ``spotzee_checkpoint``
 (PostgreSQL) for a store shared by workers; without it the embedded store lives under ``AIRFLOW_HOME``.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from ..config import DEFAULT_RATE_LIMIT, ApiSettings, NetworkSettings, RetrySettings, Secret, StorageCredentials
+from ..config import DEFAULT_RATE_LIMIT, ApiSettings, RetrySettings, Secret, StorageCredentials
 from ..errors import (
     ApiError,
     ApiUnavailableError,
@@ -28,14 +28,15 @@ from ..errors import (
     ConfigError,
     SpotzeeLoaderError,
     TooManyRejectsError,
+    VerifyDifferenceError,
 )
+from ..orchestrate.nightly import NightlyConfig, nightly_slices
+from ..orchestrate.tasks import TaskEnvironment, budget_for_tasks, check_rejects, summarize_reports
 from ..pipeline import journey_warning, read_journeys
 from ..redaction import install_log_redaction
 from ..report import RunReport
 from ..sources import is_object_storage
-from .nightly import NightlyConfig, nightly_slices
-from .plan import Slice
-from .tasks import TaskEnvironment, budget_for_tasks, check_rejects, run_slice, summarize_reports
+from .hooks import SpotzeeConnection, SpotzeeHook
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,21 +79,14 @@ def _connection(conn_id: str) -> Any:
         return None
 
 
+def spotzee_connection(conn_id: str) -> SpotzeeConnection:
+    """The Spotzee connection, read once (``SpotzeeHook``)."""
+    return SpotzeeHook(conn_id).connection
+
+
 def api_settings(conn_id: str) -> ApiSettings:
     """Base URL and key from the Spotzee connection (read once per task, not per request)."""
-    conn = _connection(conn_id)
-    if conn is None or not conn.password:
-        raise AirflowFailException(
-            f"Airflow connection {conn_id!r} is missing or has no password: create it with conn type http, "
-            "host = the API base URL (https://apix.spotzee.com/api/client) and password = the sk_ key."
-        )
-    host = str(conn.extra_dejson.get("base_url") or conn.host or "")
-    if "://" not in host:
-        scheme = conn.schema if conn.schema in ("http", "https") else "https"
-        host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "") + "/api/client"
-    # The worker's proxies and CA bundle, as requests would read them.
-    network = NetworkSettings.from_env(os.environ)
-    return ApiSettings(api_key=Secret(conn.password), base_url=host.rstrip("/"), network=network)
+    return spotzee_connection(conn_id).api
 
 
 def warehouse_url(conn_id: str) -> str:
@@ -145,12 +139,17 @@ def pool_slots(settings: AirflowSettings) -> int:
     return int(pool.slots)
 
 
-def task_environment(settings: AirflowSettings, parallel: int) -> TaskEnvironment:
-    """What one load task needs: the API with its share of the rate, and the checkpoint store."""
+def task_environment(
+    settings: AirflowSettings, parallel: int, spotzee: SpotzeeConnection | None = None
+) -> TaskEnvironment:
+    """What one load task needs: the API with its share of the rate, and the checkpoint store. The Spotzee
+    connection's budget name and rate, when it sets them, win over the deployment's ``SPOTZEE_*`` variables."""
     # Airflow masks the passwords of the connections it hands out, not one inside a URL in an extra
     # (sqlalchemy_url), a proxy variable or a driver's error text: the loader's own redaction covers those.
     install_log_redaction()
-    api, budget = budget_for_tasks(api_settings(settings.api_conn_id), settings.total_rate, parallel, settings.budget)
+    spotzee = spotzee or spotzee_connection(settings.api_conn_id)
+    rate = spotzee.rate_limit if spotzee.rate_limit is not None else settings.total_rate
+    api, budget = budget_for_tasks(spotzee.api, rate, parallel, spotzee.budget or settings.budget)
     api = dataclasses.replace(api, retry=dataclasses.replace(api.retry, budget_s=settings.retry_budget_s))
     checkpoint = checkpoint_location(settings.checkpoint_conn_id)
     dead = Path(checkpoint).parent / "dead-letter" if "://" not in checkpoint else None
@@ -193,6 +192,8 @@ def _classify(exc: SpotzeeLoaderError) -> None:
     """Raise AirflowFailException for errors a retry cannot fix; return for the retryable ones."""
     if isinstance(exc, ApiUnavailableError):
         return  # an outage past the retry budget: Airflow's retry resumes from the checkpoint
+    if isinstance(exc, VerifyDifferenceError) and not exc.settling:
+        raise AirflowFailException(str(exc)) from None  # a surplus does not settle
     if isinstance(exc, (ApiError, *_NO_RETRY)):  # bad key, quota, permission, mismatch, config, rejects
         raise AirflowFailException(str(exc)) from None
 
@@ -255,26 +256,14 @@ def nightly_config(sql_dir: Path) -> NightlyConfig:
 
 
 def plan_nightly(sql_dir: Path, start: dt.datetime | None, end: dt.datetime | None) -> list[dict[str, Any]]:
+    """One slice per nightly source, each carrying what ``SpotzeeLoadOperator`` reads (table or query, mapping)."""
     config = nightly_config(sql_dir)
-    return [s.as_dict() for s in fail_fast(lambda: nightly_slices(config, start, end))]
-
-
-def load_nightly_slice(sql_dir: Path, part: dict[str, Any], conn_id: str, restart: bool) -> dict[str, Any]:
-    settings = AirflowSettings.from_env()
-    config = nightly_config(sql_dir)
-    source = config.source(str(part["source"]))
-    env = with_warehouse(task_environment(settings, pool_slots(settings)), conn_id)
-    return fail_fast(
-        lambda: run_slice(
-            env,
-            Slice.from_dict(part),
-            source=None,
-            mapping=source.mapping_choice(),
-            table=source.table,
-            sql=source.sql(),
-            restart=restart,
-        )
-    )
+    parts = []
+    for piece in fail_fast(lambda: nightly_slices(config, start, end)):
+        source = config.source(str(piece.source))
+        options = {"table": source.table, "sql": fail_fast(source.sql), "mapping": source.mapping}
+        parts.append({**piece.as_dict(), "options": options})
+    return parts
 
 
 def summarize_nightly(sql_dir: Path, reports: list[dict[str, Any]]) -> dict[str, Any]:
