@@ -18,7 +18,7 @@ from typing import Any
 import spotzee_loader
 from spotzee_loader.api.mock import MockSpotzee
 
-from .airflow_local import Airflow, output
+from .airflow_local import ROOT, Airflow, output
 from .conftest import API_KEY
 
 PROVIDER_SCRIPT = """
@@ -170,3 +170,64 @@ def test_a_dag_of_ones_own_loads_verifies_and_updates_its_event_asset(
     ]
     checked = json.loads(verification[0])
     assert (checked["differences"], checked["source_events"], checked["spotzee_events"]) == (0, 1500, 1500)
+
+
+ONE_LINE = "from spotzee_loader.dags import *  # noqa: F403 - the Airflow DAGs of spotzee-loader\n"
+
+PARSE_SCRIPT = """
+import importlib, importlib.metadata, json, sys
+from pathlib import Path
+from airflow.dag_processing.dagbag import DagBag
+import spotzee_loader
+
+bag = DagBag(dag_folder=sys.argv[1])
+points = [e.value for e in importlib.metadata.entry_points(group="apache_airflow_provider") if "spotzee" in e.value]
+nightly = importlib.import_module("spotzee_loader.dags.spotzee_nightly_backfill")  # the module, not its DAG
+sql = Path(nightly.__file__).resolve().parent.parent / "sql"
+print(json.dumps({"dags": {d: bag.dags[d].fileloc for d in sorted(bag.dags)}, "errors": list(bag.import_errors),
+    "package": spotzee_loader.__file__, "sql": sorted(p.name for p in sql.glob("*.sql")), "entry_points": points}))
+"""
+
+
+def test_the_built_wheel_carries_the_dags_and_their_sql_into_a_fresh_venv(airflow: Airflow, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, output(built)[-3000:]
+    (wheel,) = dist.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    installed = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, output(installed)[-3000:]
+    # Airflow and the other dependencies from this venv, after the fresh one's own site-packages (a path in a .pth
+    # file): the package, its metadata and its entry point come from the wheel.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "airflow").is_dir())
+    (site / "zz_test_dependencies.pth").write_text(f"{ours}\n")
+    dags = tmp_path / "dags_folder"
+    dags.mkdir()
+    (dags / "spotzee.py").write_text(ONE_LINE)
+    env = {**airflow.env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+    done = subprocess.run(
+        [str(py), "-c", PARSE_SCRIPT, str(dags)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip  (not the checkout as the working directory: python -c would import the package from it)
+    assert done.returncode == 0, output(done)[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["errors"] == []
+    one_line = str(dags / "spotzee.py")  # the DAGs belong to the one-line file, as a worker finds them
+    assert found["dags"] == {"spotzee_migration": one_line, "spotzee_nightly_backfill": one_line}
+    assert found["package"] == str(site / "spotzee_loader" / "__init__.py")
+    assert found["sql"] == ["actions.sql", "checkpoint_store.sql", "orders.sql"]
+    assert found["entry_points"] == ["spotzee_loader.provider:get_provider_info"]
