@@ -103,7 +103,15 @@ def test_the_hook_tests_a_connection_with_a_real_read(airflow: Airflow, mock: Mo
     airflow.env["AIRFLOW_CONN_NAMED"] = _conn("spotzee", API_KEY, base_url=mock.base_url, project="acme-eu")
     airflow.env["AIRFLOW_CONN_REVOKED"] = _conn("spotzee", "sk_revoked_0000", extra__spotzee__base_url=mock.base_url)
     airflow.env["AIRFLOW_CONN_OLD"] = json.dumps({"conn_type": "http", "host": mock.base_url, "password": API_KEY})
-    results = _python(airflow, HOOK_SCRIPT, "good", "named", "revoked", "old")
+    done = subprocess.run(
+        [sys.executable, "-c", HOOK_SCRIPT, "good", "named", "revoked", "old"],
+        env=airflow.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, output(done)[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    # The http connection of earlier releases still works, saying once that it is deprecated.
+    assert output(done).count("connection 'old' is of type http, deprecated for Spotzee: create it again") == 1
+    assert API_KEY not in output(done)
 
     revoked_id = next(r["request_id"] for r in mock.reads if r["status"] == 401)
     assert results == [
@@ -231,3 +239,45 @@ def test_the_built_wheel_carries_the_dags_and_their_sql_into_a_fresh_venv(airflo
     assert found["package"] == str(site / "spotzee_loader" / "__init__.py")
     assert found["sql"] == ["actions.sql", "checkpoint_store.sql", "orders.sql"]
     assert found["entry_points"] == ["spotzee_loader.provider:get_provider_info"]
+
+
+REJECTING_DAG = '''
+"""Orders with one row that cannot be an event (an Airflow DAG of one's own)."""
+from airflow.sdk import dag
+from spotzee_loader.provider.operators import SpotzeeLoadOperator
+
+
+@dag(schedule=None)
+def with_a_bad_row():
+    SpotzeeLoadOperator(task_id="load", table="{table}", mapping="orders", max_rejected=1)
+
+
+with_a_bad_row()
+'''
+
+
+def test_dead_letters_of_a_shared_store_stay_under_airflow_home_not_the_working_directory(
+    airflow: Airflow, mock: MockSpotzee, pg: Any, tmp_path: Path
+) -> None:
+    url, conn, schema = pg
+    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+    conn.execute(
+        f"INSERT INTO {schema}.orders SELECT i, i % 40, CASE WHEN i = 7 THEN NULL ELSE timestamptz '2024-03-01'"
+        " + i * interval '1 minute' END FROM generate_series(1, 300) i"
+    )
+    dags, cwd = tmp_path / "dags", tmp_path / "worker-cwd"
+    dags.mkdir()
+    cwd.mkdir()
+    (dags / "with_a_bad_row.py").write_text(textwrap.dedent(REJECTING_DAG).replace("{table}", f"{schema}.orders"))
+    airflow.env.update({"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "AIRFLOW_CONN_SPOTZEE_WAREHOUSE": url})
+    airflow.env["AIRFLOW_CONN_SPOTZEE_CHECKPOINT"] = url  # a store shared by workers: no folder of its own
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", "with_a_bad_row"],
+        env=airflow.env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, output(done)[-3000:]
+    assert sorted(Counter(e["data"]["order_id"] for e in mock.events)) == [i for i in range(1, 301) if i != 7]
+    assert list(cwd.iterdir()) == []  # customer rows never land where the worker happens to run
+    dead = airflow.home / "spotzee" / "dead-letter" / "with_a_bad_row.load.jsonl"
+    (row,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert (row["key"], row["field"]) == ({"order_id": 7}, "created_at") and dead.stat().st_mode & 0o777 == 0o600

@@ -109,8 +109,11 @@ def checkpoint_location(conn_id: str) -> str:
     conn = _connection(conn_id)
     if conn is not None:
         return warehouse_url(conn_id)
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    return str(home / "spotzee" / "checkpoints.sqlite")
+    return str(_spotzee_home() / "checkpoints.sqlite")
+
+
+def _spotzee_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "spotzee"
 
 
 def pool_slots(settings: AirflowSettings) -> int:
@@ -152,7 +155,8 @@ def task_environment(
     api, budget = budget_for_tasks(spotzee.api, rate, parallel, spotzee.budget or settings.budget)
     api = dataclasses.replace(api, retry=dataclasses.replace(api.retry, budget_s=settings.retry_budget_s))
     checkpoint = checkpoint_location(settings.checkpoint_conn_id)
-    dead = Path(checkpoint).parent / "dead-letter" if "://" not in checkpoint else None
+    # Beside the embedded store; with a shared one, under AIRFLOW_HOME: never the worker's working directory.
+    dead = (Path(checkpoint).parent if "://" not in checkpoint else _spotzee_home()) / "dead-letter"
     return TaskEnvironment(api=api, checkpoint=checkpoint, dead_letter_dir=dead, budget=budget)
 
 
