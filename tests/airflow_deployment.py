@@ -6,6 +6,7 @@ as separate processes (``shared/airflow3-notes.md``, "A real deployment on one m
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from spotzee_loader.api.mock import MockSpotzee
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW = [sys.executable, "-m", "airflow"]
 DAGS = ("spotzee_migration", "spotzee_nightly_backfill")
+# The dags_folder a user of the installed package writes: one line (README "Airflow").
+ONE_LINE = "from spotzee_loader.dags import *  # noqa: F403 - the Airflow DAGs of spotzee-loader\n"
 
 
 def _free_port() -> int:
@@ -36,10 +39,27 @@ def _free_port() -> int:
 class Deployment:
     """One Airflow deployment on this machine; every component its own process group."""
 
-    def __init__(self, home: Path, metadata_url: str, mock: MockSpotzee, celery_workers: int = 0) -> None:
+    def __init__(
+        self,
+        home: Path,
+        metadata_url: str,
+        mock: MockSpotzee,
+        celery_workers: int = 0,
+        own_dags: dict[str, str] | None = None,
+    ) -> None:
         """LocalExecutor, or with ``celery_workers`` CeleryExecutor and that many ``airflow celery worker``
-        processes (Redis on 127.0.0.1:6379 as the broker, the metadata database as the result backend)."""
+        processes (Redis on 127.0.0.1:6379 as the broker, the metadata database as the result backend).
+
+        The dags_folder holds the one-line file that picks up the shipped DAGs, and ``own_dags`` (DAG id -> the
+        source of a DAG file of one's own). OpenLineage writes its events to ``lineage.jsonl`` in ``home``."""
         self.home, self.metadata_url, self.mock, self.celery_workers = home, metadata_url, mock, celery_workers
+        self.dags_folder = home / "dags"
+        self.dags_folder.mkdir(exist_ok=True)
+        (self.dags_folder / "spotzee.py").write_text(ONE_LINE)
+        for dag_id, source in (own_dags or {}).items():
+            (self.dags_folder / f"{dag_id}.py").write_text(source)
+        self.dag_ids = (*DAGS, *(own_dags or {}))
+        self.lineage = home / "lineage.jsonl"
         port = _free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPOTZEE_"))}
         self.env.update(
@@ -49,7 +69,13 @@ class Deployment:
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "8",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                    {"type": "file", "log_file_path": str(self.lineage), "append": True}
+                ),
+                "AIRFLOW__OPENLINEAGE__NAMESPACE": "spotzee-tests",
+                # The UI's Test button on the connection form (off by default in Airflow 3).
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 # The UI without a login page (the browser test drives it as the admin).
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__API__HOST": "127.0.0.1",
@@ -70,9 +96,10 @@ class Deployment:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.ui_url = f"http://127.0.0.1:{port}"
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, fails: bool = False) -> subprocess.CompletedProcess[str]:
+        """``airflow ARGS``, asserting it succeeded (or with ``fails``, that it failed)."""
         done = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=180, check=False)
-        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
+        assert (done.returncode != 0) == fails, (args, done.stdout[-2000:], done.stderr[-2000:])
         return done
 
     def start(self) -> None:
@@ -86,7 +113,8 @@ class Deployment:
                     [*AIRFLOW, *component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             )
-        self.wait(lambda: len(self.query("SELECT dag_id FROM serialized_dag WHERE dag_id = ANY(%s)", list(DAGS))) == 2,
+        parsed = "SELECT dag_id FROM serialized_dag WHERE dag_id = ANY(%s)"
+        self.wait(lambda: len(self.query(parsed, list(self.dag_ids))) == len(self.dag_ids),
                   timeout=120, what="the dag-processor to parse the DAGs")  # fmt: skip
 
     def stop(self) -> None:
@@ -127,24 +155,30 @@ class Deployment:
 
 @contextmanager
 def deployed(
-    admin_url: str, home: Path, mock: MockSpotzee, store_db: str, api_key: str, celery_workers: int = 0
+    admin_url: str,
+    home: Path,
+    mock: MockSpotzee,
+    store_db: str,
+    api_key: str,
+    celery_workers: int = 0,
+    own_dags: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """A running deployment with a fresh metadata database, the connections (Spotzee = ``mock``; checkpoint store
-    and warehouse = database ``store_db``), the ``spotzee_api`` pool of 4, and both DAGs unpaused."""
+    and warehouse = database ``store_db``), the ``spotzee_api`` pool of 4, and every DAG unpaused."""
     name = f"spotzee_airflow_{os.getpid()}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
-    deployment = Deployment(home, admin_url.rsplit("/", 1)[0] + "/" + name, mock, celery_workers)
+    deployment = Deployment(home, admin_url.rsplit("/", 1)[0] + "/" + name, mock, celery_workers, own_dags)
     try:
         deployment.start()
-        deployment.cli("connections", "add", "spotzee_default", "--conn-type", "http",
-                       "--conn-host", mock.base_url, "--conn-password", api_key)  # fmt: skip
+        deployment.cli("connections", "add", "spotzee_default", "--conn-type", "spotzee", "--conn-password", api_key,
+                       "--conn-extra", json.dumps({"base_url": mock.base_url}))  # fmt: skip
         for conn_id in ("spotzee_checkpoint", "spotzee_warehouse"):
             deployment.cli("connections", "add", conn_id, "--conn-type", "postgres", "--conn-host", "127.0.0.1",
                            "--conn-port", "5432", "--conn-login", "postgres", "--conn-schema", store_db)  # fmt: skip
         deployment.cli("pools", "set", "spotzee_api", "4", "Spotzee API requests")
-        for dag_id in DAGS:
+        for dag_id in deployment.dag_ids:
             deployment.cli("dags", "unpause", dag_id)
         yield deployment
     finally:

@@ -55,7 +55,9 @@ class Airflow:
         self.connect_spotzee(mock.base_url, API_KEY)
 
     def connect_spotzee(self, base_url: str, key: str) -> None:
-        self.env["AIRFLOW_CONN_SPOTZEE_DEFAULT"] = json.dumps({"conn_type": "http", "host": base_url, "password": key})
+        self.env["AIRFLOW_CONN_SPOTZEE_DEFAULT"] = json.dumps(
+            {"conn_type": "spotzee", "password": key, "extra": {"base_url": base_url}}
+        )
 
     def dags_test(
         self, dag_id: str, *args: str, conf: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -43,10 +44,47 @@ def edge() -> Iterator[MockSpotzee]:
         server.stop()
 
 
+# A DAG of one's own on the operator, through the connection a person creates in the UI (spotzee_ui, project
+# acme-ui), and a DAG scheduled on the asset it updates.
+OWN_DAGS = {
+    "own_orders_to_spotzee": '''"""The warehouse's orders into Spotzee: an Airflow DAG of one's own."""
+from airflow.sdk import dag
+from spotzee_loader.provider.operators import SpotzeeLoadOperator
+
+
+@dag(schedule=None)
+def own_orders_to_spotzee():
+    SpotzeeLoadOperator(task_id="load", table="provider_orders", mapping="orders", spotzee_conn_id="spotzee_ui")
+
+
+own_orders_to_spotzee()
+''',
+    "after_orders_landed": '''"""When order_placed history landed in Spotzee: an Airflow DAG on the load's asset."""
+from airflow.sdk import Asset, dag, get_current_context, task
+
+ORDERS = Asset("spotzee://acme-ui/events/order_placed")
+
+
+@dag(schedule=[ORDERS])
+def after_orders_landed():
+    @task
+    def landed():
+        events = get_current_context()["triggering_asset_events"][ORDERS]
+        return [{"uri": ORDERS.uri, **e.extra} for e in events]
+
+    landed()
+
+
+after_orders_landed()
+''',
+}
+
+
 @pytest.fixture(scope="module")
 def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory, edge: MockSpotzee) -> Iterator[Deployment]:
     store = pg_database.rsplit("/", 1)[1]  # the checkpoint store and the warehouse
-    with deployed(PG_ADMIN_URL, tmp_path_factory.mktemp("airflow-home"), edge, store, API_KEY) as deployment:
+    home = tmp_path_factory.mktemp("airflow-home")
+    with deployed(PG_ADMIN_URL, home, edge, store, API_KEY, own_dags=OWN_DAGS) as deployment:
         yield deployment
 
 
@@ -367,3 +405,82 @@ def test_a_failed_migration_shows_its_sentence_and_request_id(
     assert len([rid for rid in refused if "request_id\t" in shown and rid in shown]) == 1, (refused, shown[-800:])
     assert not _ids(edge, 8_100_000, 8_101_000)
     page.screenshot(path=str(SCREENSHOTS / "failed-run.png"))
+
+
+def test_a_connection_made_in_the_form_loads_a_dag_of_ones_own_and_its_asset_starts_another(
+    deployment: Deployment, edge: MockSpotzee, page: Any, pg_database: str
+) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as db:
+        db.execute(
+            "CREATE TABLE provider_orders (order_id bigint PRIMARY KEY, customer_id int, ordered_at timestamptz)"
+        )
+        db.execute(
+            "INSERT INTO provider_orders SELECT i, i % 50, timestamptz '2024-05-01' + (i - 9000000) * interval '1 min' "
+            "FROM generate_series(9000001, 9003000) AS i"
+        )
+    # The Spotzee connection as a person creates it: the type offered, its fields labelled, the key a secret.
+    page.goto(f"{deployment.ui_url}/connections", wait_until="networkidle")
+    page.get_by_role("button", name="Add Connection").click()
+    form = page.get_by_role("dialog")
+    form.locator("[name=connection_id]").fill("spotzee_ui")
+    form.get_by_role("combobox").click()
+    page.keyboard.type("Spotz")
+    assert page.get_by_role("option").all_inner_texts() == ["Spotzee"]
+    page.keyboard.press("Enter")
+    form.locator("[name=password]").fill(API_KEY)
+    assert form.locator("[name=password]").get_attribute("type") == "password"
+    form.get_by_role("button", name="Extra Fields", exact=True).click()
+    assert form.locator("#element_base_url").input_value() == "https://apix.spotzee.com/api/client"
+    assert form.locator("[name=element_rate_limit]").input_value() == "125"
+    form.locator("#element_base_url").fill(edge.base_url)
+    form.locator("#element_project").fill("acme-ui")
+    labels = [text.strip() for text in form.locator("label").all_inner_texts()]
+    assert [t for t in labels if t in ("API key", "Base URL", "Project", "Budget name", "Requests per second")] == [
+        "API key", "Base URL", "Project", "Budget name", "Requests per second",
+    ]  # fmt: skip
+    assert not {"Host", "Schema", "Login", "Port", "Password"} & set(labels), labels
+    SCREENSHOTS.mkdir(exist_ok=True)
+    form.screenshot(path=str(SCREENSHOTS / "spotzee-connection.png"))
+    form.get_by_role("button", name="Save").click()
+    form.wait_for(state="hidden")
+    # Testing the saved connection answers from the API: one real read with its key. (Airflow 3.3.2's Test button
+    # refuses every connection without a port before asking the hook, apache/airflow#73298: the CLI asks it.)
+    reads_before = len(edge.reads)
+    assert "Connection success!" in deployment.cli("connections", "test", "spotzee_ui").stdout
+    edge.configure({"api_key": "sk_rotated_elsewhere"})  # the same key, revoked
+    try:
+        refused = deployment.cli("connections", "test", "spotzee_ui", fails=True).stdout
+    finally:
+        edge.configure({"api_key": API_KEY})
+    reads = [(r["path"], r["status"]) for r in edge.reads[reads_before:]]
+    assert reads == [("/api/client/journeys", 200), ("/api/client/journeys", 401)]
+    rid = edge.reads[-1]["request_id"]
+    assert f"Spotzee did not accept the API key (401, request {rid}): check the project's secret key." in refused
+
+    deployment.cli("dags", "trigger", "own_orders_to_spotzee", "--run-id", "own-1")
+    assert deployment.wait_for_run("own-1") == "success", deployment.task_logs("own-1")[-3000:]
+    ids = _ids(edge, 9_000_001, 9_003_001)
+    assert sorted(ids) == list(range(9_000_001, 9_003_001)) and set(ids.values()) == {1}
+
+    # The load's asset started the DAG scheduled on it, with what landed.
+    downstream = "SELECT run_id, run_type FROM dag_run WHERE dag_id = 'after_orders_landed'"
+    deployment.wait(lambda: deployment.query(downstream), 120, "the asset-scheduled DAG to start")
+    ((run_id, run_type),) = deployment.query(downstream)
+    assert run_type == "asset_triggered" and deployment.wait_for_run(run_id) == "success"
+    ((value,),) = deployment.query(
+        "SELECT value FROM xcom WHERE dag_id = 'after_orders_landed' AND task_id = 'landed' AND key = 'return_value'"
+    )
+    landed = value if isinstance(value, list) else json.loads(value)
+    assert [(e["uri"], e["events"], e["job"], e["status"]) for e in landed] == [
+        ("spotzee://acme-ui/events/order_placed", 3000, "own_orders_to_spotzee.load", "finished")
+    ]
+
+    # OpenLineage (its provider installed, a file transport): the table read, the event written.
+    events = [json.loads(line) for line in deployment.lineage.read_text().splitlines()]
+    complete = [e for e in events if e["eventType"] == "COMPLETE" and e["job"]["name"] == "own_orders_to_spotzee.load"]
+    assert len(complete) == 1
+    database = pg_database.rsplit("/", 1)[1]
+    assert [(d["namespace"], d["name"]) for d in complete[0]["inputs"]] == [
+        ("postgres://127.0.0.1:5432", f"{database}.provider_orders")
+    ]
+    assert [(d["namespace"], d["name"]) for d in complete[0]["outputs"]] == [("spotzee://acme-ui", "order_placed")]
