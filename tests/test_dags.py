@@ -45,7 +45,8 @@ for dag_id, dag in bag.dags.items():
         "tz": str(getattr(dag.timetable, "timezone", "")), "cron": getattr(dag.timetable, "expression", None),
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs, "retries": load.retries, "pool": load.pool,
-        "params": sorted(dag.params.keys()), "tasks": sorted(dag.task_ids)}
+        "params": sorted(dag.params.keys()), "tasks": sorted(dag.task_ids),
+        "load": [getattr(load, "operator_class", type(load)).__name__, [o.name for o in load.outlets]]}
 print(json.dumps(out))
 """
     done = subprocess.run(
@@ -67,6 +68,8 @@ print(json.dumps(out))
     for dag in (migration, nightly):
         assert "spotzee" in dag["tags"] and dag["retries"] >= 2 and dag["pool"] == "spotzee_api"
         assert dag["tasks"] == ["load", "plan", "summarize"] and dag["max_active_runs"] == 1
+        # The load is the provider's operator, updating its event assets through the connection's alias.
+        assert dag["load"] == ["SpotzeeLoadOperator", ["spotzee-events:spotzee_default"]]
     assert {"path", "mapping", "since", "until", "slice_rows", "dry_run", "restart"} <= set(migration["params"])
 
 

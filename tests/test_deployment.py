@@ -80,11 +80,42 @@ after_orders_landed()
 }
 
 
+# A warehouse job that refreshes a table (its asset, as the postgres provider names it) and a migration scheduled on
+# that asset, made with the shipped DAG's factory: it starts when the table is refreshed, with the form's defaults.
+UPSTREAM_DAGS = {
+    "refresh_paid_orders": '''"""Refreshes the paid orders in the warehouse (an Airflow DAG upstream of Spotzee)."""
+from airflow.sdk import Asset, dag, task
+
+
+@dag(schedule=None)
+def refresh_paid_orders():
+    @task(outlets=[Asset("postgres://127.0.0.1:5432/{db}/public/paid_orders")])
+    def refresh():
+        return "refreshed"
+
+    refresh()
+
+
+refresh_paid_orders()
+''',
+    "paid_orders_to_spotzee": '''"""Paid orders into Spotzee whenever the warehouse refreshed them (an Airflow DAG)."""
+from airflow.sdk import Asset
+from spotzee_loader.provider.migration_dag import migration_dag
+
+paid_orders_to_spotzee = migration_dag(
+    "paid_orders_to_spotzee", schedule=[Asset("postgres://127.0.0.1:5432/{db}/public/paid_orders")],
+    table="paid_orders", mapping="orders", slice_days=1,
+)
+''',
+}
+
+
 @pytest.fixture(scope="module")
 def deployment(pg_database: str, tmp_path_factory: pytest.TempPathFactory, edge: MockSpotzee) -> Iterator[Deployment]:
     store = pg_database.rsplit("/", 1)[1]  # the checkpoint store and the warehouse
     home = tmp_path_factory.mktemp("airflow-home")
-    with deployed(PG_ADMIN_URL, home, edge, store, API_KEY, own_dags=OWN_DAGS) as deployment:
+    own = {**OWN_DAGS, **{dag_id: source.replace("{db}", store) for dag_id, source in UPSTREAM_DAGS.items()}}
+    with deployed(PG_ADMIN_URL, home, edge, store, API_KEY, own_dags=own) as deployment:
         yield deployment
 
 
@@ -484,3 +515,31 @@ def test_a_connection_made_in_the_form_loads_a_dag_of_ones_own_and_its_asset_sta
         ("postgres://127.0.0.1:5432", f"{database}.provider_orders")
     ]
     assert [(d["namespace"], d["name"]) for d in complete[0]["outputs"]] == [("spotzee://acme-ui", "order_placed")]
+
+
+def test_a_migration_scheduled_on_the_warehouse_tables_asset_runs_when_it_is_refreshed(
+    deployment: Deployment, edge: MockSpotzee, pg_database: str
+) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as db:
+        db.execute("CREATE TABLE paid_orders (order_id bigint PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+        db.execute(
+            "INSERT INTO paid_orders SELECT i, i % 50, timestamptz '2024-06-01' + (i - 9100000) * interval '1 min' "
+            "FROM generate_series(9100001, 9102000) AS i"
+        )
+    deployment.cli("dags", "trigger", "refresh_paid_orders", "--run-id", "refresh-1")
+    assert deployment.wait_for_run("refresh-1") == "success"
+    started = "SELECT run_id, run_type FROM dag_run WHERE dag_id = 'paid_orders_to_spotzee'"
+    deployment.wait(lambda: deployment.query(started), 120, "the migration scheduled on the table's asset to start")
+    ((run_id, run_type),) = deployment.query(started)
+    assert run_type == "asset_triggered"
+    assert deployment.wait_for_run(run_id) == "success", deployment.task_logs(run_id)[-3000:]
+    ids = _ids(edge, 9_100_001, 9_102_001)
+    assert sorted(ids) == list(range(9_100_001, 9_102_001)) and set(ids.values()) == {1}
+    # Two days of minutes in two slices, each a load task whose inlet is the table it read.
+    labels = deployment.query(
+        "SELECT rendered_map_index FROM task_instance WHERE run_id = %s AND task_id = 'load' ORDER BY map_index", run_id
+    )
+    assert [label for (label,) in labels] == [
+        "2024-06-01 00:00..2024-06-02 00:00",
+        "2024-06-02 00:00..2024-06-02 09:21",
+    ]

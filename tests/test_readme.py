@@ -177,3 +177,11 @@ def test_every_readme_command_runs_or_says_why_not(mock: MockSpotzee, s3: dict[s
     assert skipped == set(NOT_RUN_HERE), set(NOT_RUN_HERE) - skipped  # a listed command left the README
     assert set(EXPECTED_EXIT) <= set(ran)
     assert len(ran) >= 10, ran
+
+
+def test_the_readmes_dags_of_ones_own_are_the_ones_the_deployment_runs() -> None:
+    from .test_deployment import OWN_DAGS
+
+    text = README.read_text()
+    for dag_id, source in OWN_DAGS.items():
+        assert f"```python\n{source}```" in text, f"README's {dag_id} is not the DAG tests/test_deployment.py runs"

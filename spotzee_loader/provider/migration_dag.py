@@ -18,7 +18,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
-from .operators import SpotzeeLoadOperator
+from .operators import SpotzeeLoadOperator, events_alias
 
 POOL = "spotzee_api"
 
@@ -223,6 +223,7 @@ def migration_dag(dag_id: str = "spotzee_migration", schedule: Any = None, **def
             task_id="load",
             from_params=True,  # a failed slice shows its sentence and Spotzee's request_id in its XCom tab
             pool=POOL,
+            outlets=[events_alias()],  # mapped: the alias is known when the DAG is parsed only if named here
             map_index_template="{{ task.part['label'] }}",
             execution_timeout=dt.timedelta(hours=12),
             inlets=inlets,

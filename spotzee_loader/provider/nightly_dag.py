@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from .migration_dag import POOL, retry_delay
-from .operators import WAREHOUSE_CONN_ID, SpotzeeLoadOperator
+from .operators import WAREHOUSE_CONN_ID, SpotzeeLoadOperator, events_alias
 
 
 def nightly_dag(sql_dir: Path, dag_id: str = "spotzee_nightly_backfill", cron: str = "0 2 * * *") -> DAG:
@@ -54,6 +54,7 @@ def nightly_dag(sql_dir: Path, dag_id: str = "spotzee_nightly_backfill", cron: s
             warehouse_conn_id="{{ params.conn_id }}",
             restart="{{ params.restart }}",
             pool=POOL,
+            outlets=[events_alias()],  # mapped: the alias is known when the DAG is parsed only if named here
             map_index_template="{{ task.part['label'] }}",
             execution_timeout=dt.timedelta(hours=6),
         ).expand(part=plan())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -26,9 +27,14 @@ WAREHOUSE_CONN_ID = "spotzee_warehouse"
 _OPTIONS = ("table", "sql", "mapping")  # what a slice of a nightly plan may set beside its bounds
 
 
-def events_alias(spotzee_conn_id: str = DEFAULT_CONN_ID) -> AssetAlias:
+def default_conn_id() -> str:
+    """The Spotzee connection of the deployment: ``SPOTZEE_API_CONN_ID``, else ``spotzee_default``."""
+    return os.environ.get("SPOTZEE_API_CONN_ID") or DEFAULT_CONN_ID
+
+
+def events_alias(spotzee_conn_id: str | None = None) -> AssetAlias:
     """The alias through which loads over ``spotzee_conn_id`` update their event assets."""
-    return AssetAlias(name=f"spotzee-events:{spotzee_conn_id}")
+    return AssetAlias(name=f"spotzee-events:{spotzee_conn_id or default_conn_id()}")
 
 
 class SpotzeeLoadOperator(BaseOperator):
@@ -39,6 +45,7 @@ class SpotzeeLoadOperator(BaseOperator):
     checkpoint; by default ``<dag_id>.<task_id>`` and the window, so a retried or cleared task resumes and a re-run of
     a finished window sends nothing. ``part``: one slice of a plan (mapped with ``.expand(part=...)``).
     ``from_params``: take the source and options from the run's params (the ``spotzee_migration`` trigger form).
+    ``spotzee_conn_id``: default ``SPOTZEE_API_CONN_ID``, else ``spotzee_default``.
     """
 
     template_fields: Sequence[str] = (
@@ -57,7 +64,7 @@ class SpotzeeLoadOperator(BaseOperator):
         since: str | dt.datetime | None = None,
         until: str | dt.datetime | None = None,
         job: str | None = None,
-        spotzee_conn_id: str = DEFAULT_CONN_ID,
+        spotzee_conn_id: str | None = None,
         warehouse_conn_id: str = WAREHOUSE_CONN_ID,
         dry_run: bool = False,
         restart: bool = False,
@@ -70,8 +77,10 @@ class SpotzeeLoadOperator(BaseOperator):
         from_params: bool = False,
         **kwargs: Any,
     ) -> None:
+        spotzee_conn_id = spotzee_conn_id or default_conn_id()
         outlets = list(kwargs.pop("outlets", None) or [])
-        super().__init__(outlets=[*outlets, events_alias(spotzee_conn_id)], **kwargs)
+        alias = events_alias(spotzee_conn_id)  # a mapped load (.partial) names it in its outlets already
+        super().__init__(outlets=outlets if alias in outlets else [*outlets, alias], **kwargs)
         self.source, self.table, self.sql, self.mapping = source, table, sql, mapping
         self.since, self.until, self.job, self.stamp = since, until, job, stamp
         self.spotzee_conn_id, self.warehouse_conn_id = spotzee_conn_id, warehouse_conn_id
@@ -173,7 +182,7 @@ class SpotzeeVerifyOperator(BaseOperator):
         sql: str | None = None,
         since: str | dt.datetime | None = None,
         until: str | dt.datetime | None = None,
-        spotzee_conn_id: str = DEFAULT_CONN_ID,
+        spotzee_conn_id: str | None = None,
         fail_on_difference: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -182,7 +191,7 @@ class SpotzeeVerifyOperator(BaseOperator):
         super().__init__(**kwargs)
         self.target, self.mapping, self.table, self.sql = target, mapping, table, sql
         self.since, self.until = since, until
-        self.spotzee_conn_id, self.fail_on_difference = spotzee_conn_id, fail_on_difference
+        self.spotzee_conn_id, self.fail_on_difference = spotzee_conn_id or default_conn_id(), fail_on_difference
 
     def execute(self, context: Context) -> dict[str, Any]:
         from . import glue
