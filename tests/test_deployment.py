@@ -535,11 +535,17 @@ def test_a_migration_scheduled_on_the_warehouse_tables_asset_runs_when_it_is_ref
     assert deployment.wait_for_run(run_id) == "success", deployment.task_logs(run_id)[-3000:]
     ids = _ids(edge, 9_100_001, 9_102_001)
     assert sorted(ids) == list(range(9_100_001, 9_102_001)) and set(ids.values()) == {1}
-    # Two days of minutes in two slices, each a load task whose inlet is the table it read.
+    # The table's first to last minute in daily slices, each load task labelled with its window.
     labels = deployment.query(
         "SELECT rendered_map_index FROM task_instance WHERE run_id = %s AND task_id = 'load' ORDER BY map_index", run_id
     )
     assert [label for (label,) in labels] == [
-        "2024-06-01 00:00..2024-06-02 00:00",
-        "2024-06-02 00:00..2024-06-02 09:21",
+        "2024-06-01 00:01..2024-06-02 00:01",
+        "2024-06-02 00:01..2024-06-02 09:20",
     ]
+    # Each slice updated the event's asset (the connection names no project: its id does).
+    updates = deployment.query(
+        "SELECT a.uri, count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+        "WHERE e.source_dag_id = 'paid_orders_to_spotzee' GROUP BY a.uri"
+    )
+    assert updates == [("spotzee://spotzee_default/events/order_placed", 2)]

@@ -127,6 +127,17 @@ def test_the_hook_tests_a_connection_with_a_real_read(airflow: Airflow, mock: Mo
     assert mock.requests == []  # nothing sent
 
 
+def _orders_table(conn: Any, table: str, rows: int, without_time: int | None = None) -> None:
+    """Orders 1..rows a minute apart from 2024-03-01, in the ``orders`` preset's columns; order ``without_time``
+    has no ``ordered_at`` (a row that cannot be an event)."""
+    conn.execute(f"CREATE TABLE {table} (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
+    conn.execute(
+        f"INSERT INTO {table} SELECT i, mod(i, 40), CASE WHEN i = %s THEN NULL ELSE timestamptz '2024-03-01' + "
+        "(i - 1) * interval '1 minute' END FROM generate_series(1, %s) i",
+        (without_time or 0, rows),
+    )
+
+
 OWN_DAG = '''
 """A DAG of one's own (an Airflow DAG): the warehouse's orders into Spotzee, then a check of what landed."""
 from airflow.sdk import dag
@@ -147,11 +158,7 @@ def test_a_dag_of_ones_own_loads_verifies_and_updates_its_event_asset(
     airflow: Airflow, mock: MockSpotzee, pg: Any, tmp_path: Path
 ) -> None:
     url, conn, schema = pg
-    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
-    conn.execute(
-        f"INSERT INTO {schema}.orders SELECT i, i % 40, timestamptz '2024-03-01 00:00+00' + "
-        "(i - 1) * interval '1 minute' FROM generate_series(1, 1500) i"
-    )
+    _orders_table(conn, f"{schema}.orders", 1500)
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "own_orders.py").write_text(textwrap.dedent(OWN_DAG).replace("{table}", f"{schema}.orders"))
@@ -260,11 +267,7 @@ def test_dead_letters_of_a_shared_store_stay_under_airflow_home_not_the_working_
     airflow: Airflow, mock: MockSpotzee, pg: Any, tmp_path: Path
 ) -> None:
     url, conn, schema = pg
-    conn.execute(f"CREATE TABLE {schema}.orders (order_id int PRIMARY KEY, customer_id int, ordered_at timestamptz)")
-    conn.execute(
-        f"INSERT INTO {schema}.orders SELECT i, i % 40, CASE WHEN i = 7 THEN NULL ELSE timestamptz '2024-03-01'"
-        " + i * interval '1 minute' END FROM generate_series(1, 300) i"
-    )
+    _orders_table(conn, f"{schema}.orders", 300, without_time=7)
     dags, cwd = tmp_path / "dags", tmp_path / "worker-cwd"
     dags.mkdir()
     cwd.mkdir()
