@@ -290,9 +290,10 @@ def _backfill(deployment: Deployment, *args: str) -> list[str]:
 
 # -- The migration as a person drives it: the Airflow trigger form and the outcome, in headless Chromium (Debian's
 # ``chromium`` package, driven by Playwright) against this deployment. The tests also take the README's pictures
-# (``tests/screenshots/``), so they show what the UI really shows.
+# (``docs/images/``), so they show what the UI really shows: into the ignored ``.screenshots/`` on every run, into
+# ``docs/images/`` when refreshed on purpose (``SPOTZEE_SCREENSHOTS=docs/images``, docs "Contributing").
 
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOTS = Path(os.environ.get("SPOTZEE_SCREENSHOTS") or Path(__file__).resolve().parent.parent / ".screenshots")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless on a machine without a network: no GPU, no sandbox (root in CI), and none of Chromium's own calls home.
 CHROMIUM_ARGS = [
@@ -390,7 +391,7 @@ def test_a_person_starts_a_migration_from_the_trigger_form(
     _open(form, "Source: files")
     form.locator("#element_path").fill(path)
     assert "s3://CONN_ID@bucket/prefix/ reads with that Airflow connection" in form.inner_text()
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     form.screenshot(path=str(SCREENSHOTS / "trigger-form.png"))
     form.get_by_role("button", name="Trigger", exact=True).click()
     page.wait_for_url("**/runs/**")
@@ -470,7 +471,7 @@ def test_a_connection_made_in_the_form_loads_a_dag_of_ones_own_and_its_asset_sta
         "API key", "Base URL", "Project", "Budget name", "Requests per second",
     ]  # fmt: skip
     assert not {"Host", "Schema", "Login", "Port", "Password"} & set(labels), labels
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     form.screenshot(path=str(SCREENSHOTS / "spotzee-connection.png"))
     form.get_by_role("button", name="Save").click()
     form.wait_for(state="hidden")
