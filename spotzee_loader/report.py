@@ -17,17 +17,25 @@ class RunReport:
     rows_filtered + rows_unfinished``."""
 
     job: str
+    """The checkpoint job: ``--job``, or a name derived from the source and mapping."""
     source: str
+    """The source as given (passwords redacted)."""
     mapping: str
+    """The mapping: ``preset:NAME`` or the TOML file's path."""
     checkpoint: str
+    """The checkpoint store (a SQLite path or a redacted PostgreSQL URL)."""
     status: str = "running"
     """``finished``, ``nothing_to_do``, ``failed``, ``interrupted`` or ``dry_run``."""
     dry_run: bool = False
+    """Mapped and checked every row, sent nothing."""
     rows_total: int | None = None
+    """Rows in the source when known before reading (for the progress bar); ``None`` when not."""
     rows_read: int = 0
+    """Rows read in this run (positions a skipped row group covers included)."""
     events_sent: int = 0
     """Events Spotzee acknowledged in this run (in a dry run: events that would be sent)."""
     rejected: int = 0
+    """Rows of this run rejected into the dead letters."""
     rows_skipped: int = 0
     """Rows re-read but already acknowledged in an earlier run of the job."""
     rows_outside_window: int = 0
@@ -35,14 +43,19 @@ class RunReport:
     rows_filtered: int = 0
     """Rows the mapping's ``only`` leaves out (a Segment archive's identify, page and group calls)."""
     rows_filtered_by_value: Counter[str] = field(default_factory=Counter)
+    """``rows_filtered`` by the value that left each out."""
     rows_unfinished: int = 0
     """Rows read but not acknowledged when the run stopped early; the next run sends them."""
     resumed_from_row: int = 0
+    """The row this run began at: 0, or where an earlier run of the job stopped."""
     rows_done_earlier: int = 0
     """Rows the job's earlier runs had finished when this one started (the plan's "already sent")."""
     requests: int = 0
+    """``POST /events`` requests sent (retries included)."""
     retries: int = 0
+    """Requests sent again after a retryable answer or a dropped connection."""
     retries_by_cause: Counter[str] = field(default_factory=Counter)
+    """``retries`` by cause: the HTTP status (``429``, ``503``, ...) or the network failure."""
     reads: int = 0
     """GET /events requests made to settle ambiguous requests (they count against the same per-IP limit)."""
     ambiguous_requests: int = 0
@@ -57,12 +70,17 @@ class RunReport:
     blocks: int = 0
     """Times the egress IP was found blocked (a 429) during the run, by this load or another of its budget."""
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
+    """``rejected`` by reason code (``created_at_missing``, ...)."""
     events_by_name: Counter[str] = field(default_factory=Counter)
+    """Events of this run by name."""
     first_created_at: str | None = None
+    """The earliest ``created_at`` of this run's events (UTC)."""
     last_created_at: str | None = None
+    """The latest ``created_at`` of this run's events (UTC)."""
     started_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     """When the run started (UTC), for the ETA of a running job."""
     duration_s: float = 0.0
+    """Seconds the run took."""
     live_journeys: list[str] | None = None
     """The project's live journeys (name, id, tags) when they could be listed; ``None`` when not."""
     journeys_unread: str | None = None
@@ -74,11 +92,14 @@ class RunReport:
     source_empty: bool = False
     """The source held no rows at all (a quiet day's export): a finished run with nothing to send."""
     dead_letter: str | None = None
+    """The job's dead-letter file, when it holds rows."""
     dead_letter_sha256: str | None = None
     """The digest of the dead letters last written for the job: a file that no longer has it was edited, and is
     never written over (carried from run to run through the stored report)."""
     job_totals: dict[str, int] = field(default_factory=dict)
+    """The job's counts over all its runs (``events_sent``, ``rejected``, ...)."""
     error: str | None = None
+    """The sentence that stopped the run, when it failed."""
     error_request_id: str | None = None
     """Spotzee's ``request_id`` of the answer that stopped the run, for its support."""
     source_options: dict[str, Any] = field(default_factory=dict)

@@ -48,6 +48,7 @@ def edge() -> Iterator[MockSpotzee]:
 # acme-ui), and a DAG scheduled on the asset it updates.
 OWN_DAGS = {
     "own_orders_to_spotzee": '''"""The warehouse's orders into Spotzee: an Airflow DAG of one's own."""
+
 from airflow.sdk import dag
 from spotzee_loader.provider.operators import SpotzeeLoadOperator
 
@@ -60,6 +61,7 @@ def own_orders_to_spotzee():
 own_orders_to_spotzee()
 ''',
     "after_orders_landed": '''"""When order_placed history landed in Spotzee: an Airflow DAG on the load's asset."""
+
 from airflow.sdk import Asset, dag, get_current_context, task
 
 ORDERS = Asset("spotzee://acme-ui/events/order_placed")

@@ -28,6 +28,8 @@ from .test_warehouse import duck_orders
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# The README first, then the site's pages in the order of its navigation (the tutorial's steps run in order).
+PAGES = [README, ROOT / "docs" / "index.md", ROOT / "docs" / "tutorial.md", *sorted((ROOT / "docs").glob("*/*.md"))]
 
 _AIRFLOW = "an Airflow deployment: test_dags.py and test_deployment.py run these on a real one"
 _MOCK_SERVER = "a server that runs until Ctrl-C, its optional flags in brackets: the mock fixture is that server"
@@ -35,7 +37,7 @@ _HOST_DB = "the reader's own host db: test_warehouse.py runs these against a rea
 NOT_RUN_HERE = {
     (
         "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/ruff check . && .venv/bin/ruff "
-        "format --check . && .venv/bin/mypy && .venv/bin/pytest"
+        "format --check . && .venv/bin/mypy && .venv/bin/mkdocs build --strict -q && .venv/bin/pytest"
     ): "the test command: it runs this test",
     "spotzee-loader postgresql://loader@db:5432/shop --table analytics.orders --mapping orders.toml": _HOST_DB,
     (
@@ -71,30 +73,39 @@ EXPECTED_EXIT = {
     "spotzee-loader history.parquet --preset orders --job orders-2019-2024 --stamp backfill_job --report run.json": 3,
     # The two rows are sent again as they are (the README says to fix them first): rejected again.
     "spotzee-loader resend ~/.local/state/spotzee-loader/dead-letter/orders-2019-2024.jsonl": 3,
+    # The tutorial: its plan names the two rows (no reject tolerated there), and it resends them as they are.
+    "spotzee-loader my-orders.parquet --preset orders --job tutorial --dry-run": 3,
+    "spotzee-loader resend ~/.local/state/spotzee-loader/dead-letter/tutorial.jsonl": 3,
 }
 # The README's placeholder for a key; the mock's key stands in for it.
 PLACEHOLDERS = {"sk_...": API_KEY}
 
 
-def readme_commands() -> list[tuple[int, int, str]]:
-    """``(block, line, command)`` of every command of the README's ```bash blocks: continuations joined, comments
-    and blank lines dropped, ``a && b`` kept whole."""
-    text = README.read_text(encoding="utf-8")
-    commands: list[tuple[int, int, str]] = []
-    for number, block in enumerate(re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M)):
-        first_line = text[: block.start()].count("\n") + 2
-        pending, start = "", 0
-        for offset, raw in enumerate(block.group(1).splitlines()):
-            line = re.sub(r"\s+#\s.*$", "", raw).rstrip()  # a trailing comment (after blanks)
-            if not pending and (not line.strip() or line.lstrip().startswith("#")):
-                continue
-            if not pending:
-                start = first_line + offset
-            if line.endswith("\\"):
-                pending += line[:-1].strip() + " "
-                continue
-            commands.append((number, start, " ".join((pending + line.strip()).split())))
-            pending = ""
+def readme_commands() -> list[tuple[int, str, str]]:
+    """``(story, where, command)`` of every command of the README's and the site's ```bash blocks: continuations
+    joined, comments and blank lines dropped, ``a && b`` kept whole; ``where`` is ``file:line``. A story is one of
+    the README's blocks, or one page of the site (a walk-through across blocks, as the tutorial)."""
+    commands: list[tuple[int, str, str]] = []
+    number = 0
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        number += page != README
+        for block in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
+            number += page == README
+            first_line = text[: block.start()].count("\n") + 2
+            pending, start = "", 0
+            for offset, raw in enumerate(block.group(1).splitlines()):
+                line = re.sub(r"\s+#\s.*$", "", raw).rstrip()  # a trailing comment (after blanks)
+                if not pending and (not line.strip() or line.lstrip().startswith("#")):
+                    continue
+                if not pending:
+                    start = first_line + offset
+                if line.endswith("\\"):
+                    pending += line[:-1].strip() + " "
+                    continue
+                where = f"{page.relative_to(ROOT)}:{start}"
+                commands.append((number, where, " ".join((pending + line.strip()).split())))
+                pending = ""
     return commands
 
 
@@ -109,6 +120,7 @@ def _sandbox(tmp: Path, s3: dict[str, str]) -> Path:
                              pa.array(times, table.schema.field("ordered_at").type))  # fmt: skip
     pq.write_table(table, box / "orders.parquet")
     pq.write_table(table, box / "history.parquet")  # the migration walk-through's own source
+    pq.write_table(table, box / "my-orders.parquet")  # the tutorial's
     shutil.copytree(ROOT / "sql", box / "sql")
     csv = box / "exports" / "orders-2019.csv.gz"
     with pa.CompressedOutputStream(str(csv), "gzip") as out:
@@ -153,7 +165,7 @@ def test_every_readme_command_runs_or_says_why_not(mock: MockSpotzee, s3: dict[s
     skipped, ran, block = set(), [], 0
     for number, line, command in commands:
         if number != block:
-            mock.reset()  # each block is its own story (the migration of block 2 is verified against its own sends)
+            mock.reset()  # each story on its own (a walk-through is verified against its own sends)
             block = number
         if command in NOT_RUN_HERE:
             skipped.add(command)
@@ -168,9 +180,7 @@ def test_every_readme_command_runs_or_says_why_not(mock: MockSpotzee, s3: dict[s
         result = subprocess.run(["bash", "-c", run], cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
                                 check=False)  # fmt: skip
         expected = EXPECTED_EXIT.get(command, 0)
-        assert result.returncode == expected, (
-            f"README line {line}: {command}\n{result.stdout[-1500:]}\n" + (result.stderr[-3000:])
-        )
+        assert result.returncode == expected, f"{line}: {command}\n{result.stdout[-1500:]}\n" + (result.stderr[-3000:])
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr, (line, result.stderr)
         ran.append(command)
 
@@ -179,9 +189,9 @@ def test_every_readme_command_runs_or_says_why_not(mock: MockSpotzee, s3: dict[s
     assert len(ran) >= 10, ran
 
 
-def test_the_readmes_dags_of_ones_own_are_the_ones_the_deployment_runs() -> None:
+def test_the_docs_dags_of_ones_own_are_the_ones_the_deployment_runs() -> None:
     from .test_deployment import OWN_DAGS
 
-    text = README.read_text()
+    text = (ROOT / "docs" / "how-to" / "airflow.md").read_text()
     for dag_id, source in OWN_DAGS.items():
-        assert f"```python\n{source}```" in text, f"README's {dag_id} is not the DAG tests/test_deployment.py runs"
+        assert f"```python\n{source}```" in text, f"the docs' {dag_id} is not the DAG tests/test_deployment.py runs"

@@ -6,9 +6,28 @@ import argparse
 import logging
 import sys
 
+from ..operate import EXIT_DIFFERENCES
 from ..redaction import install_log_redaction
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES = {
+    EXIT_OK: "every row delivered, or rejected within `--max-rejected`",
+    EXIT_REJECTS: "the run finished, all valid rows were delivered, but the job rejected more rows than "
+    "`--max-rejected`",
+    EXIT_FATAL: "stopped by a fatal error: bad API key (401/402/403), the API, the source database, the object store "
+    "or the checkpoint store unreachable past the retry budget (a database or object store unreachable when the run "
+    "starts: past 30 s), a full disk (checkpoint store, dead letters, report, `--output`), a corrupt row group, source "
+    "or mapping changed under the same job, job already running elsewhere. The checkpoint is intact; re-running "
+    "resumes",
+    EXIT_USAGE: "usage or configuration error (bad option, missing file or column, invalid mapping, a database key "
+    "that is missing, NULL or not unique); nothing was sent, or (a duplicate key found mid-table) everything sent is "
+    "checkpointed",
+    EXIT_INTERRUPTED: "interrupted by SIGTERM / Ctrl-C: requests in flight were finished and checkpointed; re-running "
+    "resumes",
+    EXIT_DIFFERENCES: "`verify` only: the source and Spotzee's counts differ on some day",
+}
+"""Every exit code and what it means (the documentation's exit code reference is generated from this)."""
 
 
 COMMANDS = """Replay historical orders and actions into Spotzee as events with their original time.
