@@ -210,3 +210,33 @@ def test_the_wheel_lists_every_package_of_the_tree() -> None:
     }
     assert sorted(setuptools["packages"]) == sorted(tree)
     assert setuptools["package-dir"] == {"spotzee_loader.dags": "dags", "spotzee_loader.sql": "sql"}
+
+
+def test_the_changelog_names_the_version() -> None:
+    """The newest entry of CHANGELOG.md (after any "Unreleased") is the package's version, which the wheel takes."""
+    import re
+
+    import spotzee_loader
+
+    entries = re.findall(r"^## (\S+)", (PACKAGE.parent / "CHANGELOG.md").read_text(), re.M)
+    released = [e for e in entries if e != "Unreleased"]
+    assert released[0] == spotzee_loader.__version__, (released[:2], spotzee_loader.__version__)
+    assert released == sorted(released, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+
+
+def test_pre_commit_runs_the_test_commands_checks() -> None:
+    """``.pre-commit-config.yaml`` is valid, and runs the tools of the README's second command from its .venv."""
+    import yaml
+
+    config = PACKAGE.parent / ".pre-commit-config.yaml"
+    validate = [sys.executable, "-m", "pre_commit", "validate-config", str(config)]
+    done = subprocess.run(validate, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    entries = [hook["entry"] for repo in yaml.safe_load(config.read_text())["repos"] for hook in repo["hooks"]]
+    assert entries == [
+        ".venv/bin/ruff check --fix", ".venv/bin/ruff format", ".venv/bin/mypy", ".venv/bin/lint-imports",
+        ".venv/bin/mkdocs build --strict --quiet --site-dir site",
+    ]  # fmt: skip
+    readme = (PACKAGE.parent / "README.md").read_text()
+    for tool in ("ruff check .", "ruff format --check .", "mypy", "mkdocs build --strict"):
+        assert f".venv/bin/{tool}" in readme
