@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from spotzee_loader.mapping import convert, fragments
+from spotzee_loader.mapping import fragments
+from spotzee_loader.mapping import iso_text as convert
 
 FIRST_MS, LAST_MS = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01T00:00:00.000Z, 9999-12-31T23:59:59.999Z
 EDGES = [FIRST_MS, LAST_MS, 0, -1, 951_782_400_000, 951_868_799_999, 4_107_542_399_999, -2_208_988_800_001]

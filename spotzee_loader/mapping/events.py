@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MappingError
-from . import convert
+from . import convert, iso_text
 from .bodies import assemble, assemble_rows
 from .json_objects import data_objects
 from .only import matches
@@ -53,7 +53,7 @@ class EventBuilder:
         self.mapping = mapping
         self._row_by_row = row_by_row
         # Bounds written as created_at is (ISO, UTC, milliseconds), so the window is a string comparison.
-        self._window = tuple(None if t is None else convert.iso_instant(t) for t in window)
+        self._window = tuple(None if t is None else iso_text.iso_instant(t) for t in window)
         columns = [name for name in schema.names if name != VALUE_FAULT]
         mapping.check_columns(columns)
         self._data_props = mapping.data_properties(columns)
@@ -285,18 +285,18 @@ class EventBuilder:
         # Whatever else left no time (null, empty string): an event without created_at would be stamped "now".
         flag(_mask_rows(pc.is_null(utc)), "created_at_missing", "created_at", f"column {m.created_at!r} is empty")
         flag(
-            _mask_rows(pc.less(utc, pa.scalar(EARLIEST, convert.UTC_MS))),
+            _mask_rows(pc.less(utc, pa.scalar(EARLIEST, iso_text.UTC_MS))),
             "created_at_too_old",
             "created_at",
             too_old,
         )
         flag(
-            _mask_rows(pc.greater(utc, pa.scalar(self._latest, convert.UTC_MS))),
+            _mask_rows(pc.greater(utc, pa.scalar(self._latest, iso_text.UTC_MS))),
             "created_at_future",
             "created_at",
             future,
         )
-        return convert.iso_strings(utc)
+        return iso_text.iso_strings(utc)
 
     def _data_json(self, batch: pa.RecordBatch, flag: Any) -> list[Any] | None:
         m = self.mapping

@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import convert
+from . import convert, iso_text
 
 Fragment = list[str | pa.Array]
 """Pieces whose concatenation, row by row, is the JSON text; a null in any array piece nulls the row."""
@@ -101,9 +101,9 @@ def json_column(arr: pa.Array | pa.ChunkedArray, timezone: str) -> Fragment:
     if pa.types.is_integer(type_) or pa.types.is_boolean(type_) or pa.types.is_decimal(type_):
         return [arr.cast(pa.string())]  # "12", "true", "194029.55": already JSON, exact
     if pa.types.is_date(type_):
-        return json_strings(convert.iso_dates(arr))
+        return json_strings(iso_text.iso_dates(arr))
     if pa.types.is_timestamp(type_):
-        return json_strings(convert.iso_strings(convert.utc_timestamps(arr, timezone)[0]))
+        return json_strings(iso_text.iso_strings(convert.utc_timestamps(arr, timezone)[0]))
     if pa.types.is_floating(type_):
         return _floats(convert.json_values(arr, timezone))
     return _python_values(convert.json_values(arr, timezone))
