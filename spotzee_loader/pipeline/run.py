@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import IO
 
-from .. import deadletter
 from ..api import Delivery, RateLimiter, SpotzeeClient
 from ..budget import SharedBudget, share_budget
 from ..checkpoint import (
-    AckedChunk,
     CheckpointStore,
     CommitQueue,
     JobIdentity,
@@ -41,6 +38,7 @@ from ..progress import Progress
 from ..redaction import redact
 from ..report import RunReport
 from ..sources import ResumePoint, Source, is_database_url
+from .acks import acked_chunks, count_acknowledged, send_chunk
 from .growth import check_files
 from .keyed import KeyLedger, without_repeats
 from .overlap import refuse_overlap
@@ -237,7 +235,8 @@ class Run:
         if not self.warned_of_journeys:  # a run that sends nothing (finished, empty, all rejected) warns of nothing
             log.warning("%s", journey_warning(self.report))
             self.warned_of_journeys = True
-        future = self.pool.submit(self._send, self.client, chunk.events, f"{self.key_prefix}-c{chunk.seq}")
+        key_stem = f"{self.key_prefix}-c{chunk.seq}"
+        future = self.pool.submit(send_chunk, self.client, chunk.events, key_stem, self.abort)
         self.inflight[future] = chunk
 
     def _writing_output(self) -> contextlib.AbstractContextManager[None]:
@@ -286,48 +285,12 @@ class Run:
     def _commit(self, answered: list[tuple[Chunk, Delivery]]) -> None:
         """Checkpoint every chunk answered since the last commit, in one transaction (held while the store is
         away), and count them."""
-        job, locate, key = self.identity.name, self.source.locate, list(self.mapping.key)
-        acked: list[AckedChunk] = []
-        for chunk, delivery in answered:
-            records = [deadletter.local_record(job, r, locate(r.row), key) for r in chunk.rejects]
-            records += deadletter.server_records(job, delivery.rejected, chunk.event_rows, chunk.events,
-                                                 chunk.event_keys, locate)  # fmt: skip
-            acked.append(
-                AckedChunk(chunk.seq, chunk.start_row, chunk.end_row, chunk.end_key, delivery.accepted, records)
-            )
+        acked = acked_chunks(self.identity.name, answered, self.source.locate, list(self.mapping.key))
         self.commits.add(acked)
         if self.commits.failure is not None and self.fatal is None:
             self.fatal = self.commits.failure  # stop sending; ``flush`` raises it with the count left out
             self.abort.set()
-        r = self.report
-        for (chunk, delivery), done in zip(answered, acked, strict=True):
-            log.debug(
-                "chunk %d acknowledged: rows %d..%d, %d events, %d rejected, %d requests",
-                chunk.seq,
-                chunk.start_row,
-                chunk.end_row - 1,
-                delivery.accepted,
-                len(done.rejects),
-                delivery.requests,
-            )
-            r.count_chunk(chunk.seq, delivery, done.rejects)
-            self.progress.advance(chunk.rows, delivery.accepted, len(done.rejects))
-
-    def _send(self, client: SpotzeeClient, events: list[bytes], key_stem: str) -> Delivery:
-        # A chunk still queued when the run started stopping (bad key, Ctrl-C) is never sent.
-        if self.abort.is_set():
-            raise InterruptedRunError("the run is stopping; this chunk was not sent.")
-        # The body's digest in the key: a chunk whose rows changed (a live table) gets a new key
-        # instead of a 409 mismatch; an unchanged one is replayed by Spotzee, not recorded twice.
-        # Hashed here, on the sender's thread, not on the one that maps and checkpoints.
-        digest = hashlib.sha256(b"\n".join(events)).hexdigest()[:12]
-        try:
-            return client.deliver(events, f"{key_stem}-{digest}")
-        except BaseException:
-            # Whatever ends a delivery ends the run (a refused key, the budget spent): stop here, on the sender's
-            # thread, so that no chunk queued behind this one goes out before the main thread hears of it.
-            self.abort.set()
-            raise
+        count_acknowledged(self.report, self.progress, answered, acked)
 
     def _interruptible_sleep(self, seconds: float) -> None:
         if self.abort.wait(seconds):
