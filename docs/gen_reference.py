@@ -13,7 +13,7 @@ import mkdocs_gen_files
 from spotzee_loader.cli import main
 from spotzee_loader.cli.common import EXIT_CODES
 from spotzee_loader.mapping import PRESET_NAMES
-from spotzee_loader.mapping.spec import _TOP_KEYS
+from spotzee_loader.mapping.toml_values import TOP_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = {
@@ -67,7 +67,7 @@ with mkdocs_gen_files.open("reference/mapping-keys.md", "w") as page:
         "# Mapping file keys\n\nGenerated from the mapping parser: the top-level keys a TOML mapping file may hold "
         "(any other is refused, naming it) and the presets. What each key does: [Mapping](mapping.md).\n\n"
     )
-    page.write("".join(f"- `{key}`\n" for key in sorted(_TOP_KEYS)))
+    page.write("".join(f"- `{key}`\n" for key in sorted(TOP_KEYS)))
     page.write("\nPresets: " + ", ".join(f"`{name}`" for name in PRESET_NAMES) + ".\n")
 
 with mkdocs_gen_files.open("reference/report.md", "w") as page:

@@ -21,32 +21,17 @@ from ..errors import MappingError
 from .column_types import boolean_words
 from .csv_table import CsvDialect, csv_dialect
 from .names import nested_path, snake_case
-from .only import only_text
 from .time_forms import TimeForm
+from .toml_values import (
+    check_top_keys,
+    column_list,
+    declared_types,
+    only_values,
+    property_pairs,
+    text_value,
+    user_tables,
+)
 
-USER_FIELDS = ("email", "phone", "timezone", "locale")
-_TOP_KEYS = {
-    "name",
-    "name_column",
-    "external_id",
-    "anonymous_id",
-    "created_at",
-    "timezone",
-    "key",
-    "data_json",
-    "data_columns",
-    "exclude_columns",
-    "data",
-    "user",
-    "types",
-    "only",
-    "csv",
-    "created_at_format",
-    "created_at_unit",
-    "created_at_time",
-    "booleans",
-    "drop_properties",
-}
 COLUMN_TYPES = ("string", "integer", "number", "boolean", "timestamp", "json")
 """What ``[types]`` may declare for a column: of a CSV or JSON Lines file, or a text column of Parquet or a database
 (see ``sources/text_types``, ``sources/declared``)."""
@@ -107,91 +92,28 @@ class Mapping:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], origin: str) -> Mapping:
         """Validate a parsed TOML document and build the mapping; every problem is a MappingError."""
-        unknown = sorted(set(raw) - _TOP_KEYS)
-        if unknown:
-            raise MappingError(
-                f"{origin}: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(sorted(_TOP_KEYS))}."
-            )
-
-        def text(key: str) -> str | None:
-            value = raw.get(key)
-            if value is None:
-                return None
-            if not isinstance(value, str) or not value:
-                raise MappingError(f"{origin}: '{key}' must be a non-empty string, got {value!r}.")
-            return value
-
-        def columns(key: str) -> tuple[str, ...]:
-            value = raw.get(key, [])
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise MappingError(f"{origin}: '{key}' must be a list of column names, got {value!r}.")
-            return tuple(value)
-
-        def pairs(table: Any, where: str) -> tuple[tuple[str, str], ...]:
-            if not isinstance(table, dict):
-                raise MappingError(f'{origin}: [{where}] must be a table of property = "column".')
-            out = []
-            for prop, column in table.items():
-                if not isinstance(column, str) or not column:
-                    raise MappingError(f"{origin}: {where}.{prop} must name a column as a string, got {column!r}.")
-                out.append((prop, column))
-            return tuple(out)
-
-        data_columns: str | tuple[str, ...] = "*" if raw.get("data_columns") == "*" else columns("data_columns")
-
-        types = pairs(raw.get("types", {}), "types")
-        for column, type_ in types:
-            if type_ not in COLUMN_TYPES:
-                raise MappingError(
-                    f"{origin}: types.{column} = {type_!r}; a column type is one of {', '.join(COLUMN_TYPES)}."
-                )
-        only_raw = raw.get("only", {})
-        if not isinstance(only_raw, dict):
-            raise MappingError(f'{origin}: [only] must be a table of column = ["value", ...].')
-        only = []
-        for column, values in only_raw.items():
-            kept = values if isinstance(values, list) else [values]
-            texts = [only_text(v) for v in kept]
-            if not texts or any(t is None for t in texts):
-                raise MappingError(
-                    f"{origin}: only.{column} must be a value (text, number, true/false) or a list of them, "
-                    f"got {values!r}."
-                )
-            only.append((column, tuple(t for t in texts if t is not None)))
-
-        user_raw = dict(raw.get("user", {}))
-        if not isinstance(user_raw, dict):
-            raise MappingError(f"{origin}: [user] must be a table.")
-        user_data_raw = user_raw.pop("data", {})
-        bad_user = sorted(set(user_raw) - set(USER_FIELDS))
-        if bad_user:
-            raise MappingError(
-                f"{origin}: [user] allows only {', '.join(USER_FIELDS)} and [user.data]; "
-                f"move {', '.join(bad_user)} under [user.data]."
-            )
-
+        check_top_keys(raw, origin)
+        user, user_data = user_tables(raw, origin)
         mapping = cls(
-            created_at=text("created_at") or "",
-            name=text("name"),
-            name_column=text("name_column"),
-            external_id=text("external_id"),
-            anonymous_id=text("anonymous_id"),
-            timezone=text("timezone") or "UTC",
-            key=columns("key"),
-            data_json=text("data_json"),
-            data_columns=data_columns,
-            exclude_columns=columns("exclude_columns"),
-            data=pairs(raw.get("data", {}), "data"),
-            user=pairs(user_raw, "user"),
-            user_data=pairs(user_data_raw, "user.data"),
-            types=types,
-            only=tuple(only),
+            created_at=text_value(raw, "created_at", origin) or "",
+            name=text_value(raw, "name", origin),
+            name_column=text_value(raw, "name_column", origin),
+            external_id=text_value(raw, "external_id", origin),
+            anonymous_id=text_value(raw, "anonymous_id", origin),
+            timezone=text_value(raw, "timezone", origin) or "UTC",
+            key=column_list(raw, "key", origin),
+            data_json=text_value(raw, "data_json", origin),
+            data_columns="*" if raw.get("data_columns") == "*" else column_list(raw, "data_columns", origin),
+            exclude_columns=column_list(raw, "exclude_columns", origin),
+            data=property_pairs(raw.get("data", {}), "data", origin),
+            user=user,
+            user_data=user_data,
+            types=declared_types(raw, COLUMN_TYPES, origin),
+            only=only_values(raw, origin),
             origin=origin,
             created_at_form=TimeForm.from_dict(raw, origin),
             booleans=boolean_words(raw.get("booleans", {}), origin),
-            drop_properties=columns("drop_properties"),
+            drop_properties=column_list(raw, "drop_properties", origin),
             csv=csv_dialect(raw.get("csv", {}), origin),
         )
         mapping._check_shape()
