@@ -18,7 +18,7 @@ from .storage import FILE_FORMATS, StoredFile, format_of, is_data_file, is_objec
 
 if TYPE_CHECKING:
     from .databases import open_warehouse
-    from .parquet import list_parquet_files, parquet_metadata
+    from .parquet_files import list_parquet_files, parquet_metadata
 
 __all__ = [
     "FileRecord",
@@ -91,7 +91,7 @@ def source_files(spec: str, options: SourceOptions, detected: str | None = None)
         raise ConfigError(f"unknown file format {file_format!r}; use one of {', '.join(FILE_FORMATS)}.")
     named = options.files or (spec,)
     if file_format == "parquet":
-        from .parquet import list_parquet_files
+        from .parquet_files import list_parquet_files
 
         listed = [list_parquet_files(name, options.storage, options.retry_budget_s) for name in named]
         return file_format, [one for files in listed for one in files]
@@ -126,9 +126,9 @@ def _detect_format(spec: str, options: SourceOptions) -> str:
 def __getattr__(name: str) -> Any:
     # The readers load on first use: a DAG file parses without pyarrow.parquet or a database driver.
     if name in ("list_parquet_files", "parquet_metadata"):
-        from . import parquet
+        from . import parquet_files
 
-        return getattr(parquet, name)
+        return getattr(parquet_files, name)
     if name == "open_warehouse":
         from .databases import open_warehouse
 

@@ -14,15 +14,14 @@ import pyarrow.parquet as pq
 from ..config import RetrySettings, StorageCredentials
 from ..errors import ConfigError, SourceReadError
 from ..mapping import Mapping, utc_instant
-from ..outages import START_PATIENCE_S, first_line, is_transient
+from ..outages import first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .declared import as_declared
 from .outages import object_store_outage
+from .parquet_files import CANNOT_GROW, footer_digest, list_parquet_files, look_at_file, parquet_metadata
 from .stock import FileRecord, Stock, take_stock
-from .storage import StoredFile, is_data_file, is_object_storage, list_files, storage_reason
-
-_FOOTER_TAIL = 8  # 4-byte footer length + "PAR1"
+from .storage import StoredFile, is_object_storage
 
 
 @dataclass(frozen=True)
@@ -44,48 +43,6 @@ class _Reading:
 
     group: int
     first_row: int
-
-
-def list_parquet_files(
-    spec: str, credentials: StorageCredentials | None = None, retry_budget_s: float = START_PATIENCE_S
-) -> list[StoredFile]:
-    """The Parquet files ``spec`` names (file, folder or prefix, glob; local or object storage), sorted."""
-    return list_files(spec, _is_parquet, "Parquet", credentials=credentials, retry_budget_s=retry_budget_s)
-
-
-def _is_parquet(name: str) -> bool:
-    return name.endswith(".parquet") and is_data_file(name)
-
-
-def parquet_metadata(file: StoredFile) -> pq.FileMetaData:
-    try:
-        with file.open() as handle:
-            return pq.ParquetFile(handle).metadata
-    except (pa.ArrowInvalid, OSError) as exc:
-        reason = storage_reason(exc) if is_object_storage(file.url) else str(exc)
-        raise ConfigError(f"{file.url} is not a readable Parquet file ({reason}).") from None
-
-
-def _footer_digest(file: StoredFile) -> str:
-    """Hash of the Parquet footer: row groups, offsets and statistics, without reading the data."""
-    with file.open() as f:
-        size = f.size()
-        f.seek(size - _FOOTER_TAIL)
-        tail = f.read(_FOOTER_TAIL)
-        footer_len = int.from_bytes(tail[:4], "little")
-        f.seek(max(0, size - _FOOTER_TAIL - footer_len))
-        footer = f.read(footer_len)
-    return hashlib.sha256(size.to_bytes(8, "little") + footer + tail).hexdigest()
-
-
-_CANNOT_GROW = "a Parquet file keeps its footer at its end, so rows added to it move rows read: add new files instead"
-
-
-def _look(file: StoredFile, size: int, mtime_ns: int, before: FileRecord | None) -> tuple[FileRecord, str | None]:
-    """A Parquet file's record: its footer's digest, which only matches an earlier one of the same size."""
-    digest = _footer_digest(file)
-    same_size = before is not None and before.size == size
-    return FileRecord(file.url, size, mtime_ns, digest), digest if same_size else None
 
 
 class ParquetSource:
@@ -202,12 +159,12 @@ class ParquetSource:
         digest = hashlib.sha256()
         for f in self._files:
             name = f.file.url.rsplit("/", 1)[-1]
-            digest.update(f"{name}\0{_footer_digest(f.file)}\0{f.first_group}:{len(f.row_group_rows)}\n".encode())
+            digest.update(f"{name}\0{footer_digest(f.file)}\0{f.first_group}:{len(f.row_group_rows)}\n".encode())
         return digest.hexdigest()[:16]
 
     def take_stock(self, earlier: dict[str, FileRecord]) -> Stock:
         """Each file by its footer, read again unless size and time are as recorded."""
-        return take_stock([f.file for f in self._files], earlier, _look, lambda _: _CANNOT_GROW)
+        return take_stock([f.file for f in self._files], earlier, look_at_file, lambda _: CANNOT_GROW)
 
     def total_rows(self) -> int:
         return sum(f.rows for f in self._files)
