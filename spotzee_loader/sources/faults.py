@@ -60,3 +60,36 @@ def shown(value: Any) -> str:
     """A value quoted in a reason: text as it is, anything else as JSON, cut at 80 characters."""
     text = value if isinstance(value, str) else orjson.dumps(json_safe(value)).decode()
     return repr(text[:80] + ("…" if len(text) > 80 else ""))
+
+
+def with_malformed(text: pa.RecordBatch, malformed: list[Any], faults: Faults) -> pa.RecordBatch:
+    """CSV lines with too few or too many fields (Arrow's ``invalid_row_handler`` rows), each one rejected row
+    after ``text``'s rows."""
+    for row in malformed:
+        line = f"line {row.number:,}" if row.number > 0 else "a line"
+        message = (
+            f"{line} has {row.actual_columns} fields where the header has {row.expected_columns}: {row.text[:80]!r}"
+        )
+        faults.add(faults.rows, "row_malformed", "line", message)
+        faults.rows += 1
+    empty = pa.RecordBatch.from_pylist([{}] * len(malformed), schema=text.schema)
+    return pa.Table.from_batches([text, empty]).combine_chunks().to_batches()[0]
+
+
+def json_objects(lines: list[bytes]) -> tuple[list[dict[str, Any]], Faults]:
+    """JSON Lines as objects; a line that is not JSON, or not an object, is an empty row with its fault."""
+    faults = Faults(len(lines))
+    objects: list[dict[str, Any]] = []
+    for row, line in enumerate(lines):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            faults.add(row, "line_invalid", "line", f"line is not JSON ({exc}): {line[:80]!r}")
+            value = {}
+        if not isinstance(value, dict):
+            if row not in faults.found:
+                kind = type(value).__name__
+                faults.add(row, "line_not_object", "line", f"line holds a JSON {kind}, not an object")
+            value = {}
+        objects.append(value)
+    return objects, faults

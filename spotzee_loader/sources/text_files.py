@@ -18,7 +18,6 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -29,7 +28,7 @@ from ..outages import first_line, is_transient
 from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .csv_dialect import HEAD_BYTES, CsvFormat, undecodable
-from .faults import Faults, with_faults
+from .faults import Faults, json_objects, with_faults, with_malformed
 from .outages import object_store_outage
 from .stock import FileRecord, Stock, hash_bytes, stat, take_stock
 from .storage import StoredFile, is_object_storage
@@ -256,16 +255,7 @@ class TextFileSource:
             for text in reader:
                 faults = Faults(text.num_rows)
                 if malformed:  # a line with too few or too many fields: one rejected row, after its block's rows
-                    for row in malformed:
-                        line = f"line {row.number:,}" if row.number > 0 else "a line"
-                        message = (
-                            f"{line} has {row.actual_columns} fields where the header has {row.expected_columns}: "
-                            f"{row.text[:80]!r}"
-                        )
-                        faults.add(faults.rows, "row_malformed", "line", message)
-                        faults.rows += 1
-                    empty = pa.RecordBatch.from_pylist([{}] * len(malformed), schema=text.schema)
-                    text = pa.Table.from_batches([text, empty]).combine_chunks().to_batches()[0]
+                    text = with_malformed(text, malformed, faults)
                     malformed.clear()
                 yield self._typed_text(text, faults)
 
@@ -288,20 +278,7 @@ class TextFileSource:
                 yield self._typed_objects(rows, columns)
 
     def _typed_objects(self, lines: list[bytes], columns: list[str] | None) -> pa.RecordBatch:
-        faults = Faults(len(lines))
-        objects: list[dict[str, Any]] = []
-        for row, line in enumerate(lines):
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                faults.add(row, "line_invalid", "line", f"line is not JSON ({exc}): {line[:80]!r}")
-                value = {}
-            if not isinstance(value, dict):
-                if row not in faults.found:
-                    kind = type(value).__name__
-                    faults.add(row, "line_not_object", "line", f"line holds a JSON {kind}, not an object")
-                value = {}
-            objects.append(value)
+        objects, faults = json_objects(lines)
         for value in objects:
             self._seen.update(dict.fromkeys(value))
         kept = [n for n in self._seen if columns is None or n in columns]
