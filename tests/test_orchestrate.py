@@ -13,8 +13,8 @@ import pytest
 from spotzee_loader.config import ApiSettings, Secret, SourceOptions
 from spotzee_loader.errors import ConfigError, TooManyRejectsError
 from spotzee_loader.orchestrate.nightly import NightlyConfig, nightly_slices
+from spotzee_loader.orchestrate.params import MigrationParams
 from spotzee_loader.orchestrate.plan import (
-    MigrationParams,
     file_slices,
     parquet_slices,
     plan_migration,

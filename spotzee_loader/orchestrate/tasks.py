@@ -20,7 +20,8 @@ from ..config import (
 from ..errors import SpotzeeLoaderError, TooManyRejectsError
 from ..pipeline import Loader, MappingChoice
 from ..progress import LogProgress
-from .plan import MigrationParams, Slice
+from .params import MigrationParams
+from .plan import Slice
 
 log = logging.getLogger(__name__)
 

@@ -231,7 +231,7 @@ def migration_dag(dag_id: str = "spotzee_migration", schedule: Any = None, **def
 
         @task(multiple_outputs=False)
         def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
-            from ..orchestrate.plan import MigrationParams
+            from ..orchestrate.params import MigrationParams
             from . import glue
 
             context = get_current_context()

@@ -96,7 +96,8 @@ class SpotzeeLoadOperator(BaseOperator):
         return glue.fail_fast(lambda: self._load(context), context["ti"])
 
     def _load(self, context: Context) -> dict[str, Any]:
-        from ..orchestrate.plan import MigrationParams, Slice
+        from ..orchestrate.params import MigrationParams
+        from ..orchestrate.plan import Slice
         from ..orchestrate.tasks import check_rejects, run_migration_slice, summarize_reports
         from . import glue
 
@@ -201,7 +202,7 @@ class SpotzeeVerifyOperator(BaseOperator):
     def _verify(self, context: Context) -> dict[str, Any]:
         from ..errors import VerifyDifferenceError
         from ..operate import VerifyRequest, verify_target
-        from ..orchestrate.plan import MigrationParams
+        from ..orchestrate.params import MigrationParams
         from . import glue
 
         settings = glue.AirflowSettings.from_env()
