@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 from ..errors import MappingError
 from . import convert, iso_text
 from .bodies import assemble, assemble_rows
+from .created_at import created_at_strings, mask_rows, outside_window
 from .json_objects import data_objects
 from .only import matches
 from .outcome import (
-    EARLIEST,
     FUTURE_TOLERANCE,
     MAX_EVENT_BYTES,
     MAX_ID_CHARS,
@@ -31,11 +31,6 @@ from .outcome import (
 )
 from .rejects import oversized, rejects
 from .spec import Mapping
-from .time_forms import form_timestamps
-
-
-def _mask_rows(mask: pa.Array) -> list[int]:
-    return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()  # type: ignore[no-any-return]
 
 
 class EventBuilder:
@@ -106,7 +101,7 @@ class EventBuilder:
         faulted: dict[int, dict[str, Any]] = {}
         if VALUE_FAULT in batch.schema.names:  # values the source could not read as their column's type
             faults = batch.column(VALUE_FAULT)
-            for row in _mask_rows(pc.is_valid(faults)):
+            for row in mask_rows(pc.is_valid(faults)):
                 found = orjson.loads(faults[row].as_py())
                 # A bad value in a column the mapping does not use is no reason to refuse the row.
                 used = [f for f in found["faults"] if f[1] == "line" or f[1] in self._used]
@@ -123,9 +118,9 @@ class EventBuilder:
         names: pa.Array | None = None
         if m.name_column is not None:
             names = convert.as_strings(convert.plain(batch.column(m.name_column)).cast(pa.string()))
-            flag(_mask_rows(pc.is_null(names)), "name_missing", "name", f"column {m.name_column!r} is empty")
+            flag(mask_rows(pc.is_null(names)), "name_missing", "name", f"column {m.name_column!r} is empty")
             flag(
-                _mask_rows(pc.greater(pc.utf8_length(names), MAX_NAME_CHARS)),
+                mask_rows(pc.greater(pc.utf8_length(names), MAX_NAME_CHARS)),
                 "name_too_long",
                 "name",
                 f"event name is longer than {MAX_NAME_CHARS} characters",
@@ -139,7 +134,7 @@ class EventBuilder:
             strings = convert.id_strings(batch.column(column))
             too_long = pc.greater(pc.utf8_length(strings), MAX_ID_CHARS)
             flag(
-                _mask_rows(too_long),
+                mask_rows(too_long),
                 "id_too_long",
                 field_,
                 f"{field_} from column {column!r} is longer than {MAX_ID_CHARS} characters",
@@ -147,20 +142,20 @@ class EventBuilder:
             id_valid = pc.or_(id_valid, pc.is_valid(strings))
             ids[field_] = strings
         flag(
-            _mask_rows(pc.invert(id_valid)),
+            mask_rows(pc.invert(id_valid)),
             "id_missing",
             "external_id",
             "neither external_id nor anonymous_id has a value",
         )
 
-        created = self._created_at(batch, flag)
-        outside = self._outside(created)
+        created = created_at_strings(batch, self.mapping, self._latest, flag)
+        outside = outside_window(created, self._window)
         # A row the source could not read is a reject whatever the filter says: it may well be a wanted one.
         exempt = faulty if outside is None else outside if faulty is None else pc.or_(faulty, outside)
         filtered, filtered_by_value = self._filtered(batch, exempt)
         skipped = outside if filtered is None else filtered if outside is None else pc.or_(outside, filtered)
         if skipped is not None:  # skipped rows are not judged: neither events nor rejects
-            for row in _mask_rows(skipped):
+            for row in mask_rows(skipped):
                 problems.pop(row, None)
         data_json = self._data_json(batch, flag)
         if data_json is None and not self._row_by_row:
@@ -176,7 +171,7 @@ class EventBuilder:
         sizes = pc.binary_length(bodies)
         fits = pc.fill_null(pc.less_equal(sizes, MAX_EVENT_BYTES), False)
         too_large = pc.and_(clean, pc.invert(fits))
-        for i, size in zip(_mask_rows(too_large), pc.filter(sizes, too_large).to_pylist(), strict=True):
+        for i, size in zip(mask_rows(too_large), pc.filter(sizes, too_large).to_pylist(), strict=True):
             problems[i] = oversized(bodies[i].as_py(), size)
         valid = pc.and_(clean, fits)
         rows = pc.add(pc.indices_nonzero(valid), first_row).to_pylist()
@@ -227,76 +222,6 @@ class EventBuilder:
             kept = pc.and_(kept, pc.invert(out))
         filtered = pc.invert(kept) if exempt is None else pc.and_(pc.invert(kept), pc.invert(exempt))
         return filtered, by_value
-
-    def _outside(self, created: pa.Array) -> pa.Array | None:
-        """Rows with a valid ``created_at`` before ``since`` or at/after ``until``; ``None`` without a window."""
-        since, until = self._window
-        if since is None and until is None:
-            return None
-        times = created.cast(pa.string())  # a column of nulls only may come typed null
-        out = pa.array([False] * len(times), pa.bool_())
-        if since is not None:
-            out = pc.or_(out, pc.less(times, since))
-        if until is not None:
-            out = pc.or_(out, pc.greater_equal(times, until))
-        return pc.fill_null(out, False)
-
-    def _created_at(self, batch: pa.RecordBatch, flag: Any) -> pa.Array:
-        m = self.mapping
-        raw = convert.plain(batch.column(m.created_at))
-        form = m.created_at_form
-        if form:
-            time_of_day = convert.plain(batch.column(form.time_column)) if form.time_column else None
-            utc, unparseable = form_timestamps(raw, time_of_day, m.timezone, form)
-            unfit = form.unfit(m.created_at)
-        else:
-            utc, unparseable = convert.utc_timestamps(raw, m.timezone)
-            unfit = f"column {m.created_at!r} is not an ISO 8601 timestamp or date"
-        future = f"column {m.created_at!r} is more than a day in the future (after {self._latest:%Y-%m-%dT%H:%M:%SZ})"
-        too_old = f"column {m.created_at!r} is before {EARLIEST:%Y-%m-%d}, the earliest time accepted"
-        flag(unparseable, "created_at_unparseable", "created_at", unfit)
-        if not form and (pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type)):
-            # Times past the convertible range are still times: say which bound they break first.
-            aware = pa.types.is_timestamp(raw.type) and raw.type.tz is not None
-            latest: Any = self._latest if aware else self._latest.replace(tzinfo=None)
-            earliest: Any = EARLIEST if aware else EARLIEST.replace(tzinfo=None)
-            if pa.types.is_date(raw.type):  # a date is the whole day: compare days, in the date's own type
-                latest, earliest = latest.date(), earliest.date()
-            stamps = raw
-            flag(
-                _mask_rows(pc.greater(stamps, pa.scalar(latest, stamps.type))),
-                "created_at_future",
-                "created_at",
-                future,
-            )
-            flag(
-                _mask_rows(pc.less(stamps, pa.scalar(earliest, stamps.type))),
-                "created_at_too_old",
-                "created_at",
-                too_old,
-            )
-        if not form and not convert.is_texty(raw.type):
-            flag(
-                _mask_rows(pc.and_(pc.is_valid(raw), pc.is_null(utc))),
-                "created_at_out_of_range",
-                "created_at",
-                f"column {m.created_at!r} is outside years 1..9999",
-            )
-        # Whatever else left no time (null, empty string): an event without created_at would be stamped "now".
-        flag(_mask_rows(pc.is_null(utc)), "created_at_missing", "created_at", f"column {m.created_at!r} is empty")
-        flag(
-            _mask_rows(pc.less(utc, pa.scalar(EARLIEST, iso_text.UTC_MS))),
-            "created_at_too_old",
-            "created_at",
-            too_old,
-        )
-        flag(
-            _mask_rows(pc.greater(utc, pa.scalar(self._latest, iso_text.UTC_MS))),
-            "created_at_future",
-            "created_at",
-            future,
-        )
-        return iso_text.iso_strings(utc)
 
     def _data_json(self, batch: pa.RecordBatch, flag: Any) -> list[Any] | None:
         m = self.mapping
