@@ -72,11 +72,11 @@ with mkdocs_gen_files.open("reference/mapping-keys.md", "w") as page:
 
 with mkdocs_gen_files.open("reference/report.md", "w") as page:
     page.write(
-        "# The run report\n\nGenerated from `spotzee_loader.report.RunReport`: the fields of `--report FILE` (JSON), "
+        "# The run report\n\nGenerated from `spotzee_loader.pipeline.RunReport`: the fields of `--report FILE` (JSON), "
         "of the Airflow load task's XCom, and of the checkpoint store's record of each run.\n\n"
         "| field | type | meaning |\n|---|---|---|\n"
     )
-    for name, kind, doc in _fields(ROOT / "spotzee_loader" / "report.py", "RunReport"):
+    for name, kind, doc in _fields(ROOT / "spotzee_loader" / "pipeline" / "report.py", "RunReport"):
         escaped = doc.replace("|", "\\|")
         page.write(f"| `{name}` | `{kind}` | {escaped} |\n")
 

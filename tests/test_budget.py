@@ -15,11 +15,11 @@ import pyarrow as pa
 
 from spotzee_loader.api import RateLimiter
 from spotzee_loader.api.mock import MockSpotzee
-from spotzee_loader.budget import SharedBudget
 from spotzee_loader.checkpoint import open_lease_book
 from spotzee_loader.checkpoint.leases import SQLiteLeaseBook
 from spotzee_loader.config import BudgetSettings
 from spotzee_loader.examples import example_orders
+from spotzee_loader.pipeline.budget import SharedBudget
 
 from .conftest import Cli
 
@@ -161,7 +161,7 @@ def test_a_lease_of_a_process_of_this_host_that_is_gone_is_dropped_at_once(tmp_p
     import subprocess
     import sys
 
-    from spotzee_loader import budget as budget_module
+    from spotzee_loader.pipeline import budget as budget_module
 
     path = str(tmp_path / "checkpoints.sqlite")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,

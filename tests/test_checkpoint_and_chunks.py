@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from spotzee_loader.checkpoint import AckedChunk, JobIdentity, SQLiteCheckpointStore
 from spotzee_loader.checkpoint.records import Acked
-from spotzee_loader.chunking import Chunk, Chunker
 from spotzee_loader.errors import CheckpointMismatchError, JobLockedError
 from spotzee_loader.mapping import BuiltBatch, Reject
+from spotzee_loader.pipeline.chunking import Chunk, Chunker
 
 IDENTITY = JobIdentity("job-a", "src", "sfp", "map", "mfp", "http://x")
 

@@ -507,7 +507,7 @@ def test_each_arrow_type_stands_for_the_types_kind_resend_reads_it_as() -> None:
 
 
 def test_an_earlier_export_is_told_from_an_edited_file(tmp_path: Path) -> None:
-    from spotzee_loader.deadletter import is_earlier_export
+    from spotzee_loader.pipeline.deadletter import is_earlier_export
 
     records = [b'{"row":1,"source":{"total":"N/A"}}', b'{"row":5,"source":{"total":"x"}}', b'{"row":9}']
     path = tmp_path / "dead.jsonl"

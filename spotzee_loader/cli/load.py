@@ -36,10 +36,8 @@ from ..config import (
 )
 from ..errors import ConfigError, JobLockedError, SpotzeeLoaderError
 from ..mapping import COLUMN_TYPES, PRESET_NAMES
-from ..pipeline import Loader, MappingChoice
-from ..progress import BarProgress, LogProgress
+from ..pipeline import BarProgress, Loader, LogProgress, MappingChoice, RunReport
 from ..redaction import redact
-from ..report import RunReport
 from .common import COMMANDS, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTS, Parser, UsageError, setup_logging
 from .mock_server import start_rehearsal
 from .summary import print_summary

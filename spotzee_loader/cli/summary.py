@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..pipeline import journey_warning
+from ..pipeline import RunReport, journey_warning
 from ..redaction import redact
-from ..report import RunReport
 
 
 def _skipped_rows(r: RunReport, separator: str) -> str:

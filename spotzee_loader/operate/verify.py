@@ -17,11 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..api import DayKey, RateLimiter, spotzee_day_counts
-from ..budget import share_budget
 from ..checkpoint import open_checkpoint_store
 from ..config import ApiSettings, BudgetSettings, SourceOptions
 from ..mapping import BatchMapper, Mapping
-from ..pipeline import MappingChoice
+from ..pipeline import MappingChoice, share_budget
 from ..redaction import redact
 from ..sources import ResumePoint, Source, is_database_url, open_source
 

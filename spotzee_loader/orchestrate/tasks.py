@@ -18,8 +18,7 @@ from ..config import (
     use_compact_memory_pool,
 )
 from ..errors import SpotzeeLoaderError, TooManyRejectsError
-from ..pipeline import Loader, MappingChoice
-from ..progress import LogProgress
+from ..pipeline import Loader, LogProgress, MappingChoice
 from .params import MigrationParams
 from .plan import Slice
 

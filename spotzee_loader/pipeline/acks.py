@@ -8,13 +8,13 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .. import deadletter
 from ..api import Delivery, SpotzeeClient
 from ..checkpoint import AckedChunk
-from ..chunking import Chunk
 from ..errors import InterruptedRunError
-from ..progress import Progress
-from ..report import RunReport
+from . import deadletter
+from .chunking import Chunk
+from .progress import Progress
+from .report import RunReport
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import orjson
 
-from .. import deadletter
 from ..checkpoint import CheckpointStore
 from ..config import LoadSettings
 from ..errors import CheckpointStoreError, OutputWriteError, SpotzeeLoaderError
 from ..files import private_folder, write_atomically, writing
-from ..report import RunReport
+from . import deadletter
+from .report import RunReport
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import logging
 
 from ..checkpoint import RESTART_OR_RENAME, CheckpointStore
 from ..errors import CheckpointMismatchError
-from ..report import RunReport
 from ..sources import FileRecord, Source
+from .report import RunReport
 
 log = logging.getLogger(__name__)
 

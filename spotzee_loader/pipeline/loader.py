@@ -12,13 +12,13 @@ from collections.abc import Callable
 from ..checkpoint import CheckpointStore, JobIdentity, open_checkpoint_store
 from ..config import LoadSettings
 from ..errors import ConfigError
-from ..progress import Progress
 from ..redaction import redact
-from ..report import RunReport
 from ..sources import Source, open_source
 from .choice import MappingChoice, default_job_name, source_location
 from .finish import finalize, write_report
 from .overlap import warn_of_overlap
+from .progress import Progress
+from .report import RunReport
 from .run import Run
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from ..checkpoint import JobState
 from ..config import ApiSettings, SourceOptions
 from ..errors import ConfigError
 from ..mapping import Mapping
-from ..report import RunReport
 from ..sources import Source
+from .report import RunReport
 
 log = logging.getLogger(__name__)
 JOURNEY_WARNING = (

@@ -18,14 +18,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import IO
 
 from ..api import Delivery, RateLimiter, SpotzeeClient
-from ..budget import SharedBudget, share_budget
 from ..checkpoint import (
     CheckpointStore,
     CommitQueue,
     JobIdentity,
     JobState,
 )
-from ..chunking import Chunk, Chunker
 from ..config import LoadSettings
 from ..errors import (
     InterruptedRunError,
@@ -34,16 +32,18 @@ from ..errors import (
 )
 from ..files import open_private, writing
 from ..mapping import BatchMapper, Mapping
-from ..progress import Progress
 from ..redaction import redact
-from ..report import RunReport
 from ..sources import ResumePoint, Source, is_database_url
 from .acks import acked_chunks, count_acknowledged, send_chunk
+from .budget import SharedBudget, share_budget
+from .chunking import Chunk, Chunker
 from .growth import check_files
 from .keyed import KeyLedger, without_repeats
 from .overlap import refuse_overlap
 from .plan import announce_plan, journey_warning, read_journeys
+from .progress import Progress
 from .reading import key_ledger, within_limit
+from .report import RunReport
 
 log = logging.getLogger(__name__)
 _CHECKING = 16

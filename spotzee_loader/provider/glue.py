@@ -32,9 +32,8 @@ from ..errors import (
 )
 from ..orchestrate.nightly import NightlyConfig, nightly_slices
 from ..orchestrate.tasks import TaskEnvironment, budget_for_tasks, check_rejects, summarize_reports
-from ..pipeline import journey_warning, read_journeys
+from ..pipeline import RunReport, journey_warning, read_journeys
 from ..redaction import install_log_redaction
-from ..report import RunReport
 from ..sources import is_object_storage
 from .hooks import SpotzeeConnection, SpotzeeHook
 

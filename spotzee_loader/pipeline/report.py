@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .api import Delivery
+from ..api import Delivery
 
 
 @dataclass

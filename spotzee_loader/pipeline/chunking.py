@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .mapping import BuiltBatch, Reject
-from .sources import RowKey, encode_key
+from ..mapping import BuiltBatch, Reject
+from ..sources import RowKey, encode_key
 
 # A long run of bad rows still closes a chunk now and then, so memory stays bounded.
 MAX_REJECTS_PER_CHUNK = 1000

@@ -20,9 +20,9 @@ import socket
 import threading
 import uuid
 
-from .api import RateLimiter
-from .checkpoint import LeaseBook, open_lease_book
-from .config import BudgetSettings
+from ..api import RateLimiter
+from ..checkpoint import LeaseBook, open_lease_book
+from ..config import BudgetSettings
 
 log = logging.getLogger(__name__)
 

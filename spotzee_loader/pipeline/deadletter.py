@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from .api import ItemRejection, item_field
-from .files import write_atomically
-from .mapping import Reject
+from ..api import ItemRejection, item_field
+from ..files import write_atomically
+from ..mapping import Reject
 
 
 def local_record(job: str, reject: Reject, where: tuple[str, int], key: list[str]) -> dict[str, Any]:
