@@ -35,6 +35,7 @@ from ..orchestrate.tasks import TaskEnvironment, budget_for_tasks, check_rejects
 from ..pipeline import RunReport, journey_warning, read_journeys
 from ..redaction import install_log_redaction
 from ..sources import is_object_storage
+from .assets import default_conn_id, update_event_assets
 from .hooks import SpotzeeConnection, SpotzeeHook
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,12 @@ def summarize_migration(reports: list[dict[str, Any]], max_rejected: int, ti: An
     ti.xcom_push(key="summary", value=summary["text"])
     fail_fast(lambda: check_rejects(summary, max_rejected), ti)
     return summary
+
+
+def update_assets_of_run(context: Any, reports: list[dict[str, Any]]) -> None:
+    """The event assets of a plan's run, from its slices' reports (``operators.update_event_assets``)."""
+    conn_id = default_conn_id()
+    update_event_assets(context, spotzee_connection(conn_id).project, reports, conn_id)
 
 
 def with_warehouse(env: TaskEnvironment, conn_id: str) -> TaskEnvironment:

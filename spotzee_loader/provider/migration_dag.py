@@ -18,7 +18,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, dag, get_current_context, task
 
-from .operators import SpotzeeLoadOperator, events_alias
+from .assets import events_alias
+from .operators import SpotzeeLoadOperator
 
 POOL = "spotzee_api"
 
@@ -223,13 +224,13 @@ def migration_dag(dag_id: str = "spotzee_migration", schedule: Any = None, **def
             task_id="load",
             from_params=True,  # a failed slice shows its sentence and Spotzee's request_id in its XCom tab
             pool=POOL,
-            outlets=[events_alias()],  # mapped: the alias is known when the DAG is parsed only if named here
             map_index_template="{{ task.part['label'] }}",
             execution_timeout=dt.timedelta(hours=12),
             inlets=inlets,
         ).expand(part=plan())
 
-        @task(multiple_outputs=False)
+        # The event assets are updated here, once per run, one run at a time (update_event_assets says why).
+        @task(multiple_outputs=False, outlets=[events_alias()], max_active_tis_per_dag=1)
         def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
             from ..orchestrate.params import MigrationParams
             from . import glue
@@ -237,7 +238,9 @@ def migration_dag(dag_id: str = "spotzee_migration", schedule: Any = None, **def
             context = get_current_context()
             params = MigrationParams.from_conf(dict(context["params"]))
             # The figures where a person looks: this task's XCom tab ("summary" as text, the return value as JSON).
-            return glue.summarize_migration(list(reports), params.max_rejected, context["ti"])
+            summary = glue.summarize_migration(list(reports), params.max_rejected, context["ti"])
+            glue.update_assets_of_run(context, list(reports))
+            return summary
 
         summarize(load.output)  # type: ignore[arg-type]
 

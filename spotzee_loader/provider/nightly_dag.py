@@ -15,8 +15,9 @@ from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from .assets import events_alias
 from .migration_dag import POOL, retry_delay
-from .operators import WAREHOUSE_CONN_ID, SpotzeeLoadOperator, events_alias
+from .operators import WAREHOUSE_CONN_ID, SpotzeeLoadOperator
 
 
 def nightly_dag(sql_dir: Path, dag_id: str = "spotzee_nightly_backfill", cron: str = "0 2 * * *") -> DAG:
@@ -54,16 +55,18 @@ def nightly_dag(sql_dir: Path, dag_id: str = "spotzee_nightly_backfill", cron: s
             warehouse_conn_id="{{ params.conn_id }}",
             restart="{{ params.restart }}",
             pool=POOL,
-            outlets=[events_alias()],  # mapped: the alias is known when the DAG is parsed only if named here
             map_index_template="{{ task.part['label'] }}",
             execution_timeout=dt.timedelta(hours=6),
         ).expand(part=plan())
 
-        @task(multiple_outputs=False)
+        # The event assets are updated here, once per run, one run at a time (update_event_assets says why).
+        @task(multiple_outputs=False, outlets=[events_alias()], max_active_tis_per_dag=1)
         def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
             from . import glue
 
-            return glue.summarize_nightly(sql_dir, list(reports))
+            summary = glue.summarize_nightly(sql_dir, list(reports))
+            glue.update_assets_of_run(get_current_context(), list(reports))
+            return summary
 
         summarize(load.output)  # type: ignore[arg-type]
 

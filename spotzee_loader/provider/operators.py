@@ -13,28 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from airflow.sdk import AssetAlias, BaseOperator, Context
+from airflow.sdk import BaseOperator, Context
 
-from . import DEFAULT_CONN_ID
-from .assets import create_asset
+from .assets import default_conn_id, events_alias, update_event_assets
 from .lineage import Lineage
 
 WAREHOUSE_CONN_ID = "spotzee_warehouse"
 _OPTIONS = ("table", "sql", "mapping")  # what a slice of a nightly plan may set beside its bounds
-
-
-def default_conn_id() -> str:
-    """The Spotzee connection of the deployment: ``SPOTZEE_API_CONN_ID``, else ``spotzee_default``."""
-    return os.environ.get("SPOTZEE_API_CONN_ID") or DEFAULT_CONN_ID
-
-
-def events_alias(spotzee_conn_id: str | None = None) -> AssetAlias:
-    """The alias through which loads over ``spotzee_conn_id`` update their event assets."""
-    return AssetAlias(name=f"spotzee-events:{spotzee_conn_id or default_conn_id()}")
 
 
 class SpotzeeLoadOperator(BaseOperator):
@@ -79,8 +67,9 @@ class SpotzeeLoadOperator(BaseOperator):
     ) -> None:
         spotzee_conn_id = spotzee_conn_id or default_conn_id()
         outlets = list(kwargs.pop("outlets", None) or [])
-        alias = events_alias(spotzee_conn_id)  # a mapped load (.partial) names it in its outlets already
-        super().__init__(outlets=outlets if alias in outlets else [*outlets, alias], **kwargs)
+        if not (part or from_params):  # a slice of a plan: its DAG's summarize task updates the assets, once
+            outlets.append(events_alias(spotzee_conn_id))
+        super().__init__(outlets=outlets, **kwargs)
         self.source, self.table, self.sql, self.mapping = source, table, sql, mapping
         self.since, self.until, self.job, self.stamp = since, until, job, stamp
         self.spotzee_conn_id, self.warehouse_conn_id = spotzee_conn_id, warehouse_conn_id
@@ -120,9 +109,8 @@ class SpotzeeLoadOperator(BaseOperator):
         self._lineage = Lineage.of(params, env.warehouse_url, spotzee.project)
         report = run_migration_slice(env, params, piece)
         self._lineage = self._lineage.with_events(report.get("events_by_name") or {})
-        if not params.dry_run:
-            self._update_assets(context, spotzee.project, report)
         if not (self.from_params or self.part):  # a plan's slices are counted together by its summarize task
+            update_event_assets(context, spotzee.project, [report], self.spotzee_conn_id)
             check_rejects(summarize_reports([report]), params.max_rejected)
         return report
 
@@ -149,14 +137,6 @@ class SpotzeeLoadOperator(BaseOperator):
         if not params.job and (params.since or params.until):
             job += "-" + "-".join(f"{t:%Y%m%dT%H%M%SZ}" if t else "open" for t in (params.since, params.until))
         return Slice(label=job, job=job, since=since, until=until)
-
-    def _update_assets(self, context: Context, project: str, report: dict[str, Any]) -> None:
-        events = context["outlet_events"][events_alias(self.spotzee_conn_id)]
-        for name, count in sorted((report.get("events_by_name") or {}).items()):
-            if count:
-                extra = {"job": report["job"], "events": count, "status": report["status"]}
-                extra |= {"first_created_at": report.get("first_created_at"), "until": report.get("last_created_at")}
-                events.add(create_asset(project=project, event=name), extra=extra)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """What this load read and wrote, for the OpenLineage provider (called only when it is installed)."""
