@@ -49,12 +49,23 @@ print(json.dumps({
 """
 
 
-def _python(airflow: Airflow, script: str, *args: str) -> Any:
+def _ran(
+    *cmd: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``cmd`` run to its end, asserting it succeeded (its output's tail otherwise)."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], env=airflow.env, capture_output=True, text=True, timeout=120, check=False
+        [str(c) for c in cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, output(done)[-3000:]
+    return done
+
+
+def _last_json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _python(airflow: Airflow, script: str, *args: str) -> Any:
+    return _last_json(_ran(sys.executable, "-c", script, *args, env=airflow.env))
 
 
 def test_airflow_finds_the_provider_its_connection_form_and_its_asset_uris(airflow: Airflow) -> None:
@@ -77,11 +88,7 @@ def test_airflow_finds_the_provider_its_connection_form_and_its_asset_uris(airfl
     }
     assert found["imports"] == [True] * 6 and found["asset_handler"]
 
-    listed = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
-        env=airflow.env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert listed.returncode == 0, output(listed)
+    listed = _ran(sys.executable, "-m", "airflow", "providers", "list", "-o", "json", env=airflow.env)
     providers = json.loads(listed.stdout[listed.stdout.index("[") :])
     assert [p["package_name"] for p in providers if p["package_name"] == "spotzee-loader"] == ["spotzee-loader"]
 
@@ -103,12 +110,8 @@ def test_the_hook_tests_a_connection_with_a_real_read(airflow: Airflow, mock: Mo
     airflow.env["AIRFLOW_CONN_NAMED"] = _conn("spotzee", API_KEY, base_url=mock.base_url, project="acme-eu")
     airflow.env["AIRFLOW_CONN_REVOKED"] = _conn("spotzee", "sk_revoked_0000", extra__spotzee__base_url=mock.base_url)
     airflow.env["AIRFLOW_CONN_OLD"] = json.dumps({"conn_type": "http", "host": mock.base_url, "password": API_KEY})
-    done = subprocess.run(
-        [sys.executable, "-c", HOOK_SCRIPT, "good", "named", "revoked", "old"],
-        env=airflow.env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, output(done)[-3000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    done = _ran(sys.executable, "-c", HOOK_SCRIPT, "good", "named", "revoked", "old", env=airflow.env)
+    results = _last_json(done)
     # The http connection of earlier releases still works, saying once that it is deprecated.
     assert output(done).count("connection 'old' is of type http, deprecated for Spotzee: create it again") == 1
     assert API_KEY not in output(done)
@@ -206,20 +209,12 @@ print(json.dumps({"dags": {d: bag.dags[d].fileloc for d in sorted(bag.dags)}, "e
 
 def test_the_built_wheel_carries_the_dags_and_their_sql_into_a_fresh_venv(airflow: Airflow, tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert built.returncode == 0, output(built)[-3000:]
+    _ran(sys.executable, "-m", "build", "--outdir", dist, ROOT)
     (wheel,) = dist.glob("*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    _ran(sys.executable, "-m", "venv", venv)
     py = venv / "bin" / "python"
-    installed = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert installed.returncode == 0, output(installed)[-3000:]
+    _ran(py, "-m", "pip", "install", "-q", "--no-deps", wheel)
     # Airflow and the other dependencies from this venv, after the fresh one's own site-packages (a path in a .pth
     # file): the package, its metadata and its entry point come from the wheel.
     site = next((venv / "lib").glob("python3*/site-packages"))
@@ -229,17 +224,8 @@ def test_the_built_wheel_carries_the_dags_and_their_sql_into_a_fresh_venv(airflo
     dags.mkdir()
     (dags / "spotzee.py").write_text(ONE_LINE)
     env = {**airflow.env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
-    done = subprocess.run(
-        [str(py), "-c", PARSE_SCRIPT, str(dags)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )  # fmt: skip  (not the checkout as the working directory: python -c would import the package from it)
-    assert done.returncode == 0, output(done)[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    # Not the checkout as the working directory: python -c would import the package from it.
+    found = _last_json(_ran(py, "-c", PARSE_SCRIPT, dags, env=env, cwd=tmp_path))
     assert found["errors"] == []
     one_line = str(dags / "spotzee.py")  # the DAGs belong to the one-line file, as a worker finds them
     assert found["dags"] == {"spotzee_migration": one_line, "spotzee_nightly_backfill": one_line}
@@ -274,11 +260,7 @@ def test_dead_letters_of_a_shared_store_stay_under_airflow_home_not_the_working_
     (dags / "with_a_bad_row.py").write_text(textwrap.dedent(REJECTING_DAG).replace("{table}", f"{schema}.orders"))
     airflow.env.update({"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "AIRFLOW_CONN_SPOTZEE_WAREHOUSE": url})
     airflow.env["AIRFLOW_CONN_SPOTZEE_CHECKPOINT"] = url  # a store shared by workers: no folder of its own
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", "with_a_bad_row"],
-        env=airflow.env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, output(done)[-3000:]
+    _ran(sys.executable, "-m", "airflow", "dags", "test", "with_a_bad_row", env=airflow.env, cwd=cwd)
     assert sorted(Counter(e["data"]["order_id"] for e in mock.events)) == [i for i in range(1, 301) if i != 7]
     assert list(cwd.iterdir()) == []  # customer rows never land where the worker happens to run
     dead = airflow.home / "spotzee" / "dead-letter" / "with_a_bad_row.load.jsonl"

@@ -28,11 +28,9 @@ def outside_window(created: pa.Array, window: tuple[str | None, ...]) -> pa.Arra
     if since is None and until is None:
         return None
     times = created.cast(pa.string())  # a column of nulls only may come typed null
-    out = pa.array([False] * len(times), pa.bool_())
-    if since is not None:
-        out = pc.or_(out, pc.less(times, since))
-    if until is not None:
-        out = pc.or_(out, pc.greater_equal(times, until))
+    before = pc.less(times, since) if since is not None else None
+    after = pc.greater_equal(times, until) if until is not None else None
+    out = after if before is None else before if after is None else pc.or_(before, after)
     return pc.fill_null(out, False)
 
 

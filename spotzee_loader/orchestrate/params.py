@@ -3,6 +3,7 @@ validated: every problem is one ``ConfigError`` naming the param."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 from dataclasses import asdict, dataclass
@@ -11,19 +12,20 @@ from typing import Any
 
 import orjson
 
+from ..config import instant
 from ..errors import ConfigError
 from ..mapping import PRESET_NAMES
 from ..pipeline import MappingChoice
 
 
-def _date(value: Any, name: str) -> dt.datetime | None:
+def param_instant(value: Any, name: str) -> dt.datetime | None:
+    """A window param (``2024-01-01`` or an ISO 8601 time; naive means UTC) as an aware UTC datetime."""
     if value in (None, ""):
         return None
     try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
+        return instant(str(value))
+    except argparse.ArgumentTypeError:
         raise ConfigError(f"param {name}={value!r} is not a date (YYYY-MM-DD) or ISO 8601 time.") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,11 @@ class MigrationParams:
                     f"{0 if name == 'max_rejected' else 1}, got {values[name]!r}."
                 )
         params = cls(
-            **{**values, "since": _date(values.get("since"), "since"), "until": _date(values.get("until"), "until")}
+            **{
+                **values,
+                "since": param_instant(values.get("since"), "since"),
+                "until": param_instant(values.get("until"), "until"),
+            }
         )
         params._check()
         return params

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from ..config import DEFAULT_RATE_LIMIT, ApiSettings, RetrySettings, Secret, StorageCredentials
+from ..config import DEFAULT_RATE_LIMIT, RetrySettings, Secret, StorageCredentials
 from ..errors import (
     ApiError,
     ApiUnavailableError,
@@ -82,11 +82,6 @@ def _connection(conn_id: str) -> Any:
 def spotzee_connection(conn_id: str) -> SpotzeeConnection:
     """The Spotzee connection, read once (``SpotzeeHook``)."""
     return SpotzeeHook(conn_id).connection
-
-
-def api_settings(conn_id: str) -> ApiSettings:
-    """Base URL and key from the Spotzee connection (read once per task, not per request)."""
-    return spotzee_connection(conn_id).api
 
 
 def warehouse_url(conn_id: str) -> str:
@@ -168,7 +163,7 @@ def announce_live_journeys(settings: AirflowSettings, refuse: bool, ti: Any = No
     """The plan task's word on the project's live journeys (logged, and its XCom ``live_journeys``); ``refuse``
     (the ``no_live_journeys`` param): fail the plan while any is live. ``None`` when they could not be listed."""
     report = RunReport(job="plan", source="-", mapping="-", dry_run=True, checkpoint="-")
-    read_journeys(report, api_settings(settings.api_conn_id), None, refuse)
+    read_journeys(report, spotzee_connection(settings.api_conn_id).api, None, refuse)
     log.warning("%s", journey_warning(report))
     if ti is not None and report.live_journeys is not None:
         ti.xcom_push(key="live_journeys", value="; ".join(report.live_journeys) or "none")

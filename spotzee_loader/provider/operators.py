@@ -182,7 +182,7 @@ class SpotzeeVerifyOperator(BaseOperator):
     def _verify(self, context: Context) -> dict[str, Any]:
         from ..errors import VerifyDifferenceError
         from ..operate import VerifyRequest, verify_target
-        from ..orchestrate.params import MigrationParams
+        from ..orchestrate.params import MigrationParams, param_instant
         from . import glue
 
         settings = glue.AirflowSettings.from_env()
@@ -194,8 +194,8 @@ class SpotzeeVerifyOperator(BaseOperator):
             choice=choice,
             table=self.table,
             sql=self.sql,
-            since=_parsed(self.since),
-            until=_parsed(self.until),
+            since=param_instant(_instant(self.since), "since"),
+            until=param_instant(_instant(self.until), "until"),
             budget=spotzee.budget or settings.budget,
         )
         done = verify_target(request, lambda _target: spotzee.api)
@@ -226,11 +226,3 @@ def _instant(value: str | dt.datetime | None) -> str | None:
     if value is None or value == "" or value == "None":
         return None
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
-
-
-def _parsed(value: str | dt.datetime | None) -> dt.datetime | None:
-    text = _instant(value)
-    if text is None:
-        return None
-    parsed = dt.datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

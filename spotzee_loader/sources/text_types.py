@@ -99,8 +99,8 @@ def from_text(
         return json_array(texts)
     pattern = {"integer": _INTEGER, "number": _NUMBER}.get(kind)
     values = _plain_number(arr) if declared and kind in ("integer", "number") else arr
-    true_words = ["true", "1", *(w.lower() for w in words[0])]
     if kind == "boolean":
+        true_words = ["true", "1", *(w.lower() for w in words[0])]
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
         fits = pc.is_in(lowered, pa.array([*_BOOLEANS, *true_words[2:], *(w.lower() for w in words[1])]))
     else:
