@@ -36,8 +36,9 @@ _MOCK_SERVER = "a server that runs until Ctrl-C, its optional flags in brackets:
 _HOST_DB = "the reader's own host db: test_warehouse.py runs these against a real PostgreSQL"
 NOT_RUN_HERE = {
     (
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/ruff check . && .venv/bin/ruff "
-        "format --check . && .venv/bin/mypy && .venv/bin/mkdocs build --strict -q && .venv/bin/pytest"
+        "python3 -m venv .venv && .venv/bin/pip install -q uv && .venv/bin/uv pip install -q --python .venv/bin/python "
+        "-e '.[test]' && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && "
+        ".venv/bin/mkdocs build --strict -q && .venv/bin/pytest"
     ): "the test command: it runs this test",
     "spotzee-loader postgresql://loader@db:5432/shop --table analytics.orders --mapping orders.toml": _HOST_DB,
     (
@@ -195,3 +196,10 @@ def test_the_docs_dags_of_ones_own_are_the_ones_the_deployment_runs() -> None:
     text = (ROOT / "docs" / "how-to" / "airflow.md").read_text()
     for dag_id, source in OWN_DAGS.items():
         assert f"```python\n{source}```" in text, f"the docs' {dag_id} is not the DAG tests/test_deployment.py runs"
+
+
+def test_ci_runs_exactly_the_readme_s_second_command() -> None:
+    """.ci/run may start services first, but what it runs is the README's test command, word for word."""
+    second = [c for _, _, c in readme_commands() if c.startswith("python3 -m venv") and "pytest" in c]
+    ci_lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert len(second) == 1 and ci_lines[-1] == second[0]
