@@ -189,9 +189,47 @@ def test_windows_that_meet_overlap_and_windows_apart_do_not(cli: Cli, mock: Mock
     wide = cli(path, "--preset", "orders", "--job", "wide", "--since", "2021-05-01T11:00:00Z")
     assert wide.returncode == 2
     # Both overlap it; the job named is the one that moved last.
-    assert "job 'wide' would send rows that job 'later' already sent" in wide.stderr
+    assert (
+        "job 'wide' would send rows that job 'later' (and 1 other job: `spotzee-loader status` lists them) already sent"
+    ) in wide.stderr
     assert "its rows [2021-05-01T12:00:00+00:00, -), these [2021-05-01T11:00:00+00:00, -)" in wide.stderr
     assert order_ids(mock) == Counter(range(1, 1_441))
+
+
+def test_a_migration_over_nights_a_nightly_query_loaded_is_refused(
+    cli: Cli, mock: MockSpotzee, pg: Any, tmp_path: Path
+) -> None:
+    """The nightly job reads a query, the migration a table: the (shared PostgreSQL) store still sees they read the
+    same rows. (The SQLite store answers the same jobs() the other tests here refuse from.)"""
+    from .test_warehouse import make_orders, mapping_file
+
+    url, conn, schema = pg
+    make_orders(conn, f"{schema}.orders", 600)  # one order a minute from 2024-01-01 00:00 (ids 1..600)
+    make_orders(conn, f"{schema}.archive", 60)
+    mapping = ["--mapping", mapping_file(tmp_path), "--checkpoint", url]
+    query = tmp_path / "nightly.sql"
+    query.write_text(f"SELECT o.* FROM {schema}.orders AS o WHERE o.ordered_at >= :since AND o.ordered_at < :until")
+    for night, (since, until) in enumerate((("04:00", "06:00"), ("06:00", "08:00"))):
+        window = ["--since", f"2024-01-01T{since}:00Z", "--until", f"2024-01-01T{until}:00Z"]
+        nightly = cli(url, "--sql-file", str(query), *mapping, "--job", f"nightly-{night}", *window)
+        assert nightly.returncode == 0, nightly.stderr
+    assert order_ids(mock) == Counter(range(241, 481))
+
+    migration = [url, "--table", f"{schema}.orders", *mapping]
+    refused = cli(*migration, "--job", "migration-all")
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        "job 'migration-all' would send rows that job 'nightly-1' (and 1 other job: `spotzee-loader status` lists "
+        "them) already sent to " + mock.base_url.rstrip("/")
+    ) in refused.stderr
+    assert "its rows query [2024-01-01T06:00:00+00:00, 2024-01-01T08:00:00+00:00), these table " in refused.stderr
+    other_table = cli(url, "--table", f"{schema}.archive", *mapping, "--job", "archive")
+    assert other_table.returncode == 0, other_table.stderr  # another table of the same database: not refused
+    assert len(mock.events) == 240 + 60
+    before = cli(*migration, "--job", "migration-before", "--until", "2024-01-01T04:00:00Z")
+    after = cli(*migration, "--job", "migration-after", "--since", "2024-01-01T08:00:00Z")
+    assert before.returncode == 0 and after.returncode == 0, before.stderr + after.stderr
+    assert order_ids(mock) == Counter(range(1, 601)) + Counter(range(1, 61))  # every order once, the archive's once
 
 
 def test_restart_says_how_many_events_it_sends_again_and_wants_yes_off_a_terminal(
@@ -216,7 +254,7 @@ def test_selections_meet_only_where_they_share_rows() -> None:
     import datetime as dt
 
     from spotzee_loader.config import SourceOptions
-    from spotzee_loader.pipeline.overlap import overlapping
+    from spotzee_loader.pipeline.overlap import overlapping, tables_read
 
     def day(d: int) -> dt.datetime:
         return dt.datetime(2024, 1, d, tzinfo=dt.UTC)
@@ -233,4 +271,23 @@ def test_selections_meet_only_where_they_share_rows() -> None:
     assert not overlapping(*nights)
     assert overlapping(nights[0], SourceOptions(until=day(5)))
     assert overlapping(SourceOptions(since=day(1)), SourceOptions(until=day(9)))
-    assert not overlapping(SourceOptions(sql="SELECT 1"), SourceOptions(sql="SELECT 2"))  # not recognised
+    assert not overlapping(SourceOptions(sql="SELECT 1"), SourceOptions(sql="SELECT 2"))  # no table read
+
+    # A database: the table, or the tables a query reads (CTE names are not tables), by the parts both name.
+    nightly = SourceOptions(
+        sql="WITH o AS (SELECT * FROM shop.orders) SELECT * FROM o WHERE o.t >= :since AND o.t < :until",
+        since=day(3), until=day(4),
+    )  # fmt: skip
+    assert tables_read(nightly, "postgres") == {("shop", "orders")}
+    assert overlapping(SourceOptions(table="orders"), nightly, "postgres")
+    assert overlapping(SourceOptions(table='shop."Orders"'), nightly, "postgres")
+    assert not overlapping(
+        SourceOptions(table="shop.orders", until=day(3)), nightly, "postgres"
+    )  # ends where it begins
+    assert not overlapping(SourceOptions(table="archive.orders"), nightly, "postgres")
+    assert not overlapping(SourceOptions(table="o"), nightly, "postgres")  # the CTE
+    joined = SourceOptions(sql="SELECT a.* FROM actions a JOIN (SELECT id FROM customers) c ON a.user_id = c.id")
+    assert tables_read(joined, "postgres") == {("actions",), ("customers",)}
+    assert overlapping(joined, SourceOptions(table="public.customers"), "postgres")
+    assert tables_read(SourceOptions(sql="SELEKT nonsense ((("), "postgres") is None
+    assert not overlapping(SourceOptions(sql="SELEKT nonsense((("), SourceOptions(table="orders"), "postgres")
