@@ -14,7 +14,7 @@ import datetime as dt
 import gzip
 import json
 import random
-import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from spotzee_loader.api.mock import MockSpotzee
 
 from .breakables import FlakyTcp, PrivateCluster
 from .conftest import Cli, s3_client, wait_for_events
-from .test_cli import order_ids, orders
+from .test_cli import order_ids, orders, wait_for
 
 ROWS = 150_000
 
@@ -275,8 +275,9 @@ def test_an_object_store_down_when_the_run_starts_is_waited_for(
 ) -> None:
     relay = _behind_a_relay(cli, s3, write_parquet(orders(3_000)), "start.parquet")
     try:
-        # Down for 9 s as the run starts: past the S3 SDK's own retries (~6 s), so the loader's first tries must wait.
-        relay.cut(9.0)
+        # Down for 9 s from the loader's first try: past the S3 SDK's own retries (~6 s), so the loader must wait.
+        # (Timed from the cut, a loader slow to start on a busy machine met a store already back.)
+        relay.cut(9.0, from_first_try=True)
         result = cli("s3://chaos/start.parquet", "--preset", "orders")
     finally:
         relay.close()
@@ -304,11 +305,17 @@ def test_databases_down_when_the_run_starts_are_waited_for(
     private_pg.crash()
     args = [private_pg.url, "--table", "orders", "--preset", "orders", "--checkpoint", private_pg.url]
     proc = cli.popen(*args)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=2.5)
+    # The databases come back once the loader has met them down (not after a fixed time: a loader slow to start on
+    # a busy machine would meet them already back).
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    wait_for(lambda: any("is unreachable" in line for line in lines) or proc.poll() is not None, timeout=60)
     assert proc.poll() is None and mock.event_count == 0, "the run did not wait for its databases"
     private_pg.start()
-    _, stderr = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    stderr = "".join(lines)
 
     assert proc.returncode == 0, stderr[-3000:]
     ids = order_ids(mock)

@@ -21,6 +21,9 @@ from spotzee_loader.api.mock import MockSpotzee
 
 from .conftest import Cli
 
+# One worker runs this module whole: fakesnow's server is a module fixture.
+pytestmark = pytest.mark.xdist_group("snowflake")
+
 ROWS = 1_000
 START = dt.datetime(2019, 3, 1, 0, 0, 0)
 MAPPING = (
