@@ -385,18 +385,5 @@ def _wait_for_port(port: int, server: subprocess.Popen[bytes], name: str) -> Non
             time.sleep(0.1)
 
 
-# The modules holding most of the suite's minutes, longest first. xdist (--dist loadgroup) hands the next test to
-# whichever worker runs dry, in this order: long ones sent last would finish the run alone.
-LONGEST_FIRST = ("test_deployment.py", "test_dags.py", "test_provider.py", "test_chaos.py", "test_faults.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: each module keeps its own order
-
-
 # Last: the Airflow fixtures' module reads this one's API_KEY.
 from .airflow_local import airflow, airflow_template  # noqa: E402, F401 - fixtures of their own module, shared here

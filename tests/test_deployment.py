@@ -32,9 +32,6 @@ from .airflow_deployment import Deployment, deployed
 from .conftest import API_KEY, PG_ADMIN_URL
 from .test_dags import NIGHTLY_ACTIONS, NIGHTLY_ORDERS
 
-# One worker runs this module whole: its Airflow deployment is a module fixture (~75 s to start).
-pytestmark = pytest.mark.xdist_group("deployment")
-
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[MockSpotzee]:

@@ -170,7 +170,10 @@ def test_a_second_copy_under_another_job_is_refused_unless_allowed(
     assert (
         "job 'renamed' would send rows that job 'first' already sent to " + mock.base_url.rstrip("/")
     ) in renamed.stderr
-    assert "resume that job with --job first, or pass --allow-overlap" in renamed.stderr
+    assert (
+        "resume that job with --job first, choose rows apart from theirs (a window that ends where theirs begins), "
+        "or pass --allow-overlap"
+    ) in renamed.stderr
     dry = cli(path, "--preset", "orders", "--job", "renamed", "--dry-run")
     assert dry.returncode == 0 and "The real run would stop here: job 'renamed' would send rows" in dry.stderr
     assert len(mock.events) == 1_440
