@@ -36,9 +36,9 @@ _MOCK_SERVER = "a server that runs until Ctrl-C, its optional flags in brackets:
 _HOST_DB = "the reader's own host db: test_warehouse.py runs these against a real PostgreSQL"
 NOT_RUN_HERE = {
     (
-        "python3 -m venv .venv && .venv/bin/pip install -q uv && .venv/bin/uv pip install -q --python .venv/bin/python "
-        "-e '.[test]' && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && "
-        ".venv/bin/mkdocs build --strict -q && .venv/bin/pytest"
+        "python3 -m venv .venv && .venv/bin/pip install -q uv && .venv/bin/uv pip install -q --compile-bytecode "
+        "--python .venv/bin/python -e '.[test]' && .venv/bin/ruff check . && .venv/bin/ruff format --check . && "
+        ".venv/bin/mypy && .venv/bin/mkdocs build --strict -q && .venv/bin/pytest"
     ): "the test command: it runs this test",
     "spotzee-loader postgresql://loader@db:5432/shop --table analytics.orders --mapping orders.toml": _HOST_DB,
     (
