@@ -11,14 +11,15 @@ windows) and the nights of a nightly load never overlap; a job resumed, or resta
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import CheckpointStore, JobIdentity, open_checkpoint_store
 from ..config import SourceOptions
 from ..errors import ConfigError, SpotzeeLoaderError
+from ..sources import database_of
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,12 @@ def _files_meet(a: SourceOptions, b: SourceOptions) -> bool:
     return True
 
 
-# A database source is described as ``URL table NAME`` or ``URL query`` (sources.warehouse).
-_DATABASE = re.compile(r"(?P<url>[a-z][a-z0-9+.-]*://\S*) (?:table \S.*|query)")
 _DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
 def _place(source: str) -> str:
     """Where the rows live: a file source as described, a database source without its table or query."""
-    found = _DATABASE.fullmatch(source)
-    return found.group("url") if found else source
+    return database_of(source) or source
 
 
 def _dialect(place: str) -> str | None:
@@ -55,16 +53,20 @@ def _dialect(place: str) -> str | None:
 
 def tables_read(options: SourceOptions, dialect: str | None = None) -> frozenset[tuple[str, ...]] | None:
     """The tables a database selection reads, each as its lower-cased name parts (``("analytics", "orders")``);
-    ``None`` when not a database selection, or a query the parser cannot read."""
+    ``None`` when not a database selection, or a query that names no table or that the parser cannot read."""
+    if options.table:
+        return _tables(options.table, dialect, table=True)
+    return _tables(options.sql, dialect, table=False) if options.sql else None
+
+
+# Cached: a nightly load leaves a job per night holding the same query, each compared with the new job.
+@functools.lru_cache(maxsize=256)
+def _tables(text: str, dialect: str | None, table: bool) -> frozenset[tuple[str, ...]] | None:
     import sqlglot
     from sqlglot import exp
 
     try:
-        if options.table:
-            return frozenset({tuple(p.name.lower() for p in exp.to_table(options.table, dialect=dialect).parts)})
-        if not options.sql:
-            return None
-        tree = sqlglot.parse_one(options.sql, read=dialect)
+        tree = exp.to_table(text, dialect=dialect) if table else sqlglot.parse_one(text, read=dialect)
     except sqlglot.errors.SqlglotError:
         return None
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}

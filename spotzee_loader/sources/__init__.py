@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..mapping import CsvDialect
 from .base import ResumePoint, Source, SourceBatch
 from .keys import RowKey, decode_key, encode_key
+from .naming import database_description, database_of
 from .stock import FileRecord, Stock
 from .storage import FILE_FORMATS, StoredFile, format_of, is_data_file, is_object_storage, list_files
 
@@ -27,6 +28,8 @@ __all__ = [
     "Source",
     "SourceBatch",
     "Stock",
+    "database_description",
+    "database_of",
     "decode_key",
     "encode_key",
     "is_database_url",

@@ -27,10 +27,10 @@ import pyarrow as pa
 from ..config import SourceOptions
 from ..errors import ConfigError, MappingError
 from ..mapping import Mapping, utc_instant
-from ..redaction import redact
 from .base import ResumePoint, SourceBatch
 from .declared import as_declared
 from .keys import RowKey, decode_key
+from .naming import database_description
 from .outages import TransientSourceError, source_outage
 from .stock import FileRecord
 
@@ -57,7 +57,7 @@ class WarehouseSource(abc.ABC):
             raise ConfigError(f"--table {options.table!r} is not a table name (use NAME or SCHEMA.NAME).")
         self.url = url
         self.options = options
-        self.description = redact(url) + (f" table {options.table}" if options.table else " query")
+        self.description = database_description(url, options)
         self._mapping: Mapping | None = None
         self._key: tuple[str, ...] = ()
         self._params: dict[str, Any] = {}
