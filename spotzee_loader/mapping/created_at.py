@@ -49,6 +49,11 @@ def created_at_strings(batch: pa.RecordBatch, m: Mapping, latest_accepted: dt.da
     future = f"column {m.created_at!r} is more than a day in the future (after {latest_accepted:%Y-%m-%dT%H:%M:%SZ})"
     too_old = f"column {m.created_at!r} is before {EARLIEST:%Y-%m-%d}, the earliest time accepted"
     flag(unparseable, "created_at_unparseable", "created_at", unfit)
+
+    def out_of_bounds(times: pa.Array, earliest: Any, latest: Any) -> None:
+        flag(mask_rows(pc.greater(times, pa.scalar(latest, times.type))), "created_at_future", "created_at", future)
+        flag(mask_rows(pc.less(times, pa.scalar(earliest, times.type))), "created_at_too_old", "created_at", too_old)
+
     if not form and (pa.types.is_timestamp(raw.type) or pa.types.is_date(raw.type)):
         # Times past the convertible range are still times: say which bound they break first.
         aware = pa.types.is_timestamp(raw.type) and raw.type.tz is not None
@@ -56,19 +61,7 @@ def created_at_strings(batch: pa.RecordBatch, m: Mapping, latest_accepted: dt.da
         earliest: Any = EARLIEST if aware else EARLIEST.replace(tzinfo=None)
         if pa.types.is_date(raw.type):  # a date is the whole day: compare days, in the date's own type
             latest, earliest = latest.date(), earliest.date()
-        stamps = raw
-        flag(
-            mask_rows(pc.greater(stamps, pa.scalar(latest, stamps.type))),
-            "created_at_future",
-            "created_at",
-            future,
-        )
-        flag(
-            mask_rows(pc.less(stamps, pa.scalar(earliest, stamps.type))),
-            "created_at_too_old",
-            "created_at",
-            too_old,
-        )
+        out_of_bounds(raw, earliest, latest)
     if not form and not convert.is_texty(raw.type):
         flag(
             mask_rows(pc.and_(pc.is_valid(raw), pc.is_null(utc))),
@@ -78,16 +71,5 @@ def created_at_strings(batch: pa.RecordBatch, m: Mapping, latest_accepted: dt.da
         )
     # Whatever else left no time (null, empty string): an event without created_at would be stamped "now".
     flag(mask_rows(pc.is_null(utc)), "created_at_missing", "created_at", f"column {m.created_at!r} is empty")
-    flag(
-        mask_rows(pc.less(utc, pa.scalar(EARLIEST, iso_text.UTC_MS))),
-        "created_at_too_old",
-        "created_at",
-        too_old,
-    )
-    flag(
-        mask_rows(pc.greater(utc, pa.scalar(latest_accepted, iso_text.UTC_MS))),
-        "created_at_future",
-        "created_at",
-        future,
-    )
+    out_of_bounds(utc, EARLIEST, latest_accepted)  # utc is iso_text.UTC_MS
     return iso_text.iso_strings(utc)
